@@ -1,0 +1,2 @@
+//! Benchmark runner (see BENCHMARKS.md).
+fn main() {}

@@ -1,0 +1,152 @@
+//! Errors returned when a pipeline is built or run.
+
+use std::any::Any;
+use std::fmt;
+
+use crate::failure::ErasedFailure;
+use crate::report::Report;
+
+/// A type-erased error, used once: at the boundary where a run's sink or
+/// dead-letter error is returned to the caller.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The pipeline's configuration is invalid; nothing was started.
+///
+/// # Examples
+///
+/// ```
+/// use weir_core::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let err = Pipeline::from_iter(0..3)
+///     .map("a", |x| x)
+///     .map("a", |x| x)
+///     .sink(sink::drain())
+///     .run()
+///     .await
+///     .unwrap_err();
+/// assert!(matches!(err, RunError::Build(BuildError::DuplicateName { .. })));
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A capacity, worker count or batch size is zero.
+    #[error(
+        "stage `{stage}`: {what} is 0, which would stall the pipeline forever; set it to at least 1"
+    )]
+    Zero {
+        /// The stage.
+        stage: String,
+        /// Which setting.
+        what: &'static str,
+    },
+    /// Two stages have the same name.
+    #[error(
+        "two stages are named `{name}`; give each stage its own name so that reports and dead letters can say where an item was"
+    )]
+    DuplicateName {
+        /// The repeated name.
+        name: String,
+    },
+    /// A stage has an empty name.
+    #[error("a stage has an empty name; name every stage (for example \"decode\" or \"store\")")]
+    EmptyName,
+    /// A stage-specific setting is invalid.
+    #[error("stage `{stage}`: {message}")]
+    Invalid {
+        /// The stage.
+        stage: String,
+        /// What is wrong and what to change.
+        message: String,
+    },
+}
+
+/// Why a run did not complete normally. Every variant that ran carries the
+/// run's [`Report`], so no item is unaccounted for.
+#[derive(thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The pipeline's configuration is invalid; nothing ran.
+    #[error("invalid pipeline: {0}")]
+    Build(#[from] BuildError),
+    /// A stage under `halt_on_error()` failed: intake stopped, in-flight
+    /// items were drained, and the failures are returned here with their
+    /// items (the first one first).
+    #[error("pipeline halted: {}", .failures.first().map(ToString::to_string).unwrap_or_default())]
+    Halted {
+        /// The failures, in the order they happened.
+        failures: Vec<ErasedFailure>,
+        /// The run's report.
+        report: Box<Report>,
+    },
+    /// A sink (or a dead-letter sink) failed for good: intake stopped and
+    /// the items it could not store are counted as `returned`.
+    #[error("stage `{stage}` failed: {error}; {returned} item(s) could not be stored")]
+    Sink {
+        /// The sink's stage name.
+        stage: String,
+        /// The sink's error.
+        #[source]
+        error: BoxError,
+        /// The item the sink gave back, when it could (type-erased; downcast it).
+        item: Option<Box<dyn Any + Send>>,
+        /// How many source items could not be stored.
+        returned: u64,
+        /// The run's report.
+        report: Box<Report>,
+    },
+    /// An inline stage (`map`, `filter`, `then`, `inspect`, a custom stage)
+    /// panicked; the run was stopped. Fallible stages and fan-out turn
+    /// panics into failures instead.
+    #[error("a stage panicked: {message}; use a fallible stage (try_map, try_then, fan_out) to isolate panics per item")]
+    Panicked {
+        /// The panic message.
+        message: String,
+        /// The run's report.
+        report: Box<Report>,
+    },
+}
+
+impl RunError {
+    /// The run's report, for every variant that ran.
+    pub fn report(&self) -> Option<&Report> {
+        match self {
+            RunError::Build(_) => None,
+            RunError::Halted { report, .. }
+            | RunError::Sink { report, .. }
+            | RunError::Panicked { report, .. } => Some(report),
+        }
+    }
+}
+
+impl fmt::Debug for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Build(e) => f.debug_tuple("Build").field(e).finish(),
+            RunError::Halted { failures, .. } => {
+                f.debug_struct("Halted").field("failures", failures).finish_non_exhaustive()
+            }
+            RunError::Sink { stage, error, returned, .. } => f
+                .debug_struct("Sink")
+                .field("stage", stage)
+                .field("error", error)
+                .field("returned", returned)
+                .finish_non_exhaustive(),
+            RunError::Panicked { message, .. } => {
+                f.debug_struct("Panicked").field("message", message).finish_non_exhaustive()
+            }
+        }
+    }
+}
+
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_owned()
+    }
+}

@@ -1,0 +1,336 @@
+//! Failures: items that a stage could not process, kept whole.
+
+use std::any::Any;
+use std::error::Error;
+use std::fmt;
+use std::time::SystemTime;
+
+use crate::ack::Acks;
+use crate::class::ErrorClass;
+use crate::metrics::StageRef;
+
+/// Why an item failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Cause<E> {
+    /// The operation returned this error (after its last attempt).
+    Error(E),
+    /// The operation panicked; the panic message is kept.
+    Panicked(String),
+    /// A retry was due but the retry budget was spent; the last error is kept.
+    BudgetExhausted(E),
+}
+
+impl<E> Cause<E> {
+    /// The operation's error, if the cause carries one.
+    pub fn error(&self) -> Option<&E> {
+        match self {
+            Cause::Error(e) | Cause::BudgetExhausted(e) => Some(e),
+            Cause::Panicked(_) => None,
+        }
+    }
+
+    /// The panic message, if the operation panicked.
+    pub fn panic_message(&self) -> Option<&str> {
+        match self {
+            Cause::Panicked(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for Cause<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::Error(e) => write!(f, "{e}"),
+            Cause::Panicked(m) => write!(f, "operation panicked: {m}"),
+            Cause::BudgetExhausted(e) => write!(f, "retry budget exhausted; last error: {e}"),
+        }
+    }
+}
+
+impl<E: Error + 'static> Error for Cause<E> {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.error().map(|e| e as &(dyn Error + 'static))
+    }
+}
+
+/// An item that a stage could not process, with everything needed to
+/// store it, inspect it or process it again: the original item, the cause
+/// (with the error's source chain), its class, the number of attempts, the
+/// stage's name and the first and last failure times.
+///
+/// A failure also holds the acknowledgements of its source items; they
+/// fire when the failure is dead-lettered or discarded, never when it is
+/// dropped.
+///
+/// # Examples
+///
+/// ```
+/// use weir_core::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("odd number {0}")]
+/// struct Odd(u32);
+///
+/// let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+/// let kept = seen.clone();
+/// let report = Pipeline::from_iter(1..=4u32)
+///     .try_map("even", |x| if x % 2 == 0 { Ok(x) } else { Err(Odd(x)) })
+///     .inspect_failures(move |f| kept.lock().unwrap().push((*f.item(), f.stage().to_owned(), f.attempts())))
+///     .discard_failures()
+///     .sink(sink::drain())
+///     .run()
+///     .await
+///     .unwrap();
+/// assert_eq!(*seen.lock().unwrap(), [(1, "even".to_owned(), 1), (3, "even".to_owned(), 1)]);
+/// assert_eq!(report.discarded(), 2);
+/// # }
+/// ```
+pub struct Failure<I, E> {
+    item: I,
+    cause: Cause<E>,
+    class: ErrorClass,
+    attempts: u32,
+    stage: StageRef,
+    first_failed_at: SystemTime,
+    last_failed_at: SystemTime,
+    acks: Acks,
+    count: u64,
+}
+
+impl<I, E> Failure<I, E> {
+    pub(crate) fn new(
+        item: I,
+        cause: Cause<E>,
+        class: ErrorClass,
+        attempts: u32,
+        stage: StageRef,
+        acks: Acks,
+        count: u64,
+    ) -> Self {
+        let now = SystemTime::now();
+        Self {
+            item,
+            cause,
+            class,
+            attempts,
+            stage,
+            first_failed_at: now,
+            last_failed_at: now,
+            acks,
+            count,
+        }
+    }
+
+    /// Sets the first failure time, when the item had failed before (retries, replay).
+    pub fn with_first_failed_at(mut self, at: SystemTime) -> Self {
+        self.first_failed_at = at;
+        self
+    }
+
+    /// Adds `earlier` attempts made before this one (replay of a dead letter).
+    pub fn with_earlier_attempts(mut self, earlier: u32) -> Self {
+        self.attempts = self.attempts.saturating_add(earlier);
+        self
+    }
+
+    /// The original item, as the failing stage received it.
+    pub fn item(&self) -> &I {
+        &self.item
+    }
+
+    /// Why it failed.
+    pub fn cause(&self) -> &Cause<E> {
+        &self.cause
+    }
+
+    /// Its classification.
+    pub fn class(&self) -> ErrorClass {
+        self.class
+    }
+
+    /// How many attempts were made, the failing one included.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The name of the stage where it failed.
+    pub fn stage(&self) -> &str {
+        self.stage.name()
+    }
+
+    /// When the item first failed.
+    pub fn first_failed_at(&self) -> SystemTime {
+        self.first_failed_at
+    }
+
+    /// When the item last failed.
+    pub fn last_failed_at(&self) -> SystemTime {
+        self.last_failed_at
+    }
+
+    /// How many source items this failure stands for (more than one for a batch).
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The cause's message followed by its source chain, outermost first.
+    pub fn error_chain(&self) -> Vec<String>
+    where
+        E: Error + 'static,
+    {
+        let mut chain = vec![self.cause.to_string()];
+        let mut next = self.cause.error().and_then(Error::source);
+        while let Some(e) = next {
+            chain.push(e.to_string());
+            next = e.source();
+        }
+        chain
+    }
+
+    /// Returns the item and fires nothing: the caller now owns the outcome,
+    /// and the source items stay unacknowledged.
+    pub fn into_item(self) -> I {
+        self.item
+    }
+
+    /// Fires the acknowledgements, for a failure whose outcome is now
+    /// durable (stored as a dead letter, or explicitly discarded), and
+    /// counts it under `outcome` in the report.
+    pub fn settle(self, outcome: Settled) -> I {
+        self.stage.metrics().settle(outcome, self.class, self.count);
+        self.acks.fire();
+        self.item
+    }
+
+    pub(crate) fn origin(&self) -> &StageRef {
+        &self.stage
+    }
+
+    pub(crate) fn erase(self) -> ErasedFailure
+    where
+        I: Send + 'static,
+        E: Error + Send + Sync + 'static,
+    {
+        let message = self.error_chain().join(": ");
+        ErasedFailure {
+            stage: self.stage.name().to_owned(),
+            message,
+            class: self.class,
+            attempts: self.attempts,
+            count: self.count,
+            item: Box::new(self.item),
+        }
+    }
+}
+
+/// The final outcome of a failure, for [`Failure::settle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Settled {
+    /// Stored by a dead-letter sink.
+    DeadLettered,
+    /// Explicitly discarded.
+    Discarded,
+}
+
+impl<I, E: fmt::Debug> fmt::Debug for Failure<I, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Failure")
+            .field("stage", &self.stage.name())
+            .field("cause", &self.cause)
+            .field("class", &self.class)
+            .field("attempts", &self.attempts)
+            .field("count", &self.count)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<I, E: fmt::Display> fmt::Display for Failure<I, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "stage `{}` failed after {} attempt(s) ({}): {}",
+            self.stage.name(),
+            self.attempts,
+            self.class,
+            self.cause
+        )
+    }
+}
+
+/// A failure whose item and error types were erased, as returned in a
+/// [`RunError`](crate::RunError) when a pipeline halts on an error.
+///
+/// The original item can be taken back with
+/// [`into_item`](ErasedFailure::into_item).
+pub struct ErasedFailure {
+    stage: String,
+    message: String,
+    class: ErrorClass,
+    attempts: u32,
+    count: u64,
+    item: Box<dyn Any + Send>,
+}
+
+impl ErasedFailure {
+    /// The stage where the item failed.
+    pub fn stage(&self) -> &str {
+        &self.stage
+    }
+
+    /// The error message and its source chain, joined by `": "`.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The error's class.
+    pub fn class(&self) -> ErrorClass {
+        self.class
+    }
+
+    /// The number of attempts made.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// How many source items it stands for.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The original item, if it is of type `I`; otherwise `self` is given back.
+    pub fn into_item<I: 'static>(self) -> Result<I, Self> {
+        match self.item.downcast::<I>() {
+            Ok(item) => Ok(*item),
+            Err(item) => Err(Self { item, ..self }),
+        }
+    }
+}
+
+impl fmt::Debug for ErasedFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ErasedFailure")
+            .field("stage", &self.stage)
+            .field("message", &self.message)
+            .field("class", &self.class)
+            .field("attempts", &self.attempts)
+            .field("count", &self.count)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for ErasedFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "stage `{}` failed after {} attempt(s) ({}): {}",
+            self.stage, self.attempts, self.class, self.message
+        )
+    }
+}
+
+impl Error for ErasedFailure {}

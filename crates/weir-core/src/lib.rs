@@ -1,0 +1,67 @@
+//! The weir pipeline model.
+//!
+//! A [`Pipeline`] starts from any `Stream`, goes through named stages and
+//! ends in a [`Sink`]. Between stages that cross a task, a bounded queue
+//! gives backpressure; failures keep their item and must be handled before
+//! a sink can be connected ([`Fallible`]); a run returns a [`Report`] that
+//! checks conservation: every source item ends delivered, dead-lettered,
+//! filtered, discarded, returned in an error, or (on a forced abort)
+//! abandoned.
+//!
+//! Most users depend on the `weir` facade crate, which re-exports this one
+//! together with fan-out, retry and dead-letter stages.
+//!
+//! ```
+//! use weir_core::prelude::*;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), RunError> {
+//! let (sink, out) = sink::collect();
+//! let report = Pipeline::from_iter(0..5).map("double", |x| x * 2).sink(sink).run().await?;
+//! assert_eq!(out.take(), [0, 2, 4, 6, 8]);
+//! assert!(report.is_conserved());
+//! # Ok(())
+//! # }
+//! ```
+#![doc(test(no_crate_inject, attr(deny(warnings), allow(dead_code, unused_variables))))]
+
+mod ack;
+mod class;
+mod envelope;
+mod error;
+mod failure;
+mod fallible;
+mod metrics;
+pub mod operation;
+mod pipeline;
+mod plan;
+mod report;
+mod run;
+pub mod sink;
+mod stage;
+
+pub use ack::{Ack, Acks};
+pub use class::{Classify, ErrorClass};
+pub use envelope::Envelope;
+pub use error::{BoxError, BuildError, RunError};
+pub use failure::{Cause, ErasedFailure, Failure, Settled};
+pub use fallible::Fallible;
+pub use metrics::{StageKind, StageMetrics, StageRef};
+pub use operation::{Attempt, Operation, Verdict};
+pub use pipeline::Pipeline;
+pub use report::{Ending, Report, StageReport};
+pub use run::shared::RunControl;
+pub use run::{DEFAULT_DRAIN_TIMEOUT, PipelineHandle, Runnable};
+pub use sink::{Sink, SinkError};
+pub use stage::{EnvelopeStream, FallibleStage, FallibleStream, Stage, StageContext};
+
+/// The types most pipelines need, for a glob import.
+pub mod prelude {
+    pub use crate::sink::{self, Sink, SinkError};
+    pub use crate::{
+        Ack, Cause, Classify, Ending, Envelope, EnvelopeStream, ErrorClass, Failure, Fallible, FallibleStage,
+        FallibleStream, Operation, Pipeline, PipelineHandle, Report, RunControl, RunError, Runnable, Settled, Stage,
+        StageContext,
+    };
+    pub use crate::BuildError;
+}

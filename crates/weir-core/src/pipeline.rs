@@ -1,0 +1,351 @@
+//! The pipeline builder.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+
+use crate::ack::Ack;
+use crate::envelope::Envelope;
+use crate::error::BuildError;
+use crate::fallible::Fallible;
+use crate::metrics::StageKind;
+use crate::plan::{Assembly, Plan};
+use crate::run::Runnable;
+use crate::sink::Sink;
+use crate::stage::counted::{Counted, Direction};
+use crate::stage::{self, EnvelopeStream, FallibleStream, Stage, StageContext};
+
+type Build<T> = Box<dyn FnOnce(&mut Assembly) -> EnvelopeStream<T> + Send>;
+
+/// A pipeline under construction: a source and the named stages after it.
+///
+/// Nothing runs until [`sink`](Pipeline::sink) connects it and the result
+/// is run. Every stage has a name, unique in the pipeline, that reports,
+/// tracing events and failures use. Stages that run inline (`map`,
+/// `filter`, `then`, …) run on the task that drives the pipeline; stages
+/// with workers (fan-out) own their tasks.
+///
+/// # Examples
+///
+/// ```
+/// use weir_core::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), RunError> {
+/// let (sink, out) = sink::collect();
+/// let report = Pipeline::from_iter(1..=6)
+///     .map("square", |x| x * x)
+///     .filter("even", |x| x % 2 == 0)
+///     .then("label", |x| async move { format!("#{x}") })
+///     .sink(sink)
+///     .run()
+///     .await?;
+/// assert_eq!(out.take(), ["#4", "#16", "#36"]);
+/// assert_eq!((report.delivered(), report.filtered()), (3, 3));
+/// # Ok(())
+/// # }
+/// ```
+#[must_use = "a pipeline does nothing until it is connected to a sink and run"]
+pub struct Pipeline<T> {
+    pub(crate) build: Build<T>,
+    pub(crate) plan: Plan,
+}
+
+impl<T> std::fmt::Debug for Pipeline<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline").field("plan", &self.plan).finish_non_exhaustive()
+    }
+}
+
+impl<T: Send + 'static> Pipeline<T> {
+    /// Starts a pipeline from any stream. Its items carry no acknowledgement.
+    pub fn new<St>(source: St) -> Self
+    where
+        St: Stream<Item = T> + Send + 'static,
+    {
+        Self::from_envelopes(source.map(Envelope::new))
+    }
+
+    /// Starts a pipeline from an iterator; items are pulled lazily.
+    #[expect(
+        clippy::should_implement_trait,
+        reason = "FromIterator cannot require the Send + 'static iterator that lazy streaming needs"
+    )]
+    pub fn from_iter<I>(items: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        I::IntoIter: Send + 'static,
+    {
+        Self::new(futures::stream::iter(items))
+    }
+
+    /// Starts a pipeline from a stream of items with acknowledgements. Each
+    /// [`Ack`] fires once its item's outcome is durable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use weir_core::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let acked = Arc::new(Mutex::new(Vec::new()));
+    /// let log = acked.clone();
+    /// let source = futures::stream::iter((0..4).map(move |i| {
+    ///     let acked = log.clone();
+    ///     (i, Ack::new(move || acked.lock().unwrap().push(i)))
+    /// }));
+    /// Pipeline::from_acked(source)
+    ///     .filter("odd", |x| x % 2 == 1)
+    ///     .batch("batch", 10, std::time::Duration::from_millis(5))
+    ///     .sink(sink::drain())
+    ///     .run()
+    ///     .await?;
+    /// let mut acked = acked.lock().unwrap().clone();
+    /// acked.sort();
+    /// assert_eq!(acked, [0, 1, 2, 3]); // filtered and delivered items alike
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_acked<St>(source: St) -> Self
+    where
+        St: Stream<Item = (T, Ack)> + Send + 'static,
+    {
+        Self::from_envelopes(source.map(|(item, ack)| Envelope::with_ack(item, ack)))
+    }
+
+    /// Starts a pipeline from a stream of envelopes (for sources that build
+    /// their own, such as replays or broker consumers).
+    pub fn from_envelopes<St>(source: St) -> Self
+    where
+        St: Stream<Item = Envelope<T>> + Send + 'static,
+    {
+        let build: Build<T> = Box::new(move |asm: &mut Assembly| {
+            let ctx = asm.stage("source", StageKind::Source);
+            let stop = ctx.shutting_down();
+            Counted::new(source.take_until(stop), ctx.stage_ref().clone(), Direction::Emitted).boxed()
+        });
+        let mut plan = Plan::default();
+        plan.add("source");
+        Self { build, plan }
+    }
+
+    /// Adds a stage made by `make` from its counted input and its context;
+    /// its output is counted too.
+    fn push<U, F>(mut self, name: &str, make: F) -> Pipeline<U>
+    where
+        U: Send + 'static,
+        F: FnOnce(EnvelopeStream<T>, StageContext) -> EnvelopeStream<U> + Send + 'static,
+    {
+        self.plan.add(name);
+        let name = name.to_owned();
+        let upstream = self.build;
+        let build: Build<U> = Box::new(move |asm: &mut Assembly| {
+            let input = upstream(asm);
+            let ctx = asm.stage(&name, StageKind::Transform);
+            let stage = ctx.stage_ref().clone();
+            let input = Counted::new(input, stage.clone(), Direction::Received).boxed();
+            Counted::new(make(input, ctx), stage, Direction::Emitted).boxed()
+        });
+        Pipeline { build, plan: self.plan }
+    }
+
+    /// Adds a fallible stage made by `make`; see [`push`](Self::push).
+    fn push_fallible<U, E, F>(mut self, name: &str, make: F) -> Fallible<U, T, E>
+    where
+        U: Send + 'static,
+        E: Send + 'static,
+        F: FnOnce(EnvelopeStream<T>, StageContext) -> FallibleStream<U, T, E> + Send + 'static,
+    {
+        self.plan.add(name);
+        let name = name.to_owned();
+        let upstream = self.build;
+        let build = Box::new(move |asm: &mut Assembly| {
+            let input = upstream(asm);
+            let ctx = asm.stage(&name, StageKind::Transform);
+            let stage = ctx.stage_ref().clone();
+            let input = Counted::new(input, stage.clone(), Direction::Received).boxed();
+            Counted::new(make(input, ctx), stage, Direction::Emitted).boxed() as FallibleStream<U, T, E>
+        });
+        Fallible { build, plan: self.plan }
+    }
+
+    /// Transforms each item with a synchronous, infallible function.
+    ///
+    /// A panic in `f` stops the run with [`RunError::Panicked`](crate::RunError::Panicked);
+    /// use [`try_map`](Self::try_map) to turn panics into per-item failures.
+    pub fn map<U, F>(self, name: &str, f: F) -> Pipeline<U>
+    where
+        U: Send + 'static,
+        F: FnMut(T) -> U + Send + 'static,
+    {
+        self.push(name, move |input, ctx| stage::map::build(input, ctx, f))
+    }
+
+    /// Keeps the items `keep` accepts. The others are counted as filtered
+    /// (an explicit outcome, part of the conservation check) and acknowledged.
+    pub fn filter<F>(self, name: &str, keep: F) -> Pipeline<T>
+    where
+        F: FnMut(&T) -> bool + Send + 'static,
+    {
+        self.push(name, move |input, ctx| stage::filter::build(input, ctx, keep))
+    }
+
+    /// Looks at each item as it passes.
+    pub fn inspect<F>(self, name: &str, f: F) -> Pipeline<T>
+    where
+        F: FnMut(&T) + Send + 'static,
+    {
+        self.push(name, move |input, ctx| stage::inspect::build(input, ctx, f))
+    }
+
+    /// Transforms each item with an async, infallible function, one item at
+    /// a time, in order. For concurrency use a fan-out stage.
+    pub fn then<U, F, Fut>(self, name: &str, f: F) -> Pipeline<U>
+    where
+        U: Send + 'static,
+        F: FnMut(T) -> Fut + Send + 'static,
+        Fut: Future<Output = U> + Send + 'static,
+    {
+        self.push(name, move |input, ctx| stage::then::build(input, ctx, f))
+    }
+
+    /// Transforms each item with a synchronous, fallible function. An `Err`
+    /// or a panic becomes a [`Failure`](crate::Failure) that keeps the
+    /// original item, which is why `T: Clone` (cheap with `Arc` or `Bytes`).
+    ///
+    /// The result must decide what happens to failures before it can reach
+    /// a sink:
+    ///
+    /// ```compile_fail
+    /// use weir_core::prelude::*;
+    /// # #[derive(Debug, thiserror::Error)] #[error("bad")] struct Bad;
+    /// let _ = Pipeline::from_iter(0..3)
+    ///     .try_map("parse", |x| if x > 0 { Ok(x) } else { Err(Bad) })
+    ///     .sink(sink::drain()); // error: failures are not handled
+    /// ```
+    pub fn try_map<U, E, F>(self, name: &str, f: F) -> Fallible<U, T, E>
+    where
+        T: Clone,
+        U: Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+        F: FnMut(T) -> Result<U, E> + Send + 'static,
+    {
+        self.push_fallible(name, move |input, ctx| stage::try_map::build(input, ctx, f))
+    }
+
+    /// Transforms each item with an async, fallible function, one at a
+    /// time, in order; failures as in [`try_map`](Self::try_map).
+    pub fn try_then<U, E, F, Fut>(self, name: &str, f: F) -> Fallible<U, T, E>
+    where
+        T: Clone,
+        U: Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+        F: FnMut(T) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<U, E>> + Send + 'static,
+    {
+        self.push_fallible(name, move |input, ctx| stage::try_then::build(input, ctx, f))
+    }
+
+    /// Groups items into batches of at most `max_items`, flushing a partial
+    /// batch `max_wait` after its first item arrived, and when the input
+    /// ends (so at shutdown too). A batch acknowledges all its items once
+    /// the sink flushed it. `max_items` of zero is a build error.
+    pub fn batch(self, name: &str, max_items: usize, max_wait: Duration) -> Pipeline<Vec<T>> {
+        self.batch_weighted(name, max_items, usize::MAX, max_wait, |_| 0)
+    }
+
+    /// Like [`batch`](Self::batch), with a weight limit as well (for
+    /// example bytes): the batch is flushed before an item would take it
+    /// over `max_weight`, and as soon as it reaches it. An item heavier
+    /// than `max_weight` travels alone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let (sink, out) = sink::collect();
+    /// Pipeline::from_iter(["aaaa", "bb", "cc", "dddddd", "e"])
+    ///     .batch_weighted("by-size", 100, 6, Duration::from_millis(50), |s: &&str| s.len())
+    ///     .sink(sink)
+    ///     .run()
+    ///     .await?;
+    /// assert_eq!(out.take(), [vec!["aaaa", "bb"], vec!["cc"], vec!["dddddd"], vec!["e"]]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn batch_weighted<W>(
+        mut self,
+        name: &str,
+        max_items: usize,
+        max_weight: usize,
+        max_wait: Duration,
+        weigh: W,
+    ) -> Pipeline<Vec<T>>
+    where
+        W: FnMut(&T) -> usize + Send + 'static,
+    {
+        if max_items == 0 {
+            self.plan.fail(BuildError::Zero { stage: name.to_owned(), what: "max_items" });
+        }
+        if max_weight == 0 {
+            self.plan.fail(BuildError::Zero { stage: name.to_owned(), what: "max_weight" });
+        }
+        let limits = stage::batch::Limits { max_items, max_weight, max_wait };
+        self.push(name, move |input, _ctx| stage::batch::Batch::new(input, limits, weigh).boxed())
+    }
+
+    /// Plugs in a custom [`Stage`].
+    pub fn stage<S>(self, stage: S) -> Pipeline<S::Output>
+    where
+        S: Stage<T>,
+    {
+        let name = stage.name().to_owned();
+        self.push(&name, move |input, ctx| stage.build(input, ctx))
+    }
+
+    /// Plugs in a custom stage that may fail items (fan-out is one).
+    pub fn try_stage<S>(mut self, stage: S) -> Fallible<S::Output, T, S::Error>
+    where
+        S: crate::stage::FallibleStage<T>,
+    {
+        let name = stage.name().to_owned();
+        self.plan.check(stage.validate());
+        self.push_fallible(&name, move |input, ctx| stage.build(input, ctx))
+    }
+
+    /// Connects the pipeline to its sink. The result is ready to run.
+    ///
+    /// The sink is named `"sink"` in reports; use
+    /// [`sink_named`](Self::sink_named) to name it.
+    pub fn sink<Si>(self, sink: Si) -> Runnable
+    where
+        Si: Sink<T>,
+    {
+        self.sink_named("sink", sink)
+    }
+
+    /// Connects the pipeline to its sink, named `name` in reports.
+    pub fn sink_named<Si>(mut self, name: &str, sink: Si) -> Runnable
+    where
+        Si: Sink<T>,
+    {
+        self.plan.add(name);
+        let name = name.to_owned();
+        let upstream = self.build;
+        Runnable::new(
+            Box::new(move |asm: &mut Assembly| {
+                let input = upstream(asm);
+                let ctx = asm.stage(&name, StageKind::Sink);
+                Box::pin(crate::run::drive::drive(input, sink, ctx))
+            }),
+            self.plan,
+        )
+    }
+}

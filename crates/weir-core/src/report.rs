@@ -1,0 +1,296 @@
+//! What a run returns: per-stage counts, timings and the conservation check.
+
+use std::fmt;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use crate::class::ErrorClass;
+use crate::metrics::{StageKind, StageRef};
+
+/// The counts of one stage, in source items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StageReport {
+    /// The stage's name.
+    pub name: String,
+    /// The stage's kind.
+    pub kind: StageKind,
+    /// Items taken in from upstream (for the source: items it produced).
+    pub received: u64,
+    /// Items passed downstream.
+    pub emitted: u64,
+    /// Items dropped on purpose by a filter.
+    pub filtered: u64,
+    /// Items that failed here (whatever happened to them next).
+    pub failed: u64,
+    /// Items that needed at least one retry here.
+    pub retried: u64,
+    /// Retries made here (attempts after the first).
+    pub retries: u64,
+    /// Failures that were panics.
+    pub panicked: u64,
+    /// Failures of this stage stored by a dead-letter sink, by class
+    /// (transient, permanent, poison).
+    pub dead_lettered_by_class: [u64; 3],
+    /// Failures of this stage explicitly discarded.
+    pub discarded: u64,
+    /// Items returned to the caller inside a [`RunError`](crate::RunError)
+    /// (halted failures, sink errors, dead letters that could not be stored).
+    pub returned: u64,
+    /// Items the sink wrote and flushed (sink only).
+    pub delivered: u64,
+    /// Items still inside this stage when the run ended: abandoned by a
+    /// forced abort; after a normal end this must be zero.
+    pub in_flight: u64,
+}
+
+impl StageReport {
+    fn snapshot(stage: &StageRef) -> Self {
+        let m = stage.metrics();
+        let mut report = Self {
+            name: stage.name().to_owned(),
+            kind: stage.kind(),
+            received: m.received.load(Relaxed),
+            emitted: m.emitted.load(Relaxed),
+            filtered: m.filtered.load(Relaxed),
+            failed: m.failed.load(Relaxed),
+            retried: m.retried.load(Relaxed),
+            retries: m.retries.load(Relaxed),
+            panicked: m.panicked.load(Relaxed),
+            dead_lettered_by_class: m.dead_lettered_by_class(),
+            discarded: m.discarded.load(Relaxed),
+            returned: m.returned.load(Relaxed),
+            delivered: m.delivered.load(Relaxed),
+            in_flight: 0,
+        };
+        if report.kind == StageKind::Source {
+            report.received = report.emitted;
+        }
+        let ended = report.emitted
+            + report.filtered
+            + report.dead_lettered()
+            + report.discarded
+            + report.returned
+            + report.delivered;
+        report.in_flight = report.received.saturating_sub(ended);
+        report
+    }
+
+    /// Failures of this stage stored by a dead-letter sink, all classes.
+    pub fn dead_lettered(&self) -> u64 {
+        self.dead_lettered_by_class.iter().sum()
+    }
+
+    /// Failures of this stage stored by a dead-letter sink, of one class.
+    pub fn dead_lettered_of(&self, class: ErrorClass) -> u64 {
+        match class {
+            ErrorClass::Transient => self.dead_lettered_by_class[0],
+            ErrorClass::Permanent => self.dead_lettered_by_class[1],
+            ErrorClass::Poison => self.dead_lettered_by_class[2],
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Ending {
+    /// The source ended and every item reached its outcome.
+    Completed,
+    /// `shutdown()` (or the `run_until` signal) stopped the source, and
+    /// every item in flight was drained.
+    Drained,
+    /// The run stopped intake because of an error and drained what it could.
+    Halted,
+    /// The drain deadline passed: remaining work was aborted, its items are
+    /// counted as abandoned and were not acknowledged.
+    Aborted,
+    /// A snapshot taken while the pipeline runs.
+    Running,
+}
+
+/// The report of a run: per-stage counts, wall time, rate, and the
+/// conservation check `in = delivered + dead-lettered + filtered +
+/// discarded + returned + abandoned`.
+///
+/// # Examples
+///
+/// ```
+/// use weir_core::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), RunError> {
+/// let report = Pipeline::from_iter(0..10)
+///     .filter("even", |x| x % 2 == 0)
+///     .sink(sink::drain())
+///     .run()
+///     .await?;
+/// assert_eq!(report.source_items(), 10);
+/// assert_eq!(report.delivered(), 5);
+/// assert_eq!(report.filtered(), 5);
+/// assert!(report.is_conserved());
+/// println!("{report}");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    stages: Vec<StageReport>,
+    wall: Duration,
+    ending: Ending,
+}
+
+impl Report {
+    pub(crate) fn snapshot(stages: &[StageRef], wall: Duration, ending: Ending) -> Self {
+        Self { stages: stages.iter().map(StageReport::snapshot).collect(), wall, ending }
+    }
+
+    /// Per-stage counts, source first, sink last.
+    pub fn stages(&self) -> &[StageReport] {
+        &self.stages
+    }
+
+    /// The counts of the stage named `name`.
+    pub fn stage(&self, name: &str) -> Option<&StageReport> {
+        self.stages.iter().find(|s| s.name == name)
+    }
+
+    /// How the run ended.
+    pub fn ending(&self) -> Ending {
+        self.ending
+    }
+
+    /// Wall time of the run.
+    pub fn wall_time(&self) -> Duration {
+        self.wall
+    }
+
+    fn sum(&self, f: impl Fn(&StageReport) -> u64) -> u64 {
+        self.stages.iter().map(f).sum()
+    }
+
+    /// Items the source produced.
+    pub fn source_items(&self) -> u64 {
+        self.sum(|s| if s.kind == StageKind::Source { s.emitted } else { 0 })
+    }
+
+    /// Items the sink wrote and flushed.
+    pub fn delivered(&self) -> u64 {
+        self.sum(|s| s.delivered)
+    }
+
+    /// Items stored by a dead-letter sink.
+    pub fn dead_lettered(&self) -> u64 {
+        self.sum(StageReport::dead_lettered)
+    }
+
+    /// Items stored by a dead-letter sink, of one class.
+    pub fn dead_lettered_of(&self, class: ErrorClass) -> u64 {
+        self.sum(|s| s.dead_lettered_of(class))
+    }
+
+    /// Items dropped by filters.
+    pub fn filtered(&self) -> u64 {
+        self.sum(|s| s.filtered)
+    }
+
+    /// Failures explicitly discarded.
+    pub fn discarded(&self) -> u64 {
+        self.sum(|s| s.discarded)
+    }
+
+    /// Items returned to the caller inside the run's error.
+    pub fn returned(&self) -> u64 {
+        self.sum(|s| s.returned)
+    }
+
+    /// Items that failed in any stage (whatever happened to them next).
+    pub fn failed(&self) -> u64 {
+        self.sum(|s| s.failed)
+    }
+
+    /// Retries made in all stages.
+    pub fn retries(&self) -> u64 {
+        self.sum(|s| s.retries)
+    }
+
+    /// Items abandoned by a forced abort (zero unless the run was aborted).
+    pub fn abandoned(&self) -> u64 {
+        if self.ending == Ending::Aborted { self.sum(|s| s.in_flight) } else { 0 }
+    }
+
+    /// Items in flight (a snapshot of a running pipeline) or, after a
+    /// normal end, items lost by a faulty stage (always zero for weir's own).
+    pub fn in_flight(&self) -> u64 {
+        self.sum(|s| s.in_flight)
+    }
+
+    /// Source items per second of wall time.
+    pub fn items_per_sec(&self) -> f64 {
+        let secs = self.wall.as_secs_f64();
+        if secs > 0.0 { self.source_items() as f64 / secs } else { 0.0 }
+    }
+
+    /// Whether every source item is accounted for: `in = delivered +
+    /// dead-lettered + filtered + discarded + returned + abandoned`. Always
+    /// true for a finished run of weir's own stages; a custom stage that
+    /// drops items without counting them makes it false.
+    pub fn is_conserved(&self) -> bool {
+        if self.ending == Ending::Running {
+            return true;
+        }
+        let ended = self.delivered()
+            + self.dead_lettered()
+            + self.filtered()
+            + self.discarded()
+            + self.returned()
+            + self.abandoned();
+        ended == self.source_items() && (self.ending == Ending::Aborted || self.in_flight() == 0)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:<16} {:>10} {:>10} {:>9} {:>9} {:>8} {:>9} {:>9} {:>9} {:>10}",
+            "stage", "in", "out", "filtered", "failed", "retried", "dead", "discarded", "abandoned", "delivered"
+        )?;
+        for s in &self.stages {
+            let abandoned = if self.ending == Ending::Aborted { s.in_flight } else { 0 };
+            writeln!(
+                f,
+                "{:<16} {:>10} {:>10} {:>9} {:>9} {:>8} {:>9} {:>9} {:>9} {:>10}",
+                s.name,
+                s.received,
+                s.emitted,
+                s.filtered,
+                s.failed,
+                s.retried,
+                s.dead_lettered(),
+                s.discarded,
+                abandoned,
+                s.delivered
+            )?;
+        }
+        writeln!(
+            f,
+            "{:?} in {:.3?} ({:.0} items/s)",
+            self.ending,
+            self.wall,
+            self.items_per_sec()
+        )?;
+        let verdict = if self.is_conserved() { "conserved" } else { "NOT CONSERVED: items were lost" };
+        write!(
+            f,
+            "in {} = delivered {} + dead-lettered {} + filtered {} + discarded {} + returned {} + abandoned {}: {verdict}",
+            self.source_items(),
+            self.delivered(),
+            self.dead_lettered(),
+            self.filtered(),
+            self.discarded(),
+            self.returned(),
+            self.abandoned()
+        )
+    }
+}

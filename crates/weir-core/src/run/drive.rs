@@ -1,0 +1,72 @@
+//! Drives a pipeline's items into its sink, flushing after each group of
+//! ready items and acknowledging them once flushed.
+
+use futures::{FutureExt, StreamExt};
+
+use crate::ack::Acks;
+use crate::run::shared::RunControl;
+use crate::sink::Sink;
+use crate::stage::{EnvelopeStream, StageContext};
+
+/// Items sent before a flush is forced, while items keep coming ready.
+const MAX_UNFLUSHED: usize = 1024;
+
+/// Sends every item to the sink; returns `true` when the sink failed (the
+/// run is then ended by the error recorded in the run's control).
+pub(crate) async fn drive<T, Si>(input: EnvelopeStream<T>, mut sink: Si, ctx: StageContext) -> bool
+where
+    T: Send + 'static,
+    Si: Sink<T>,
+{
+    let mut input = input.fuse();
+    let control = ctx.control();
+    let metrics = ctx.metrics();
+    let mut acks = Acks::none();
+    let mut unflushed = 0u64;
+    while let Some(first) = input.next().await {
+        let mut next = Some(first);
+        let mut sent = 0;
+        while let Some(env) = next.take() {
+            let (item, item_acks, count) = env.into_parts();
+            metrics.record_received(count);
+            if let Err(err) = sink.send(item).await {
+                let (error, item) = err.into_parts();
+                flush(&mut sink, &ctx, &mut acks, &mut unflushed).await;
+                metrics.record_returned(count);
+                let item = item.map(|i| Box::new(i) as Box<dyn std::any::Any + Send>);
+                control.fail_items(ctx.name(), Box::new(error), item, count);
+                return true;
+            }
+            acks.merge(item_acks);
+            unflushed += count;
+            sent += 1;
+            if sent < MAX_UNFLUSHED {
+                next = input.next().now_or_never().flatten();
+            }
+        }
+        if !flush(&mut sink, &ctx, &mut acks, &mut unflushed).await {
+            return true;
+        }
+    }
+    false
+}
+
+/// Flushes the sink; on success counts the items as delivered and
+/// acknowledges them, on failure fails the run with them.
+async fn flush<T, Si: Sink<T>>(sink: &mut Si, ctx: &StageContext, acks: &mut Acks, unflushed: &mut u64) -> bool {
+    let count = std::mem::take(unflushed);
+    let acks = std::mem::take(acks);
+    match sink.flush().await {
+        Ok(()) => {
+            ctx.metrics().record_delivered(count);
+            acks.fire();
+            true
+        }
+        Err(error) => {
+            ctx.metrics().record_returned(count);
+            let control: RunControl = ctx.control();
+            control.fail_items(ctx.name(), Box::new(error), None, count);
+            false
+        }
+    }
+}

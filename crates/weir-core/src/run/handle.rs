@@ -1,0 +1,109 @@
+//! The handle of a pipeline running in the background.
+
+use std::fmt;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
+use tracing::Instrument;
+
+use super::{Assembled, execute};
+use crate::error::RunError;
+use crate::metrics::StageRef;
+use crate::report::{Ending, Report};
+
+/// A pipeline running on its own task; see
+/// [`Runnable::spawn`](super::Runnable::spawn).
+///
+/// Dropping the handle aborts the pipeline and every task it spawned.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use weir_core::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), RunError> {
+/// let ticks = tokio_stream::wrappers::IntervalStream::new(tokio::time::interval(Duration::from_secs(1)));
+/// let handle = Pipeline::new(ticks).sink(sink::drain()).spawn()?;
+/// tokio::time::sleep(Duration::from_millis(2500)).await;
+/// assert_eq!(handle.report().delivered(), 3); // live metrics
+/// let report = handle.shutdown().await?;
+/// assert_eq!(report.delivered(), 3);
+/// assert!(report.is_conserved());
+/// # Ok(())
+/// # }
+/// ```
+pub struct PipelineHandle {
+    task: AbortOnDropHandle<Result<Report, RunError>>,
+    shutdown: CancellationToken,
+    abort: CancellationToken,
+    stages: Vec<StageRef>,
+    started: tokio::time::Instant,
+}
+
+impl PipelineHandle {
+    pub(crate) fn spawn(assembled: Assembled) -> Self {
+        let shutdown = CancellationToken::new();
+        let abort = CancellationToken::new();
+        let stages = assembled.stages.clone();
+        let signal = shutdown.clone().cancelled_owned();
+        let run = execute(assembled, signal, abort.clone()).instrument(tracing::info_span!("weir.run"));
+        let task = AbortOnDropHandle::new(tokio::spawn(run));
+        Self { task, shutdown, abort, stages, started: tokio::time::Instant::now() }
+    }
+
+    /// A snapshot of the live per-stage counts.
+    pub fn report(&self) -> Report {
+        Report::snapshot(&self.stages, self.started.elapsed(), Ending::Running)
+    }
+
+    /// Whether the run has ended.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Stops intake, drains every in-flight item through all stages and
+    /// the sink, and returns the report; past the drain timeout the rest is
+    /// aborted and counted as abandoned.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Runnable::run`](super::Runnable::run).
+    pub async fn shutdown(self) -> Result<Report, RunError> {
+        self.shutdown.cancel();
+        self.join().await
+    }
+
+    /// Aborts at once: every item in flight is abandoned (counted per
+    /// stage, not acknowledged).
+    ///
+    /// # Errors
+    ///
+    /// As for [`Runnable::run`](super::Runnable::run).
+    pub async fn abort(self) -> Result<Report, RunError> {
+        self.abort.cancel();
+        self.join().await
+    }
+
+    /// Waits for the run to end by itself.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Runnable::run`](super::Runnable::run).
+    pub async fn join(mut self) -> Result<Report, RunError> {
+        match (&mut self.task).await {
+            Ok(result) => result,
+            Err(join) => Err(RunError::Panicked {
+                message: join.to_string(),
+                report: Box::new(Report::snapshot(&self.stages, self.started.elapsed(), Ending::Aborted)),
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for PipelineHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PipelineHandle").field("finished", &self.is_finished()).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,109 @@
+//! State shared by every stage of one run.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::error::BoxError;
+use crate::failure::ErasedFailure;
+
+/// An error that ends a run: a sink that failed for good.
+pub(crate) struct Fatal {
+    pub(crate) stage: String,
+    pub(crate) error: BoxError,
+    pub(crate) item: Option<Box<dyn Any + Send>>,
+    pub(crate) returned: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct RunShared {
+    /// Cancelled to stop taking items from the source (shutdown, halt).
+    pub(crate) stop: CancellationToken,
+    pub(crate) halted: Mutex<Vec<ErasedFailure>>,
+    pub(crate) fatal: Mutex<Option<Fatal>>,
+}
+
+impl fmt::Debug for RunShared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunShared").field("stopping", &self.stop.is_cancelled()).finish_non_exhaustive()
+    }
+}
+
+/// Lets a failure route (such as a dead-letter stage) stop the run when it
+/// cannot do its job.
+///
+/// # Examples
+///
+/// ```
+/// use weir_core::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("bad item {0}")]
+/// struct Bad(u32);
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("the failure store is down")]
+/// struct StoreDown;
+///
+/// let err = Pipeline::from_iter(0..5u32)
+///     .try_map("check", |x| if x == 2 { Err(Bad(x)) } else { Ok(x) })
+///     .route_failures(|failure, control: RunControl| async move {
+///         // pretend storing the failure failed for good:
+///         control.fail(&failure.stage().to_owned(), StoreDown, failure);
+///     })
+///     .sink(sink::drain())
+///     .run()
+///     .await
+///     .unwrap_err();
+/// assert!(matches!(err, RunError::Sink { returned: 1, .. }));
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RunControl(pub(crate) Arc<RunShared>);
+
+impl RunControl {
+    /// Stops taking items from the source; items in flight drain.
+    pub fn stop_intake(&self) {
+        self.0.stop.cancel();
+    }
+
+    /// Whether intake has stopped.
+    pub fn is_stopping(&self) -> bool {
+        self.0.stop.is_cancelled()
+    }
+
+    /// Ends the run with `error` once in-flight items are drained: stops
+    /// intake, counts `failure`'s items as returned, and keeps its item in
+    /// the run's error. Only the first such error is kept; later ones are
+    /// counted.
+    pub fn fail<I, E>(&self, stage: &str, error: impl Into<BoxError>, failure: crate::Failure<I, E>)
+    where
+        I: Send + 'static,
+    {
+        let count = failure.count();
+        failure.origin().metrics().record_returned(count);
+        self.fail_items(stage, error.into(), Some(Box::new(failure.into_item())), count);
+    }
+
+    pub(crate) fn fail_items(&self, stage: &str, error: BoxError, item: Option<Box<dyn Any + Send>>, count: u64) {
+        tracing::error!(stage, error = %error, items = count, "run failed");
+        let mut fatal = self.0.fatal.lock().unwrap_or_else(|e| e.into_inner());
+        match fatal.as_mut() {
+            Some(first) => first.returned += count,
+            None => {
+                *fatal = Some(Fatal { stage: stage.to_owned(), error, item, returned: count });
+            }
+        }
+        drop(fatal);
+        self.stop_intake();
+    }
+
+    pub(crate) fn halt(&self, failure: ErasedFailure) {
+        self.0.halted.lock().unwrap_or_else(|e| e.into_inner()).push(failure);
+        self.stop_intake();
+    }
+}

@@ -1,0 +1,150 @@
+//! Sinks: where items end.
+//!
+//! A sink is anything implementing weir's [`Sink`] trait: its `send` gives
+//! the item back inside the error when it cannot take it, so that a failing
+//! sink's items are retried, dead-lettered or returned to the caller, never
+//! dropped. Adapters make sinks out of async closures ([`from_fn`]), any
+//! `futures::Sink` ([`from_futures`]), a tokio channel, and collectors for
+//! tests ([`collect`], [`drain`]).
+
+mod collect;
+mod from_fn;
+mod from_futures;
+
+use std::fmt;
+use std::future::Future;
+
+pub use collect::{Collected, Collector, Drain, collect, drain};
+pub use from_fn::{FromFn, from_fn};
+pub use from_futures::{FromFutures, from_futures};
+
+/// Where a pipeline's items end.
+///
+/// `send` takes one item (a batch, after [`batch`](crate::Pipeline::batch));
+/// `flush` makes every item sent so far durable. weir calls `flush` after a
+/// group of ready items and acknowledges them only once it returns `Ok`.
+///
+/// # Examples
+///
+/// ```
+/// use std::convert::Infallible;
+/// use weir_core::prelude::*;
+///
+/// /// Sums what it receives.
+/// struct Sum(u64);
+///
+/// impl Sink<u64> for Sum {
+///     type Error = Infallible;
+///     async fn send(&mut self, item: u64) -> Result<(), SinkError<u64, Infallible>> {
+///         self.0 += item;
+///         Ok(())
+///     }
+///     async fn flush(&mut self) -> Result<(), Infallible> {
+///         Ok(())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), RunError> {
+/// let report = Pipeline::from_iter(1..=4u64).sink(Sum(0)).run().await?;
+/// assert_eq!(report.delivered(), 4);
+/// # Ok(())
+/// # }
+/// ```
+pub trait Sink<T>: Send + 'static {
+    /// The sink's error.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Takes one item. On error the item is given back when the sink still has it.
+    fn send(&mut self, item: T) -> impl Future<Output = Result<(), SinkError<T, Self::Error>>> + Send;
+
+    /// Makes every item sent so far durable.
+    fn flush(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// A sink's error, with the item it could not take when it can give it back.
+///
+/// # Examples
+///
+/// ```
+/// use weir_core::SinkError;
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("disk full")]
+/// struct DiskFull;
+///
+/// let err = SinkError::with_item(DiskFull, 7);
+/// assert_eq!(err.to_string(), "disk full");
+/// assert_eq!(err.into_item(), Some(7));
+/// ```
+pub struct SinkError<T, E> {
+    error: E,
+    item: Option<T>,
+}
+
+impl<T, E> SinkError<T, E> {
+    /// An error that gives the item back.
+    pub fn with_item(error: E, item: T) -> Self {
+        Self { error, item: Some(item) }
+    }
+
+    /// An error after which the item is gone (it was consumed).
+    pub fn lost(error: E) -> Self {
+        Self { error, item: None }
+    }
+
+    /// The sink's error.
+    pub fn error(&self) -> &E {
+        &self.error
+    }
+
+    /// The item, when the sink gave it back.
+    pub fn item(&self) -> Option<&T> {
+        self.item.as_ref()
+    }
+
+    /// The item, when the sink gave it back.
+    pub fn into_item(self) -> Option<T> {
+        self.item
+    }
+
+    /// The error and the item.
+    pub fn into_parts(self) -> (E, Option<T>) {
+        (self.error, self.item)
+    }
+}
+
+impl<T, E: fmt::Debug> fmt::Debug for SinkError<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SinkError")
+            .field("error", &self.error)
+            .field("has_item", &self.item.is_some())
+            .finish()
+    }
+}
+
+impl<T, E: fmt::Display> fmt::Display for SinkError<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl<T, E: std::error::Error + 'static> std::error::Error for SinkError<T, E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
+}
+
+impl<T: Send + 'static> Sink<T> for tokio::sync::mpsc::Sender<T> {
+    type Error = tokio::sync::mpsc::error::SendError<()>;
+
+    async fn send(&mut self, item: T) -> Result<(), SinkError<T, Self::Error>> {
+        tokio::sync::mpsc::Sender::send(self, item)
+            .await
+            .map_err(|e| SinkError::with_item(tokio::sync::mpsc::error::SendError(()), e.0))
+    }
+
+    async fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}

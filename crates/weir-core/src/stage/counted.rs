@@ -1,0 +1,78 @@
+//! Counting adapters: every stage's items in and out are counted here, so
+//! that stages themselves only count what they drop or fail.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::Stream;
+use pin_project_lite::pin_project;
+
+use crate::envelope::Envelope;
+use crate::failure::Failure;
+use crate::metrics::StageRef;
+
+/// Something a counted stream yields: how many source items pass.
+pub(crate) trait Passing {
+    fn passing(&self) -> u64;
+}
+
+impl<T> Passing for Envelope<T> {
+    fn passing(&self) -> u64 {
+        self.count()
+    }
+}
+
+impl<T, I, E> Passing for Result<Envelope<T>, Failure<I, E>> {
+    fn passing(&self) -> u64 {
+        self.as_ref().map_or(0, Envelope::count)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Direction {
+    Received,
+    Emitted,
+}
+
+pin_project! {
+    /// Counts the items a stream yields as received or emitted by a stage.
+    #[must_use = "streams do nothing unless polled"]
+    pub(crate) struct Counted<St> {
+        #[pin]
+        stream: St,
+        stage: StageRef,
+        direction: Direction,
+    }
+}
+
+impl<St> Counted<St> {
+    pub(crate) fn new(stream: St, stage: StageRef, direction: Direction) -> Self {
+        Self { stream, stage, direction }
+    }
+}
+
+impl<St> Stream for Counted<St>
+where
+    St: Stream,
+    St::Item: Passing,
+{
+    type Item = St::Item;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.project();
+        let polled = this.stream.poll_next(cx);
+        if let Poll::Ready(Some(item)) = &polled {
+            let n = item.passing();
+            let metrics = this.stage.metrics();
+            match this.direction {
+                Direction::Received => metrics.record_received(n),
+                Direction::Emitted => metrics.record_emitted(n),
+            }
+        }
+        polled
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.stream.size_hint()
+    }
+}

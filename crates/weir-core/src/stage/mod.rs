@@ -1,0 +1,229 @@
+//! Stages: the steps of a pipeline, and the [`Stage`] trait for custom ones.
+
+pub(crate) mod batch;
+pub(crate) mod counted;
+pub(crate) mod filter;
+pub(crate) mod inspect;
+pub(crate) mod map;
+pub(crate) mod then;
+pub(crate) mod try_map;
+pub(crate) mod try_then;
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use tokio_util::sync::WaitForCancellationFutureOwned;
+
+use crate::class::ErrorClass;
+use crate::envelope::Envelope;
+use crate::failure::{Cause, Failure};
+use crate::metrics::{StageMetrics, StageRef};
+use crate::run::shared::RunShared;
+
+/// The stream of envelopes a stage receives and returns.
+pub type EnvelopeStream<T> = Pin<Box<dyn Stream<Item = Envelope<T>> + Send + 'static>>;
+
+/// The stream of a fallible stage: successes, and failures that keep their item.
+pub type FallibleStream<T, I, E> =
+    Pin<Box<dyn Stream<Item = Result<Envelope<T>, Failure<I, E>>> + Send + 'static>>;
+
+/// A custom stage: turns the input stream of envelopes into an output
+/// stream, with a [`StageContext`] for its name, metrics and shutdown.
+///
+/// weir counts items in and out of the stage; the stage itself counts the
+/// items it drops on purpose with [`StageContext::filter`], which also
+/// acknowledges them. An envelope that a stage drops without that is
+/// reported as lost by the conservation check. Plug a stage in with
+/// [`Pipeline::stage`](crate::Pipeline::stage). Tasks a stage spawns must be
+/// owned by its output stream (hold a `JoinSet` in it) so that dropping the
+/// pipeline stops them.
+///
+/// # Examples
+///
+/// ```
+/// use futures::StreamExt;
+/// use weir_core::prelude::*;
+///
+/// /// Drops every item equal to the one before it.
+/// struct DedupConsecutive;
+///
+/// impl Stage<u32> for DedupConsecutive {
+///     type Output = u32;
+///     fn name(&self) -> &str { "dedup" }
+///     fn build(self, input: EnvelopeStream<u32>, ctx: StageContext) -> EnvelopeStream<u32> {
+///         let mut last = None;
+///         input
+///             .filter_map(move |env| {
+///                 let keep = last != Some(*env.item());
+///                 last = Some(*env.item());
+///                 let out = if keep { Some(env) } else { ctx.filter(env); None };
+///                 std::future::ready(out)
+///             })
+///             .boxed()
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), RunError> {
+/// let (sink, out) = sink::collect();
+/// let report = Pipeline::from_iter([1, 1, 2, 2, 2, 3, 1])
+///     .stage(DedupConsecutive)
+///     .sink(sink)
+///     .run()
+///     .await?;
+/// assert_eq!(out.take(), [1, 2, 3, 1]);
+/// assert_eq!(report.filtered(), 3);
+/// # Ok(())
+/// # }
+/// ```
+pub trait Stage<In>: Send + 'static {
+    /// The item type the stage emits.
+    type Output: Send + 'static;
+
+    /// The stage's name, unique within the pipeline.
+    fn name(&self) -> &str;
+
+    /// Builds the stage when the pipeline starts running.
+    fn build(self, input: EnvelopeStream<In>, ctx: StageContext) -> EnvelopeStream<Self::Output>;
+}
+
+/// What a stage knows about the run: its name, its live metrics, and
+/// whether the pipeline is shutting down.
+#[derive(Debug, Clone)]
+pub struct StageContext {
+    stage: StageRef,
+    shared: Arc<RunShared>,
+}
+
+impl StageContext {
+    pub(crate) fn new(stage: StageRef, shared: Arc<RunShared>) -> Self {
+        Self { stage, shared }
+    }
+
+    /// The stage's name.
+    pub fn name(&self) -> &str {
+        self.stage.name()
+    }
+
+    /// The stage's live counters.
+    pub fn metrics(&self) -> &StageMetrics {
+        self.stage.metrics()
+    }
+
+    /// The stage's identity, kept by the failures it makes.
+    pub fn stage_ref(&self) -> &StageRef {
+        &self.stage
+    }
+
+    /// Whether the pipeline stopped taking items from its source. The
+    /// stage should finish the items it holds and end when its input ends.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shared.stop.is_cancelled()
+    }
+
+    /// Completes when the pipeline stops taking items from its source.
+    pub fn shutting_down(&self) -> WaitForCancellationFutureOwned {
+        self.shared.stop.clone().cancelled_owned()
+    }
+
+    /// Drops an envelope on purpose: counts its items as filtered and
+    /// acknowledges them.
+    pub fn filter<T>(&self, envelope: Envelope<T>) {
+        self.stage.metrics().record_filtered(envelope.count());
+        envelope.ack();
+    }
+
+    /// Makes a failure of this stage from the envelope the stage received,
+    /// and counts it as failed.
+    pub fn failure<I, E>(
+        &self,
+        envelope: Envelope<I>,
+        cause: Cause<E>,
+        class: ErrorClass,
+        attempts: u32,
+    ) -> Failure<I, E>
+    where
+        E: std::fmt::Display,
+    {
+        let (item, acks, count) = envelope.into_parts();
+        self.stage.metrics().record_failed(count);
+        if let Cause::Panicked(_) = cause {
+            self.stage.metrics().record_panic(count);
+        }
+        tracing::warn!(stage = self.stage.name(), attempts, class = %class, cause = %cause, "item failed");
+        Failure::new(item, cause, class, attempts, self.stage.clone(), acks, count)
+    }
+}
+
+/// A custom stage that may fail items, such as a fan-out of workers.
+///
+/// Its output carries successes and [`Failure`]s; plug it in with
+/// [`Pipeline::try_stage`](crate::Pipeline::try_stage), and the pipeline
+/// must then decide what happens to failures. Make failures with
+/// [`StageContext::failure`] so that they are counted.
+///
+/// # Examples
+///
+/// ```
+/// use futures::StreamExt;
+/// use weir_core::prelude::*;
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("{0} is too large")]
+/// struct TooLarge(u32);
+///
+/// /// Fails items above a limit.
+/// struct Limit(u32);
+///
+/// impl FallibleStage<u32> for Limit {
+///     type Output = u32;
+///     type Error = TooLarge;
+///     fn name(&self) -> &str { "limit" }
+///     fn build(self, input: EnvelopeStream<u32>, ctx: StageContext) -> FallibleStream<u32, u32, TooLarge> {
+///         let limit = self.0;
+///         input
+///             .map(move |env| {
+///                 let x = *env.item();
+///                 if x <= limit { Ok(env) } else { Err(ctx.failure(env, Cause::Error(TooLarge(x)), ErrorClass::Permanent, 1)) }
+///             })
+///             .boxed()
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), RunError> {
+/// let report = Pipeline::from_iter(0..10u32).try_stage(Limit(6)).discard_failures().sink(sink::drain()).run().await?;
+/// assert_eq!((report.delivered(), report.discarded()), (7, 3));
+/// # Ok(())
+/// # }
+/// ```
+pub trait FallibleStage<In>: Send + 'static {
+    /// The item type of successes.
+    type Output: Send + 'static;
+    /// The error of failures.
+    type Error: Send + 'static;
+
+    /// The stage's name, unique within the pipeline.
+    fn name(&self) -> &str;
+
+    /// Checks the stage's configuration when the pipeline is built.
+    fn validate(&self) -> Result<(), crate::BuildError> {
+        Ok(())
+    }
+
+    /// Builds the stage when the pipeline starts running.
+    fn build(self, input: EnvelopeStream<In>, ctx: StageContext) -> FallibleStream<Self::Output, In, Self::Error>;
+}
+
+impl StageContext {
+    /// A handle that can stop the run's intake or fail the run.
+    pub fn control(&self) -> crate::RunControl {
+        crate::RunControl(self.shared.clone())
+    }
+
+    /// A tracing span for this stage, to instrument the tasks it spawns.
+    pub fn span(&self) -> tracing::Span {
+        tracing::info_span!("weir.stage", stage = self.stage.name())
+    }
+}

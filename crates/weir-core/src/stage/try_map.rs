@@ -1,0 +1,32 @@
+//! The `try_map` stage: a synchronous, fallible transformation. An `Err` or
+//! a panic becomes a [`Failure`](crate::Failure) that keeps the original item.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use futures::StreamExt;
+
+use super::{EnvelopeStream, FallibleStream, StageContext};
+use crate::class::ErrorClass;
+use crate::error::panic_message;
+use crate::failure::Cause;
+
+pub(crate) fn build<T, U, E, F>(input: EnvelopeStream<T>, ctx: StageContext, mut f: F) -> FallibleStream<U, T, E>
+where
+    T: Clone + Send + 'static,
+    U: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+    F: FnMut(T) -> Result<U, E> + Send + 'static,
+{
+    input
+        .map(move |env| {
+            let outcome = catch_unwind(AssertUnwindSafe(|| f(env.item().clone())));
+            let cause = match outcome {
+                Ok(Ok(out)) => return Ok(env.map(|_| out)),
+                Ok(Err(e)) => Cause::Error(e),
+                Err(payload) => Cause::Panicked(panic_message(&*payload)),
+            };
+            let class = if matches!(cause, Cause::Panicked(_)) { ErrorClass::Poison } else { ErrorClass::Permanent };
+            Err(ctx.failure(env, cause, class, 1))
+        })
+        .boxed()
+}
