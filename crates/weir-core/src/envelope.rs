@@ -1,9 +1,12 @@
-//! The unit that travels between stages: an item with its acknowledgements.
+//! The unit that travels between stages: an item with its metadata.
+
+use std::time::SystemTime;
 
 use crate::ack::{Ack, Acks};
 
-/// An item on its way through a pipeline, with the acknowledgements of the
-/// source items it stands for and their count.
+/// An item on its way through a pipeline, with its [`Meta`]: the
+/// acknowledgements of the source items it stands for, their count, and
+/// the failure history of a replayed item.
 ///
 /// A plain item stands for one source item; a batch made by
 /// [`Pipeline::batch`](crate::Pipeline::batch) stands for all the items in
@@ -23,24 +26,119 @@ use crate::ack::{Ack, Acks};
 #[derive(Debug)]
 pub struct Envelope<T> {
     item: T,
+    meta: Meta,
+}
+
+/// What an [`Envelope`] carries besides its item.
+///
+/// # Examples
+///
+/// ```
+/// use weir_core::{Envelope, History};
+///
+/// let first = std::time::SystemTime::UNIX_EPOCH;
+/// let env = Envelope::new("replayed").with_history(History::new(3, first));
+/// let (item, meta) = env.into_parts();
+/// assert_eq!(meta.count(), 1);
+/// assert_eq!(meta.history().map(History::attempts), Some(3));
+/// ```
+#[derive(Debug)]
+pub struct Meta {
     acks: Acks,
     count: u64,
+    history: Option<Box<History>>,
+}
+
+/// The failure history of an item that failed before (a replayed dead
+/// letter): if it fails again, its new failure continues this history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct History {
+    attempts: u32,
+    first_failed_at: SystemTime,
+}
+
+impl History {
+    /// A history of `attempts` earlier attempts, the first failure at `first_failed_at`.
+    pub fn new(attempts: u32, first_failed_at: SystemTime) -> Self {
+        Self { attempts, first_failed_at }
+    }
+
+    /// Attempts made before.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// When the item first failed.
+    pub fn first_failed_at(&self) -> SystemTime {
+        self.first_failed_at
+    }
+}
+
+impl Meta {
+    /// Metadata for `count` source items with their acknowledgements.
+    pub fn new(acks: Acks, count: u64) -> Self {
+        Self { acks, count, history: None }
+    }
+
+    /// The acknowledgements.
+    pub fn acks(&self) -> &Acks {
+        &self.acks
+    }
+
+    /// How many source items the envelope stands for.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The failure history, for a replayed item.
+    pub fn history(&self) -> Option<&History> {
+        self.history.as_deref()
+    }
+
+    /// Fires the acknowledgements.
+    pub fn ack(self) {
+        self.acks.fire();
+    }
+
+    /// Splits into acknowledgements, count and history.
+    pub fn into_parts(self) -> (Acks, u64, Option<History>) {
+        (self.acks, self.count, self.history.map(|h| *h))
+    }
+
+    /// Adds `other`'s items to these (used by batching; a batch keeps no history).
+    pub fn merge(&mut self, other: Meta) {
+        self.acks.merge(other.acks);
+        self.count += other.count;
+        self.history = None;
+    }
+}
+
+impl Default for Meta {
+    fn default() -> Self {
+        Self::new(Acks::none(), 0)
+    }
 }
 
 impl<T> Envelope<T> {
     /// Wraps a single source item that carries no acknowledgement.
     pub fn new(item: T) -> Self {
-        Self { item, acks: Acks::none(), count: 1 }
+        Self { item, meta: Meta::new(Acks::none(), 1) }
     }
 
     /// Wraps a single source item with its acknowledgement.
     pub fn with_ack(item: T, ack: Ack) -> Self {
-        Self { item, acks: Acks::from(ack), count: 1 }
+        Self { item, meta: Meta::new(Acks::from(ack), 1) }
+    }
+
+    /// Attaches the failure history of an item that failed before.
+    pub fn with_history(mut self, history: History) -> Self {
+        self.meta.history = Some(Box::new(history));
+        self
     }
 
     /// Rebuilds an envelope from its parts (see [`into_parts`](Self::into_parts)).
-    pub fn from_parts(item: T, acks: Acks, count: u64) -> Self {
-        Self { item, acks, count }
+    pub fn from_parts(item: T, meta: Meta) -> Self {
+        Self { item, meta }
     }
 
     /// The item.
@@ -53,27 +151,32 @@ impl<T> Envelope<T> {
         &mut self.item
     }
 
+    /// The metadata.
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
     /// How many source items this envelope stands for.
     pub fn count(&self) -> u64 {
-        self.count
+        self.meta.count
     }
 
-    /// Transforms the item and keeps its acknowledgements.
+    /// Transforms the item and keeps its metadata.
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Envelope<U> {
-        Envelope { item: f(self.item), acks: self.acks, count: self.count }
+        Envelope { item: f(self.item), meta: self.meta }
     }
 
-    /// Splits the envelope. Whoever holds the [`Acks`] is responsible for
-    /// firing them once the outcome is durable, or dropping them to have
-    /// the items redelivered.
-    pub fn into_parts(self) -> (T, Acks, u64) {
-        (self.item, self.acks, self.count)
+    /// Splits the envelope. Whoever holds the [`Meta`] is responsible for
+    /// firing its acknowledgements once the outcome is durable, or dropping
+    /// them to have the items redelivered.
+    pub fn into_parts(self) -> (T, Meta) {
+        (self.item, self.meta)
     }
 
     /// Fires the acknowledgements (the item's outcome is final and durable)
     /// and returns the item.
     pub fn ack(self) -> T {
-        self.acks.fire();
+        self.meta.ack();
         self.item
     }
 }

@@ -33,9 +33,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[non_exhaustive]
 pub enum BuildError {
     /// A capacity, worker count or batch size is zero.
-    #[error(
-        "stage `{stage}`: {what} is 0, which would stall the pipeline forever; set it to at least 1"
-    )]
+    #[error("stage `{stage}`: {what} is 0, which would stall the pipeline forever; set it to at least 1")]
     Zero {
         /// The stage.
         stage: String,
@@ -100,7 +98,9 @@ pub enum RunError {
     /// An inline stage (`map`, `filter`, `then`, `inspect`, a custom stage)
     /// panicked; the run was stopped. Fallible stages and fan-out turn
     /// panics into failures instead.
-    #[error("a stage panicked: {message}; use a fallible stage (try_map, try_then, fan_out) to isolate panics per item")]
+    #[error(
+        "a stage panicked: {message}; use a fallible stage (try_map, try_then, fan_out) to isolate panics per item"
+    )]
     Panicked {
         /// The panic message.
         message: String,

@@ -112,17 +112,7 @@ impl<I, E> Failure<I, E> {
         count: u64,
     ) -> Self {
         let now = SystemTime::now();
-        Self {
-            item,
-            cause,
-            class,
-            attempts,
-            stage,
-            first_failed_at: now,
-            last_failed_at: now,
-            acks,
-            count,
-        }
+        Self { item, cause, class, attempts, stage, first_failed_at: now, last_failed_at: now, acks, count }
     }
 
     /// Sets the first failure time, when the item had failed before (retries, replay).

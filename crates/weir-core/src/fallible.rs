@@ -8,6 +8,7 @@ use futures::StreamExt;
 use crate::failure::{Failure, Settled};
 use crate::pipeline::Pipeline;
 use crate::plan::{Assembly, Plan};
+use crate::route::{FailureRoute, FnRoute, Routed};
 use crate::run::shared::RunControl;
 use crate::stage::{EnvelopeStream, FallibleStream};
 
@@ -74,31 +75,24 @@ where
     /// ([`Failure::settle`]) or end the run with [`RunControl::fail`];
     /// successes go on. Failures are handled one at a time, in the order
     /// they come.
-    pub fn route_failures<F, Fut>(self, mut route: F) -> Pipeline<T>
+    pub fn route_failures<F, Fut>(self, route: F) -> Pipeline<T>
     where
         F: FnMut(Failure<I, E>, RunControl) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        self.route_failures_with(FnRoute(route))
+    }
+
+    /// Sends every failure to a [`FailureRoute`], which is also told when
+    /// the input ends (to flush and sync what it stored).
+    pub fn route_failures_with<R>(self, route: R) -> Pipeline<T>
+    where
+        R: FailureRoute<I, E>,
+    {
         let upstream = self.build;
         let build = Box::new(move |asm: &mut Assembly| {
             let control = RunControl(asm.shared.clone());
-            upstream(asm)
-                .filter_map(move |outcome| {
-                    let routed = match outcome {
-                        Ok(env) => Ok(env),
-                        Err(failure) => Err(route(failure, control.clone())),
-                    };
-                    async move {
-                        match routed {
-                            Ok(env) => Some(env),
-                            Err(fut) => {
-                                fut.await;
-                                None
-                            }
-                        }
-                    }
-                })
-                .boxed() as EnvelopeStream<T>
+            Routed::new(upstream(asm), route, control).boxed() as EnvelopeStream<T>
         });
         Pipeline { build, plan: self.plan }
     }

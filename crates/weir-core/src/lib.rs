@@ -36,13 +36,14 @@ pub mod operation;
 mod pipeline;
 mod plan;
 mod report;
+mod route;
 mod run;
 pub mod sink;
 mod stage;
 
 pub use ack::{Ack, Acks};
 pub use class::{Classify, ErrorClass};
-pub use envelope::Envelope;
+pub use envelope::{Envelope, History, Meta};
 pub use error::{BoxError, BuildError, RunError};
 pub use failure::{Cause, ErasedFailure, Failure, Settled};
 pub use fallible::Fallible;
@@ -50,6 +51,7 @@ pub use metrics::{StageKind, StageMetrics, StageRef};
 pub use operation::{Attempt, Operation, Verdict};
 pub use pipeline::Pipeline;
 pub use report::{Ending, Report, StageReport};
+pub use route::FailureRoute;
 pub use run::shared::RunControl;
 pub use run::{DEFAULT_DRAIN_TIMEOUT, PipelineHandle, Runnable};
 pub use sink::{Sink, SinkError};
@@ -57,11 +59,11 @@ pub use stage::{EnvelopeStream, FallibleStage, FallibleStream, Stage, StageConte
 
 /// The types most pipelines need, for a glob import.
 pub mod prelude {
+    pub use crate::BuildError;
     pub use crate::sink::{self, Sink, SinkError};
     pub use crate::{
         Ack, Cause, Classify, Ending, Envelope, EnvelopeStream, ErrorClass, Failure, Fallible, FallibleStage,
-        FallibleStream, Operation, Pipeline, PipelineHandle, Report, RunControl, RunError, Runnable, Settled, Stage,
-        StageContext,
+        FallibleStream, Operation, Pipeline, PipelineHandle, Report, RunControl, RunError, Runnable, Settled,
+        Stage, StageContext,
     };
-    pub use crate::BuildError;
 }

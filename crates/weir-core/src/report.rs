@@ -254,7 +254,16 @@ impl fmt::Display for Report {
         writeln!(
             f,
             "{:<16} {:>10} {:>10} {:>9} {:>9} {:>8} {:>9} {:>9} {:>9} {:>10}",
-            "stage", "in", "out", "filtered", "failed", "retried", "dead", "discarded", "abandoned", "delivered"
+            "stage",
+            "in",
+            "out",
+            "filtered",
+            "failed",
+            "retried",
+            "dead",
+            "discarded",
+            "abandoned",
+            "delivered"
         )?;
         for s in &self.stages {
             let abandoned = if self.ending == Ending::Aborted { s.in_flight } else { 0 };
@@ -273,13 +282,7 @@ impl fmt::Display for Report {
                 s.delivered
             )?;
         }
-        writeln!(
-            f,
-            "{:?} in {:.3?} ({:.0} items/s)",
-            self.ending,
-            self.wall,
-            self.items_per_sec()
-        )?;
+        writeln!(f, "{:?} in {:.3?} ({:.0} items/s)", self.ending, self.wall, self.items_per_sec())?;
         let verdict = if self.is_conserved() { "conserved" } else { "NOT CONSERVED: items were lost" };
         write!(
             f,

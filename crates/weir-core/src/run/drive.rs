@@ -27,7 +27,8 @@ where
         let mut next = Some(first);
         let mut sent = 0;
         while let Some(env) = next.take() {
-            let (item, item_acks, count) = env.into_parts();
+            let (item, meta) = env.into_parts();
+            let (item_acks, count, _) = meta.into_parts();
             metrics.record_received(count);
             if let Err(err) = sink.send(item).await {
                 let (error, item) = err.into_parts();
@@ -53,7 +54,12 @@ where
 
 /// Flushes the sink; on success counts the items as delivered and
 /// acknowledges them, on failure fails the run with them.
-async fn flush<T, Si: Sink<T>>(sink: &mut Si, ctx: &StageContext, acks: &mut Acks, unflushed: &mut u64) -> bool {
+async fn flush<T, Si: Sink<T>>(
+    sink: &mut Si,
+    ctx: &StageContext,
+    acks: &mut Acks,
+    unflushed: &mut u64,
+) -> bool {
     let count = std::mem::take(unflushed);
     let acks = std::mem::take(acks);
     match sink.flush().await {

@@ -89,7 +89,13 @@ impl RunControl {
         self.fail_items(stage, error.into(), Some(Box::new(failure.into_item())), count);
     }
 
-    pub(crate) fn fail_items(&self, stage: &str, error: BoxError, item: Option<Box<dyn Any + Send>>, count: u64) {
+    pub(crate) fn fail_items(
+        &self,
+        stage: &str,
+        error: BoxError,
+        item: Option<Box<dyn Any + Send>>,
+        count: u64,
+    ) {
         tracing::error!(stage, error = %error, items = count, "run failed");
         let mut fatal = self.0.fatal.lock().unwrap_or_else(|e| e.into_inner());
         match fatal.as_mut() {

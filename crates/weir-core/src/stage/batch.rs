@@ -3,6 +3,7 @@
 //! first item. The partial batch is flushed when the input ends (so also at
 //! shutdown). A batch carries the acknowledgements of all its items.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -12,8 +13,7 @@ use futures::stream::{Fuse, StreamExt};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep, sleep};
 
-use crate::ack::Acks;
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, Meta};
 
 /// The limits of a batch.
 #[derive(Debug, Clone, Copy)]
@@ -34,8 +34,7 @@ pin_project! {
         limits: Limits,
         weigh: W,
         items: Vec<T>,
-        acks: Acks,
-        count: u64,
+        meta: Meta,
         weight: usize,
         carry: Option<(Envelope<T>, usize)>,
     }
@@ -53,8 +52,7 @@ where
             limits,
             weigh,
             items: Vec::new(),
-            acks: Acks::none(),
-            count: 0,
+            meta: Meta::default(),
             weight: 0,
             carry: None,
         }
@@ -84,7 +82,7 @@ where
                             return Poll::Pending;
                         }
                         ready!(this.deadline.as_mut().poll(cx));
-                        return Poll::Ready(Some(take(this.items, this.acks, this.count, this.weight)));
+                        return Poll::Ready(Some(take(this.items, this.meta, this.weight)));
                     }
                 },
             };
@@ -92,31 +90,27 @@ where
                 if this.items.is_empty() {
                     return Poll::Ready(None);
                 }
-                return Poll::Ready(Some(take(this.items, this.acks, this.count, this.weight)));
+                return Poll::Ready(Some(take(this.items, this.meta, this.weight)));
             };
             if !this.items.is_empty() && *this.weight + w > this.limits.max_weight {
                 *this.carry = Some((env, w));
-                return Poll::Ready(Some(take(this.items, this.acks, this.count, this.weight)));
+                return Poll::Ready(Some(take(this.items, this.meta, this.weight)));
             }
             if this.items.is_empty() {
                 this.deadline.as_mut().reset(Instant::now() + this.limits.max_wait);
             }
-            let (item, acks, count) = env.into_parts();
+            let (item, meta) = env.into_parts();
             this.items.push(item);
-            this.acks.merge(acks);
-            *this.count += count;
+            this.meta.merge(meta);
             *this.weight += w;
             if this.items.len() >= this.limits.max_items || *this.weight >= this.limits.max_weight {
-                return Poll::Ready(Some(take(this.items, this.acks, this.count, this.weight)));
+                return Poll::Ready(Some(take(this.items, this.meta, this.weight)));
             }
         }
     }
 }
 
-use std::future::Future;
-
-fn take<T>(items: &mut Vec<T>, acks: &mut Acks, count: &mut u64, weight: &mut usize) -> Envelope<Vec<T>> {
-    let batch = std::mem::take(items);
+fn take<T>(items: &mut Vec<T>, meta: &mut Meta, weight: &mut usize) -> Envelope<Vec<T>> {
     *weight = 0;
-    Envelope::from_parts(batch, std::mem::take(acks), std::mem::take(count))
+    Envelope::from_parts(std::mem::take(items), std::mem::take(meta))
 }

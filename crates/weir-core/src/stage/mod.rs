@@ -146,13 +146,18 @@ impl StageContext {
     where
         E: std::fmt::Display,
     {
-        let (item, acks, count) = envelope.into_parts();
+        let (item, meta) = envelope.into_parts();
+        let (acks, count, history) = meta.into_parts();
         self.stage.metrics().record_failed(count);
         if let Cause::Panicked(_) = cause {
             self.stage.metrics().record_panic(count);
         }
         tracing::warn!(stage = self.stage.name(), attempts, class = %class, cause = %cause, "item failed");
-        Failure::new(item, cause, class, attempts, self.stage.clone(), acks, count)
+        let failure = Failure::new(item, cause, class, attempts, self.stage.clone(), acks, count);
+        match history {
+            Some(h) => failure.with_earlier_attempts(h.attempts()).with_first_failed_at(h.first_failed_at()),
+            None => failure,
+        }
     }
 }
 
@@ -213,7 +218,11 @@ pub trait FallibleStage<In>: Send + 'static {
     }
 
     /// Builds the stage when the pipeline starts running.
-    fn build(self, input: EnvelopeStream<In>, ctx: StageContext) -> FallibleStream<Self::Output, In, Self::Error>;
+    fn build(
+        self,
+        input: EnvelopeStream<In>,
+        ctx: StageContext,
+    ) -> FallibleStream<Self::Output, In, Self::Error>;
 }
 
 impl StageContext {

@@ -16,9 +16,9 @@ where
 {
     input
         .then(move |env| {
-            let (item, acks, count) = env.into_parts();
+            let (item, meta) = env.into_parts();
             let fut = f(item);
-            async move { crate::Envelope::from_parts(fut.await, acks, count) }
+            async move { crate::Envelope::from_parts(fut.await, meta) }
         })
         .boxed()
 }

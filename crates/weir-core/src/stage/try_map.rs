@@ -10,7 +10,11 @@ use crate::class::ErrorClass;
 use crate::error::panic_message;
 use crate::failure::Cause;
 
-pub(crate) fn build<T, U, E, F>(input: EnvelopeStream<T>, ctx: StageContext, mut f: F) -> FallibleStream<U, T, E>
+pub(crate) fn build<T, U, E, F>(
+    input: EnvelopeStream<T>,
+    ctx: StageContext,
+    mut f: F,
+) -> FallibleStream<U, T, E>
 where
     T: Clone + Send + 'static,
     U: Send + 'static,
@@ -25,7 +29,8 @@ where
                 Ok(Err(e)) => Cause::Error(e),
                 Err(payload) => Cause::Panicked(panic_message(&*payload)),
             };
-            let class = if matches!(cause, Cause::Panicked(_)) { ErrorClass::Poison } else { ErrorClass::Permanent };
+            let class =
+                if matches!(cause, Cause::Panicked(_)) { ErrorClass::Poison } else { ErrorClass::Permanent };
             Err(ctx.failure(env, cause, class, 1))
         })
         .boxed()

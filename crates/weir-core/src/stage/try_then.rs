@@ -12,7 +12,11 @@ use crate::class::ErrorClass;
 use crate::error::panic_message;
 use crate::failure::Cause;
 
-pub(crate) fn build<T, U, E, F, Fut>(input: EnvelopeStream<T>, ctx: StageContext, mut f: F) -> FallibleStream<U, T, E>
+pub(crate) fn build<T, U, E, F, Fut>(
+    input: EnvelopeStream<T>,
+    ctx: StageContext,
+    mut f: F,
+) -> FallibleStream<U, T, E>
 where
     T: Clone + Send + 'static,
     U: Send + 'static,

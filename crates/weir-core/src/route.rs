@@ -1,0 +1,151 @@
+//! Failure routes: what a [`Fallible`](crate::Fallible) pipeline does with
+//! its failures.
+
+use std::future::{Future, Ready};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use futures::Stream;
+use pin_project_lite::pin_project;
+
+use crate::envelope::Envelope;
+use crate::failure::Failure;
+use crate::run::shared::RunControl;
+
+/// Where failures go: a dead-letter store, a halt, a counter.
+///
+/// `route` is called for each failure, in order, and its future runs to
+/// completion before the next item passes; it must settle the failure
+/// ([`Failure::settle`]) or end the run with [`RunControl::fail`].
+/// `finish` is called once when the input has ended, to flush and sync
+/// whatever the route buffered. Successes pass through without cost.
+///
+/// # Examples
+///
+/// ```
+/// use std::future::{Ready, ready};
+/// use weir_core::prelude::*;
+/// use weir_core::FailureRoute;
+///
+/// /// Counts failures and discards them.
+/// struct Count(std::sync::Arc<std::sync::atomic::AtomicU64>);
+///
+/// impl<I: Send + 'static, E: Send + 'static> FailureRoute<I, E> for Count {
+///     type Future = Ready<()>;
+///     type Finish = Ready<()>;
+///     fn route(&mut self, failure: Failure<I, E>, _: &RunControl) -> Ready<()> {
+///         self.0.fetch_add(failure.count(), std::sync::atomic::Ordering::SeqCst);
+///         failure.settle(Settled::Discarded);
+///         ready(())
+///     }
+///     fn finish(self, _: &RunControl) -> Ready<()> {
+///         ready(())
+///     }
+/// }
+///
+/// # #[derive(Debug)] struct Odd;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), RunError> {
+/// let n = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+/// Pipeline::from_iter(0..10)
+///     .try_map("even", |x| if x % 2 == 0 { Ok(x) } else { Err(Odd) })
+///     .route_failures_with(Count(n.clone()))
+///     .sink(sink::drain())
+///     .run()
+///     .await?;
+/// assert_eq!(n.load(std::sync::atomic::Ordering::SeqCst), 5);
+/// # Ok(())
+/// # }
+/// ```
+pub trait FailureRoute<I, E>: Send + 'static {
+    /// What `route` returns.
+    type Future: Future<Output = ()> + Send + 'static;
+    /// What `finish` returns.
+    type Finish: Future<Output = ()> + Send + 'static;
+
+    /// Handles one failure.
+    fn route(&mut self, failure: Failure<I, E>, control: &RunControl) -> Self::Future;
+
+    /// Called once after the last failure, when the input ended.
+    fn finish(self, control: &RunControl) -> Self::Finish;
+}
+
+/// A route made of a closure; see [`Fallible::route_failures`](crate::Fallible::route_failures).
+pub(crate) struct FnRoute<F>(pub(crate) F);
+
+impl<I, E, F, Fut> FailureRoute<I, E> for FnRoute<F>
+where
+    F: FnMut(Failure<I, E>, RunControl) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    type Future = Fut;
+    type Finish = Ready<()>;
+
+    fn route(&mut self, failure: Failure<I, E>, control: &RunControl) -> Fut {
+        (self.0)(failure, control.clone())
+    }
+
+    fn finish(self, _control: &RunControl) -> Ready<()> {
+        std::future::ready(())
+    }
+}
+
+pin_project! {
+    /// Stream for [`Fallible::route_failures_with`](crate::Fallible::route_failures_with).
+    #[must_use = "streams do nothing unless polled"]
+    pub(crate) struct Routed<St, R, Fut, Fin> {
+        #[pin]
+        stream: St,
+        route: Option<R>,
+        control: RunControl,
+        #[pin]
+        routing: Option<Fut>,
+        #[pin]
+        finishing: Option<Fin>,
+        done: bool,
+    }
+}
+
+impl<St, R, Fut, Fin> Routed<St, R, Fut, Fin> {
+    pub(crate) fn new(stream: St, route: R, control: RunControl) -> Self {
+        Self { stream, route: Some(route), control, routing: None, finishing: None, done: false }
+    }
+}
+
+impl<St, T, I, E, R> Stream for Routed<St, R, R::Future, R::Finish>
+where
+    St: Stream<Item = Result<Envelope<T>, Failure<I, E>>>,
+    R: FailureRoute<I, E>,
+{
+    type Item = Envelope<T>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Envelope<T>>> {
+        let mut this = self.project();
+        loop {
+            if *this.done {
+                return Poll::Ready(None);
+            }
+            if let Some(fut) = this.routing.as_mut().as_pin_mut() {
+                ready!(fut.poll(cx));
+                this.routing.set(None);
+            }
+            if let Some(fut) = this.finishing.as_mut().as_pin_mut() {
+                ready!(fut.poll(cx));
+                this.finishing.set(None);
+                *this.done = true;
+                continue;
+            }
+            match ready!(this.stream.as_mut().poll_next(cx)) {
+                Some(Ok(env)) => return Poll::Ready(Some(env)),
+                Some(Err(failure)) => {
+                    let route = this.route.as_mut().expect("the route is kept until the input ends");
+                    this.routing.set(Some(route.route(failure, this.control)));
+                }
+                None => {
+                    let route = this.route.take().expect("the input ends once");
+                    this.finishing.set(Some(route.finish(this.control)));
+                }
+            }
+        }
+    }
+}
