@@ -43,7 +43,7 @@ use crate::run::shared::RunControl;
 ///     }
 /// }
 ///
-/// # #[derive(Debug)] struct Odd;
+/// # #[derive(Debug, thiserror::Error)] #[error("odd")] struct Odd;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), RunError> {
 /// let n = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
