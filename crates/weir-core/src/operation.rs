@@ -89,6 +89,11 @@ impl Attempt {
         Self { number: 1, first_at: tokio::time::Instant::now(), last_delay: None }
     }
 
+    /// The state of an item whose first attempt started at `first_at`.
+    pub fn starting_at(first_at: tokio::time::Instant) -> Self {
+        Self { number: 1, first_at, last_delay: None }
+    }
+
     /// The number of the attempt that just failed (1 for the first).
     pub fn number(&self) -> u32 {
         self.number

@@ -1,2 +1,208 @@
-//! Bounded work-sharing fan-out for weir pipelines: unordered, ordered, keyed and broadcast.
+//! Bounded work-sharing fan-out for weir pipelines.
+//!
+//! A fan-out stage runs an [`Operation`] on N worker tasks that share one
+//! bounded queue, the heart of the producer/consumer pattern, without its
+//! usual failure modes:
+//!
+//! - **No sentinels.** Workers stop when the input ends and the queue is
+//!   empty; none is left waiting.
+//! - **Bounded.** The stage holds at most `capacity` items (queued, in
+//!   workers' hands, parked for a retry, or waiting for downstream). When
+//!   it is full it stops pulling from upstream, so a slow sink slows the
+//!   source; nothing grows.
+//! - **No starvation.** Workers are tasks: operations progress while the
+//!   consumer downstream is busy (unlike `buffer_unordered` inside a loop,
+//!   futures-rs #2387).
+//! - **Isolation.** An `Err` or a panic fails that item only, keeping the
+//!   item; the worker goes on with the next one.
+//! - **Retries don't hold a worker.** An item waiting for its backoff is
+//!   parked on a timer; its worker serves other items meanwhile.
+//! - **Fast.** Hand-offs between tasks move every ready item at once when
+//!   the queue is hot and one item when it is cold.
+//!
+//! Four modes, all on [`FanOutExt`]:
+//!
+//! | mode | order of output | who slows down under backpressure |
+//! |---|---|---|
+//! | [`fan_out`](FanOutExt::fan_out) (unordered, default) | completion order | the source, when `capacity` items are inside |
+//! | [`fan_out`](FanOutExt::fan_out) with [`FanOut::ordered`] | input order | same; a slow item also holds back finished items behind it |
+//! | [`fan_out_keyed`](FanOutExt::fan_out_keyed) | per-key input order | same; a busy key's worker holds its own queue |
+//! | [`broadcast`](FanOutExt::broadcast) | input order | the slowest consumer sets the rate |
 #![doc(test(no_crate_inject, attr(deny(warnings), allow(dead_code, unused_variables))))]
+
+mod assemble;
+mod config;
+mod feeder;
+mod job;
+mod launch;
+mod output;
+mod stage;
+mod worker;
+
+use std::hash::Hash;
+
+pub use config::FanOut;
+pub use stage::{BroadcastStage, FanOutStage, KeyedStage};
+use weir_core::{Fallible, Operation, Pipeline};
+
+/// Fan-out stages for [`Pipeline`]s.
+pub trait FanOutExt<T>: Sized {
+    /// Runs `op` on `config.worker_count()` workers sharing one bounded
+    /// queue of `config.capacity_items()` items.
+    ///
+    /// Output is in completion order, or input order with
+    /// [`FanOut::ordered`]. An `Err` (after the retries the operation asks
+    /// for, parked without holding a worker) or a panic becomes a
+    /// [`Failure`](weir_core::Failure) that keeps the item, so the result
+    /// must say what happens to failures. Failures need the item after the
+    /// operation took it, so each attempt gets a clone (`T: Clone`; cheap
+    /// with `Arc` or `Bytes`).
+    ///
+    /// # Backpressure
+    ///
+    /// When `capacity` items are inside the stage it stops pulling from
+    /// upstream: the source waits, nothing grows.
+    ///
+    /// # Errors
+    ///
+    /// Zero workers or zero capacity make the run fail with
+    /// [`BuildError::Zero`](weir_core::BuildError::Zero) before anything starts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::time::Duration;
+    /// use weir_core::prelude::*;
+    /// use weir_fanout::{FanOut, FanOutExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let (sink, out) = sink::collect();
+    /// let started = tokio::time::Instant::now();
+    /// let report = Pipeline::from_iter(0..6u64)
+    ///     .fan_out("slow-double", FanOut::workers(3).capacity(6).ordered(), |x: u64| async move {
+    ///         tokio::time::sleep(Duration::from_millis(100)).await;
+    ///         Ok::<_, Infallible>(x * 2)
+    ///     })
+    ///     .halt_on_error()
+    ///     .sink(sink)
+    ///     .run()
+    ///     .await?;
+    /// assert_eq!(out.take(), [0, 2, 4, 6, 8, 10]); // input order
+    /// assert_eq!(started.elapsed(), Duration::from_millis(200)); // 3 at a time
+    /// assert_eq!(report.delivered(), 6);
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn fan_out<Op>(self, name: &str, config: FanOut, op: Op) -> Fallible<Op::Output, T, Op::Error>
+    where
+        Op: Operation<T>,
+        Op::Error: std::fmt::Display;
+
+    /// Like [`fan_out`](Self::fan_out), but items with equal keys always go
+    /// to the same worker, so per-key order holds (like Broadway's
+    /// `partition_by`); output interleaves keys in completion order. While
+    /// an item waits for a retry, later items of its key wait behind it;
+    /// other keys keep flowing. A key that is much busier than the others
+    /// keeps its worker busy: spread keys evenly.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use weir_core::prelude::*;
+    /// use weir_fanout::{FanOut, FanOutExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let (sink, out) = sink::collect();
+    /// Pipeline::from_iter((0..12u32).map(|i| (i % 3, i)))
+    ///     .fan_out_keyed("per-device", FanOut::workers(2), |(device, _): &(u32, u32)| *device, |p: (u32, u32)| async move {
+    ///         Ok::<_, Infallible>(p)
+    ///     })
+    ///     .halt_on_error()
+    ///     .sink(sink)
+    ///     .run()
+    ///     .await?;
+    /// let out = out.take();
+    /// for device in 0..3 {
+    ///     let seqs: Vec<u32> = out.iter().filter(|(d, _)| *d == device).map(|(_, s)| *s).collect();
+    ///     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "per-key order holds");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn fan_out_keyed<Op, F, K>(
+        self,
+        name: &str,
+        config: FanOut,
+        key: F,
+        op: Op,
+    ) -> Fallible<Op::Output, T, Op::Error>
+    where
+        Op: Operation<T>,
+        Op::Error: std::fmt::Display,
+        F: Fn(&T) -> K + Send + 'static,
+        K: Hash;
+
+    /// Every consumer receives every item (to send each item to several
+    /// places); the output is each item's results, one per consumer in
+    /// consumer order, in input order. An item fails if any consumer fails
+    /// it. The slowest consumer bounds the rate: the others wait once
+    /// `capacity` items are inside.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use weir_core::prelude::*;
+    /// use weir_fanout::FanOutExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let (sink, out) = sink::collect();
+    /// let consumer = |factor: u32| move |x: u32| async move { Ok::<_, Infallible>(x * factor) };
+    /// Pipeline::from_iter(1..=3u32)
+    ///     .broadcast("copies", 8, vec![consumer(1), consumer(10)])
+    ///     .halt_on_error()
+    ///     .sink(sink)
+    ///     .run()
+    ///     .await?;
+    /// assert_eq!(out.take(), [vec![1, 10], vec![2, 20], vec![3, 30]]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn broadcast<Op>(self, name: &str, capacity: usize, consumers: Vec<Op>) -> Fallible<Vec<Op::Output>, T, Op::Error>
+    where
+        Op: Operation<T>,
+        Op::Error: std::fmt::Display;
+}
+
+impl<T: Clone + Send + 'static> FanOutExt<T> for Pipeline<T> {
+    fn fan_out<Op>(self, name: &str, config: FanOut, op: Op) -> Fallible<Op::Output, T, Op::Error>
+    where
+        Op: Operation<T>,
+        Op::Error: std::fmt::Display,
+    {
+        self.try_stage(FanOutStage::new(name, config, op))
+    }
+
+    fn fan_out_keyed<Op, F, K>(self, name: &str, config: FanOut, key: F, op: Op) -> Fallible<Op::Output, T, Op::Error>
+    where
+        Op: Operation<T>,
+        Op::Error: std::fmt::Display,
+        F: Fn(&T) -> K + Send + 'static,
+        K: Hash,
+    {
+        self.try_stage(KeyedStage::new(name, config, key, op))
+    }
+
+    fn broadcast<Op>(self, name: &str, capacity: usize, consumers: Vec<Op>) -> Fallible<Vec<Op::Output>, T, Op::Error>
+    where
+        Op: Operation<T>,
+        Op::Error: std::fmt::Display,
+    {
+        self.try_stage(BroadcastStage::new(name, capacity, consumers))
+    }
+}

@@ -1,0 +1,84 @@
+//! Fan-out configuration.
+
+use weir_core::BuildError;
+
+/// The largest batch moved between tasks in one hand-off.
+pub(crate) const MAX_BATCH: usize = 256;
+
+/// How a fan-out stage is sized: its number of workers and its capacity,
+/// and whether output keeps input order.
+///
+/// The capacity bounds the items inside the stage: queued, in workers'
+/// hands, parked for a retry, or finished and waiting for downstream. When
+/// it is reached the stage stops pulling from upstream, which slows the
+/// source down (backpressure). The default is 16 items per worker.
+///
+/// # Examples
+///
+/// ```
+/// use weir_fanout::FanOut;
+///
+/// let config = FanOut::workers(8).capacity(1024).ordered();
+/// assert_eq!(config.worker_count(), 8);
+/// assert_eq!(config.capacity_items(), 1024);
+/// assert!(config.is_ordered());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FanOut {
+    workers: usize,
+    capacity: Option<usize>,
+    ordered: bool,
+}
+
+impl FanOut {
+    /// `n` workers sharing one bounded queue. Zero is rejected when the
+    /// pipeline is built.
+    pub fn workers(n: usize) -> Self {
+        Self { workers: n, capacity: None, ordered: false }
+    }
+
+    /// The stage's capacity in items. Zero is rejected when the pipeline is built.
+    pub fn capacity(mut self, items: usize) -> Self {
+        self.capacity = Some(items);
+        self
+    }
+
+    /// Emits results in input order. A slow item holds back the items
+    /// after it (up to the capacity), so throughput can drop when item
+    /// times vary widely.
+    pub fn ordered(mut self) -> Self {
+        self.ordered = true;
+        self
+    }
+
+    /// The number of workers.
+    pub fn worker_count(&self) -> usize {
+        self.workers
+    }
+
+    /// The capacity in items.
+    pub fn capacity_items(&self) -> usize {
+        self.capacity.unwrap_or(self.workers.saturating_mul(16))
+    }
+
+    /// Whether results keep input order.
+    pub fn is_ordered(&self) -> bool {
+        self.ordered
+    }
+
+    pub(crate) fn validate(&self, stage: &str) -> Result<(), BuildError> {
+        if self.workers == 0 {
+            return Err(BuildError::Zero { stage: stage.to_owned(), what: "the worker count" });
+        }
+        if self.capacity_items() == 0 {
+            return Err(BuildError::Zero { stage: stage.to_owned(), what: "the capacity" });
+        }
+        Ok(())
+    }
+
+    /// The most items one hand-off moves: enough to amortize the queue,
+    /// small enough that every worker gets a share.
+    pub(crate) fn max_batch(&self) -> usize {
+        (self.capacity_items() / self.workers.max(1)).clamp(1, MAX_BATCH)
+    }
+}

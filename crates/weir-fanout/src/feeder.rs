@@ -1,0 +1,159 @@
+//! The feeder task: pulls items from upstream while the stage has room and
+//! hands them to the workers in batches.
+//!
+//! Upstream inline stages (and the source) run on this task, in parallel
+//! with the workers and with downstream. A hand-off moves every item that
+//! is ready at once (a hot queue) up to the batch limit, or a single item
+//! when the next one is not ready yet (a cold queue): batches add no
+//! latency.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use futures::{FutureExt, StreamExt};
+use tokio::sync::Semaphore;
+use weir_core::EnvelopeStream;
+
+use crate::job::Job;
+
+type Queue<T> = async_channel::Sender<Vec<Job<T>>>;
+
+/// Where the feeder sends items.
+pub(crate) enum Router<T> {
+    /// One queue shared by every worker.
+    Shared(Queue<T>),
+    /// One queue per worker; an item goes to the worker its key hashes to.
+    Keyed { queues: Vec<Queue<T>>, hash: Box<dyn Fn(&T) -> u64 + Send> },
+    /// One queue per consumer; every consumer gets a copy of every item.
+    Broadcast { queues: Vec<Queue<T>>, copy: fn(&T) -> T },
+}
+
+impl<T> Router<T> {
+    fn key(&self, item: &T) -> u64 {
+        match self {
+            Router::Keyed { hash, .. } => hash(item),
+            _ => 0,
+        }
+    }
+
+    fn send(&self, batch: Vec<Job<T>>) {
+        // The queues are unbounded: the stage's semaphore bounds the items
+        // in them. A send fails only once every worker is gone, which
+        // happens only when the stage is being dropped.
+        match self {
+            Router::Shared(queue) => {
+                let _ = queue.try_send(batch);
+            }
+            Router::Keyed { queues, .. } => {
+                let n = queues.len() as u64;
+                let mut split: Vec<Vec<Job<T>>> = queues.iter().map(|_| Vec::new()).collect();
+                for job in batch {
+                    split[(job.key % n) as usize].push(job);
+                }
+                for (queue, jobs) in queues.iter().zip(split) {
+                    if !jobs.is_empty() {
+                        let _ = queue.try_send(jobs);
+                    }
+                }
+            }
+            Router::Broadcast { queues, copy } => {
+                for queue in &queues[1..] {
+                    let copies = batch
+                        .iter()
+                        .map(|job| Job::new(job.seq, 0, copy(&job.item), weir_core::Meta::default()))
+                        .collect();
+                    let _ = queue.try_send(copies);
+                }
+                let _ = queues[0].try_send(batch);
+            }
+        }
+    }
+}
+
+/// Shared between the feeder and the workers: how many items a hand-off
+/// may carry. Workers lower it to 1 when operations wait (slow items are
+/// better spread one by one) and raise it when they complete at once.
+#[derive(Debug)]
+pub(crate) struct BatchHint {
+    current: AtomicUsize,
+    max: usize,
+}
+
+impl BatchHint {
+    pub(crate) fn new(max: usize) -> Self {
+        Self { current: AtomicUsize::new(max), max }
+    }
+
+    pub(crate) fn get(&self) -> usize {
+        self.current.load(Relaxed)
+    }
+
+    /// An operation had to wait.
+    pub(crate) fn slow(&self) {
+        if self.current.load(Relaxed) != 1 {
+            self.current.store(1, Relaxed);
+        }
+    }
+
+    /// A whole batch completed without waiting.
+    pub(crate) fn fast(&self) {
+        let current = self.current.load(Relaxed);
+        if current < self.max {
+            self.current.store((current * 2).min(self.max), Relaxed);
+        }
+    }
+}
+
+/// Feeds the workers until the input ends; dropping the router then
+/// closes their queues.
+pub(crate) async fn feed<T>(
+    mut input: EnvelopeStream<T>,
+    router: Router<T>,
+    room: Arc<Semaphore>,
+    hint: Arc<BatchHint>,
+) {
+    let mut seq = 0u64;
+    loop {
+        // One slot for the first item: never pull from upstream without room.
+        match room.acquire().await {
+            Ok(permit) => permit.forget(),
+            Err(_) => return,
+        }
+        let Some(first) = input.next().await else {
+            room.add_permits(1);
+            return;
+        };
+        let want = hint.get().saturating_sub(1).min(room.available_permits());
+        let extra = match room.try_acquire_many(want as u32) {
+            Ok(permit) if want > 0 => {
+                permit.forget();
+                want
+            }
+            _ => 0,
+        };
+        let mut batch = Vec::with_capacity(1 + extra);
+        let mut ended = false;
+        let mut push = |env: weir_core::Envelope<T>, batch: &mut Vec<Job<T>>| {
+            let (item, meta) = env.into_parts();
+            let key = router.key(&item);
+            batch.push(Job::new(seq, key, item, meta));
+            seq += 1;
+        };
+        push(first, &mut batch);
+        while batch.len() <= extra {
+            match input.next().now_or_never() {
+                Some(Some(env)) => push(env, &mut batch),
+                Some(None) => {
+                    ended = true;
+                    break;
+                }
+                None => break,
+            }
+        }
+        room.add_permits(1 + extra - batch.len());
+        router.send(batch);
+        if ended {
+            return;
+        }
+    }
+}

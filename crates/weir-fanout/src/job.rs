@@ -1,0 +1,45 @@
+//! What moves between the feeder, the workers and the output.
+
+use tokio::time::Instant;
+use weir_core::{Attempt, Cause, ErrorClass, Meta};
+
+/// One item on its way to a worker.
+pub(crate) struct Job<T> {
+    /// Position in the input, for ordered output and broadcast gathering.
+    pub(crate) seq: u64,
+    /// Hash of the item's key (keyed mode), to hold back a key while one
+    /// of its items waits for a retry.
+    pub(crate) key: u64,
+    pub(crate) item: T,
+    pub(crate) meta: Meta,
+    /// Set after the first failed attempt.
+    pub(crate) attempt: Option<Attempt>,
+}
+
+impl<T> Job<T> {
+    pub(crate) fn new(seq: u64, key: u64, item: T, meta: Meta) -> Self {
+        Self { seq, key, item, meta, attempt: None }
+    }
+
+    /// The attempts so far, the first one assumed to have started at `started`.
+    pub(crate) fn attempt(&mut self, started: Instant) -> Attempt {
+        self.attempt.take().unwrap_or_else(|| Attempt::starting_at(started))
+    }
+}
+
+/// An item that failed for good, in parts (the output builds the failure).
+pub(crate) struct Failed<T, E> {
+    pub(crate) item: T,
+    pub(crate) cause: Cause<E>,
+    pub(crate) class: ErrorClass,
+    pub(crate) attempts: u32,
+}
+
+/// A finished item, from a worker to the output.
+pub(crate) struct Done<U, T, E> {
+    pub(crate) seq: u64,
+    /// The consumer that produced it (broadcast), else 0.
+    pub(crate) lane: usize,
+    pub(crate) meta: Meta,
+    pub(crate) result: Result<U, Failed<T, E>>,
+}

@@ -1,0 +1,90 @@
+//! The stage's output stream.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::Stream;
+use tokio::sync::Semaphore;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinSet;
+use weir_core::{Envelope, Failure, StageContext};
+
+use crate::assemble::Assemble;
+use crate::job::Done;
+
+/// The fan-out stage's output. It owns the feeder and worker tasks:
+/// dropping it aborts them all.
+pub(crate) struct FanOutStream<A: Assemble<T, E>, T, E> {
+    results: UnboundedReceiver<Vec<Done<A::Value, T, E>>>,
+    assembly: A,
+    room: Arc<Semaphore>,
+    /// Items emitted whose slots are not yet given back to the feeder.
+    emitted: usize,
+    tasks: JoinSet<()>,
+    ctx: StageContext,
+}
+
+impl<A: Assemble<T, E>, T, E> FanOutStream<A, T, E> {
+    pub(crate) fn new(
+        results: UnboundedReceiver<Vec<Done<A::Value, T, E>>>,
+        assembly: A,
+        room: Arc<Semaphore>,
+        tasks: JoinSet<()>,
+        ctx: StageContext,
+    ) -> Self {
+        Self { results, assembly, room, emitted: 0, tasks, ctx }
+    }
+
+    fn give_back_room(&mut self) {
+        if self.emitted > 0 {
+            self.room.add_permits(std::mem::take(&mut self.emitted));
+        }
+    }
+
+    /// Re-raises a panic of the feeder (an upstream inline stage panicked
+    /// on the feeder task) so that the run reports it.
+    fn check_tasks(&mut self) {
+        while let Some(joined) = self.tasks.try_join_next() {
+            if let Err(error) = joined {
+                if error.is_panic() {
+                    std::panic::resume_unwind(error.into_panic());
+                }
+            }
+        }
+    }
+}
+
+impl<A, T, E> Unpin for FanOutStream<A, T, E> where A: Assemble<T, E> {}
+
+impl<A, T, E> Stream for FanOutStream<A, T, E>
+where
+    A: Assemble<T, E>,
+    E: std::fmt::Display,
+{
+    type Item = Result<Envelope<A::Output>, Failure<T, E>>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if let Some((meta, result)) = this.assembly.next_ready() {
+                this.emitted += 1;
+                return Poll::Ready(Some(match result {
+                    Ok(value) => Ok(Envelope::from_parts(value, meta)),
+                    Err(f) => {
+                        Err(this.ctx.failure(Envelope::from_parts(f.item, meta), f.cause, f.class, f.attempts))
+                    }
+                }));
+            }
+            this.give_back_room();
+            match this.results.poll_recv(cx) {
+                Poll::Ready(Some(batch)) => this.assembly.receive(batch),
+                Poll::Ready(None) => {
+                    this.check_tasks();
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! The fan-out stages, as weir-core `FallibleStage`s.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use weir_core::{BuildError, EnvelopeStream, FallibleStage, FallibleStream, Operation, StageContext};
+
+use crate::assemble::{Broadcast, Ordered, Unordered};
+use crate::config::FanOut;
+use crate::feeder::Router;
+use crate::launch::{Layout, launch};
+
+/// Stage for [`FanOutExt::fan_out`](crate::FanOutExt::fan_out).
+#[derive(Debug)]
+pub struct FanOutStage<Op> {
+    name: String,
+    config: FanOut,
+    op: Op,
+}
+
+impl<Op> FanOutStage<Op> {
+    pub(crate) fn new(name: &str, config: FanOut, op: Op) -> Self {
+        Self { name: name.to_owned(), config, op }
+    }
+}
+
+impl<T, Op> FallibleStage<T> for FanOutStage<Op>
+where
+    T: Clone + Send + 'static,
+    Op: Operation<T>,
+    Op::Error: std::fmt::Display,
+{
+    type Output = Op::Output;
+    type Error = Op::Error;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn validate(&self) -> Result<(), BuildError> {
+        self.config.validate(&self.name)
+    }
+
+    fn build(self, input: EnvelopeStream<T>, ctx: StageContext) -> FallibleStream<Op::Output, T, Op::Error> {
+        let queue = async_channel::unbounded();
+        let op = Arc::new(self.op);
+        let layout = Layout {
+            workers: (0..self.config.worker_count()).map(|_| (op.clone(), queue.1.clone(), 0)).collect(),
+            router: Router::Shared(queue.0),
+            capacity: self.config.capacity_items(),
+            max_batch: self.config.max_batch(),
+            hold_keys: false,
+        };
+        if self.config.is_ordered() {
+            launch(layout, input, ctx, Ordered::default())
+        } else {
+            launch(layout, input, ctx, Unordered::default())
+        }
+    }
+}
+
+/// Stage for [`FanOutExt::fan_out_keyed`](crate::FanOutExt::fan_out_keyed).
+pub struct KeyedStage<Op, F> {
+    name: String,
+    config: FanOut,
+    key: F,
+    op: Op,
+}
+
+impl<Op, F> KeyedStage<Op, F> {
+    pub(crate) fn new(name: &str, config: FanOut, key: F, op: Op) -> Self {
+        Self { name: name.to_owned(), config, key, op }
+    }
+}
+
+impl<Op: std::fmt::Debug, F> std::fmt::Debug for KeyedStage<Op, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyedStage").field("name", &self.name).field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl<T, Op, F, K> FallibleStage<T> for KeyedStage<Op, F>
+where
+    T: Clone + Send + 'static,
+    Op: Operation<T>,
+    Op::Error: std::fmt::Display,
+    F: Fn(&T) -> K + Send + 'static,
+    K: Hash,
+{
+    type Output = Op::Output;
+    type Error = Op::Error;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn validate(&self) -> Result<(), BuildError> {
+        self.config.validate(&self.name)
+    }
+
+    fn build(self, input: EnvelopeStream<T>, ctx: StageContext) -> FallibleStream<Op::Output, T, Op::Error> {
+        let op = Arc::new(self.op);
+        let queues: Vec<_> = (0..self.config.worker_count()).map(|_| async_channel::unbounded()).collect();
+        let key = self.key;
+        let layout = Layout {
+            workers: queues.iter().map(|q| (op.clone(), q.1.clone(), 0)).collect(),
+            router: Router::Keyed {
+                queues: queues.into_iter().map(|q| q.0).collect(),
+                hash: Box::new(move |item: &T| {
+                    let mut hasher = rustc_hash::FxHasher::default();
+                    key(item).hash(&mut hasher);
+                    hasher.finish()
+                }),
+            },
+            capacity: self.config.capacity_items(),
+            max_batch: self.config.max_batch(),
+            hold_keys: true,
+        };
+        launch(layout, input, ctx, Unordered::default())
+    }
+}
+
+/// Stage for [`FanOutExt::broadcast`](crate::FanOutExt::broadcast).
+#[derive(Debug)]
+pub struct BroadcastStage<Op> {
+    name: String,
+    capacity: usize,
+    consumers: Vec<Op>,
+}
+
+impl<Op> BroadcastStage<Op> {
+    pub(crate) fn new(name: &str, capacity: usize, consumers: Vec<Op>) -> Self {
+        Self { name: name.to_owned(), capacity, consumers }
+    }
+}
+
+impl<T, Op> FallibleStage<T> for BroadcastStage<Op>
+where
+    T: Clone + Send + 'static,
+    Op: Operation<T>,
+    Op::Error: std::fmt::Display,
+{
+    type Output = Vec<Op::Output>;
+    type Error = Op::Error;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn validate(&self) -> Result<(), BuildError> {
+        if self.consumers.is_empty() {
+            return Err(BuildError::Zero { stage: self.name.clone(), what: "the number of consumers" });
+        }
+        if self.capacity == 0 {
+            return Err(BuildError::Zero { stage: self.name.clone(), what: "the capacity" });
+        }
+        Ok(())
+    }
+
+    fn build(self, input: EnvelopeStream<T>, ctx: StageContext) -> FallibleStream<Vec<Op::Output>, T, Op::Error> {
+        let lanes = self.consumers.len();
+        let queues: Vec<_> = (0..lanes).map(|_| async_channel::unbounded()).collect();
+        let layout = Layout {
+            workers: self
+                .consumers
+                .into_iter()
+                .zip(&queues)
+                .enumerate()
+                .map(|(lane, (op, q))| (Arc::new(op), q.1.clone(), lane))
+                .collect(),
+            router: Router::Broadcast { queues: queues.into_iter().map(|q| q.0).collect(), copy: T::clone },
+            capacity: self.capacity,
+            max_batch: (self.capacity / lanes).clamp(1, crate::config::MAX_BATCH),
+            hold_keys: false,
+        };
+        launch(layout, input, ctx, Broadcast::new(lanes))
+    }
+}
