@@ -1,1 +1,3 @@
 //! Shared helpers for the weir examples.
+
+pub mod seed_errors;

@@ -1,2 +1,125 @@
-//! Benchmark runner (see BENCHMARKS.md).
-fn main() {}
+//! weir's benchmark runner: weir's fan-out and hand-written tokio baselines
+//! on the same work, in one process, printed as a table of items/s and
+//! ratios (see BENCHMARKS.md).
+//!
+//! ```text
+//! cargo run --release -p weir-bench -- fanout          # the full table
+//! cargo run --release -p weir-bench -- fanout --quick  # 10x fewer items
+//! ```
+
+mod baselines;
+mod latency;
+mod memory;
+mod table;
+mod weir_cases;
+mod work;
+
+use std::future::Future;
+use std::time::Instant;
+
+use table::{Row, Table};
+use weir_cases::Mode;
+use work::Work;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("fanout") => fanout(args.iter().any(|a| a == "--quick")),
+        Some("one") => {
+            let n: u64 = args[2].parse().expect("items");
+            let workers: usize = args[3].parse().expect("workers");
+            let cap: usize = args[4].parse().expect("capacity");
+            let r = match args[1].as_str() {
+                "mpmc" => rate(n, || baselines::mpmc(n, workers, cap, Work::Trivial)),
+                "inline" => rate(n, || weir_cases::inline(n)),
+                "batched" => rate(n, || baselines::mpmc_batched(n, workers, cap, 64, Work::Trivial)),
+                _ => rate(n, || weir_cases::fan_out(n, workers, cap, Mode::Unordered, Work::Trivial)),
+            };
+            println!("{} {:.2} M items/s", args[1], r / 1e6);
+        }
+        Some("rss-child") => memory::child(args[1].parse().expect("item count")),
+        _ => {
+            eprintln!("usage: weir-bench fanout [--quick]");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Runs `f` on a fresh multi-thread runtime (like the anchors) and returns items/s.
+fn rate<F, Fut>(items: u64, f: F) -> f64
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = u64>,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let t = Instant::now();
+    let acc = rt.block_on(f());
+    let secs = t.elapsed().as_secs_f64();
+    std::hint::black_box(acc);
+    items as f64 / secs
+}
+
+/// Best of `runs` runs, to damp the noise of a shared machine.
+fn best<F: FnMut() -> f64>(runs: usize, mut f: F) -> f64 {
+    (0..runs).map(|_| f()).fold(0.0, f64::max)
+}
+
+fn fanout(quick: bool) {
+    work::calibrate();
+    let n: u64 = if quick { 1_000_000 } else { 10_000_000 };
+    let runs = 3;
+    let mut table = Table::default();
+    for cap in [10usize, 1024] {
+        let case = format!("3 workers, trivial, cap {cap}, {n} items");
+        let mpmc = best(runs, || rate(n, || baselines::mpmc(n, 3, cap, Work::Trivial)));
+        let batched = best(runs, || rate(n, || baselines::mpmc_batched(n, 3, cap, 64, Work::Trivial)));
+        let buffered = best(runs, || rate(n, || baselines::buffer_unordered(n, 3, Work::Trivial)));
+        table.push(Row::baseline(&case, "mpmc, one item per message", mpmc));
+        table.push(Row::baseline(&case, "mpmc, Vec batches of 64", batched));
+        table.push(Row::baseline(&case, "futures buffer_unordered(3)", buffered));
+        for (label, mode) in [
+            ("weir unordered", Mode::Unordered),
+            ("weir ordered", Mode::Ordered),
+            ("weir keyed", Mode::Keyed),
+        ] {
+            let weir = best(runs, || rate(n, || weir_cases::fan_out(n, 3, cap, mode, Work::Trivial)));
+            let mut row = Row::measured(&case, label, weir).vs("mpmc", mpmc).vs("batched", batched);
+            if matches!(mode, Mode::Unordered) {
+                row = if cap == 1024 {
+                    row.target(">= 6x mpmc and >= 0.5x batched", weir >= 6.0 * mpmc && weir >= 0.5 * batched)
+                } else {
+                    row.target(">= 1.0x mpmc", weir >= mpmc)
+                };
+            }
+            table.push(row);
+        }
+    }
+    let cpu_items: u64 = if quick { 4_000 } else { 40_000 };
+    let case = format!("CPU-bound ~20 us/item, cap 64, {cpu_items} items");
+    let one = best(runs, || {
+        rate(cpu_items, || weir_cases::fan_out(cpu_items, 1, 64, Mode::Unordered, Work::Cpu(20)))
+    });
+    let two = best(runs, || {
+        rate(cpu_items, || weir_cases::fan_out(cpu_items, 2, 64, Mode::Unordered, Work::Cpu(20)))
+    });
+    let base2 = best(runs, || rate(cpu_items, || baselines::mpmc(cpu_items, 2, 64, Work::Cpu(20))));
+    table.push(Row::baseline(&case, "mpmc, 2 workers", base2));
+    table.push(Row::measured(&case, "weir, 1 worker", one));
+    table.push(
+        Row::measured(&case, "weir, 2 workers", two)
+            .vs("1 worker", one)
+            .vs("mpmc", base2)
+            .target("speed-up 1 -> 2 workers >= 1.8x", two >= 1.8 * one),
+    );
+    let lat_n: u64 = if quick { 2_000 } else { 20_000 };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let base = rt.block_on(latency::baseline(lat_n, 3));
+    let weir = rt.block_on(latency::weir(lat_n, 3));
+    drop(rt);
+    table.latency("idle stage, one item at a time", "mpmc baseline", base);
+    table.latency("idle stage, one item at a time", "weir unordered", weir);
+    let small = memory::peak_rss(n / 10);
+    let large = memory::peak_rss(n);
+    table.memory(n / 10, small, n, large);
+    println!("{table}");
+}

@@ -92,6 +92,9 @@ pub enum RunError {
         item: Option<Box<dyn Any + Send>>,
         /// How many source items could not be stored.
         returned: u64,
+        /// Failures a `halt_on_error()` stage returned before or while the
+        /// sink failed (they are counted as returned too), first one first.
+        halted: Vec<ErasedFailure>,
         /// The run's report.
         report: Box<Report>,
     },
@@ -128,11 +131,12 @@ impl fmt::Debug for RunError {
             RunError::Halted { failures, .. } => {
                 f.debug_struct("Halted").field("failures", failures).finish_non_exhaustive()
             }
-            RunError::Sink { stage, error, returned, .. } => f
+            RunError::Sink { stage, error, returned, halted, .. } => f
                 .debug_struct("Sink")
                 .field("stage", stage)
                 .field("error", error)
                 .field("returned", returned)
+                .field("halted", halted)
                 .finish_non_exhaustive(),
             RunError::Panicked { message, .. } => {
                 f.debug_struct("Panicked").field("message", message).finish_non_exhaustive()

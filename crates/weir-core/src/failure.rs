@@ -187,6 +187,47 @@ impl<I, E> Failure<I, E> {
         self.item
     }
 
+    /// Transforms the item and keeps everything else (cause, counts, times
+    /// and the unfired acknowledgements). A dead-letter stage uses it to
+    /// move the item into its record while it keeps the failure, to settle
+    /// it once the record is stored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weir_core::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), RunError> {
+    /// # #[derive(Debug, thiserror::Error)] #[error("odd")] struct Odd;
+    /// Pipeline::from_iter([1u32])
+    ///     .try_map("even", |x| if x % 2 == 0 { Ok(x) } else { Err(Odd) })
+    ///     .route_failures(|failure, _| async move {
+    ///         let mut item = None;
+    ///         let rest = failure.map_item(|x| item = Some(x));
+    ///         assert_eq!(item, Some(1));
+    ///         rest.settle(Settled::Discarded);
+    ///     })
+    ///     .sink(sink::drain())
+    ///     .run()
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn map_item<J>(self, f: impl FnOnce(I) -> J) -> Failure<J, E> {
+        Failure {
+            item: f(self.item),
+            cause: self.cause,
+            class: self.class,
+            attempts: self.attempts,
+            stage: self.stage,
+            first_failed_at: self.first_failed_at,
+            last_failed_at: self.last_failed_at,
+            acks: self.acks,
+            count: self.count,
+        }
+    }
+
     /// Fires the acknowledgements, for a failure whose outcome is now
     /// durable (stored as a dead letter, or explicitly discarded), and
     /// counts it under `outcome` in the report.

@@ -124,8 +124,8 @@ impl<T: Send + 'static> Pipeline<T> {
     {
         let build: Build<T> = Box::new(move |asm: &mut Assembly| {
             let ctx = asm.stage("source", StageKind::Source);
-            let stop = ctx.shutting_down();
-            Counted::new(source.take_until(stop), ctx.stage_ref().clone(), Direction::Emitted).boxed()
+            let source = stage::source::StopOnCancel::new(source, asm.shared.clone());
+            Counted::new(source, ctx.stage_ref().clone(), Direction::Emitted).boxed()
         });
         let mut plan = Plan::default();
         plan.add("source");

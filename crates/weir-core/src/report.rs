@@ -50,8 +50,8 @@ impl StageReport {
         let mut report = Self {
             name: stage.name().to_owned(),
             kind: stage.kind(),
-            received: m.received.load(Relaxed),
-            emitted: m.emitted.load(Relaxed),
+            received: m.received.load(),
+            emitted: m.emitted.load(),
             filtered: m.filtered.load(Relaxed),
             failed: m.failed.load(Relaxed),
             retried: m.retried.load(Relaxed),

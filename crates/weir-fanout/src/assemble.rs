@@ -7,6 +7,9 @@ use weir_core::Meta;
 
 use crate::job::{Done, Failed};
 
+/// One finished item: its metadata and its value or failure.
+pub(crate) type Finished<V, T, E> = (Meta, Result<V, Failed<T, E>>);
+
 /// Turns the workers' results into the stage's output order.
 pub(crate) trait Assemble<T, E>: Send + 'static {
     /// What a worker produces for one item.
@@ -18,7 +21,7 @@ pub(crate) trait Assemble<T, E>: Send + 'static {
     fn receive(&mut self, batch: Vec<Done<Self::Value, T, E>>);
 
     /// The next result that can be emitted.
-    fn next_ready(&mut self) -> Option<(Meta, Result<Self::Output, Failed<T, E>>)>;
+    fn next_ready(&mut self) -> Option<Finished<Self::Output, T, E>>;
 }
 
 /// Results as they finish (the fastest).
@@ -39,7 +42,7 @@ impl<V: Send + 'static, T: Send + 'static, E: Send + 'static> Assemble<T, E> for
         self.0 = batch.into_iter();
     }
 
-    fn next_ready(&mut self) -> Option<(Meta, Result<V, Failed<T, E>>)> {
+    fn next_ready(&mut self) -> Option<Finished<V, T, E>> {
         self.0.next().map(|done| (done.meta, done.result))
     }
 }
@@ -71,7 +74,7 @@ impl<V: Send + 'static, T: Send + 'static, E: Send + 'static> Assemble<T, E> for
         }
     }
 
-    fn next_ready(&mut self) -> Option<(Meta, Result<V, Failed<T, E>>)> {
+    fn next_ready(&mut self) -> Option<Finished<V, T, E>> {
         self.window.front()?.as_ref()?;
         let done = self.window.pop_front().flatten()?;
         self.base += 1;
@@ -125,7 +128,7 @@ impl<V: Send + 'static, T: Send + 'static, E: Send + 'static> Assemble<T, E> for
         }
     }
 
-    fn next_ready(&mut self) -> Option<(Meta, Result<Vec<V>, Failed<T, E>>)> {
+    fn next_ready(&mut self) -> Option<Finished<Vec<V>, T, E>> {
         if self.window.front()?.got < self.lanes {
             return None;
         }

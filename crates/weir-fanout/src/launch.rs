@@ -13,11 +13,13 @@ use crate::job::Job;
 use crate::output::FanOutStream;
 use crate::worker::Worker;
 
+/// One worker's operation, queue and lane (broadcast consumer).
+pub(crate) type WorkerSlot<T, Op> = (Arc<Op>, async_channel::Receiver<Vec<Job<T>>>, usize);
 
 /// The tasks of a fan-out stage and how they are connected.
 pub(crate) struct Layout<T, Op> {
     /// Each worker: its operation, its queue, its lane (broadcast consumer).
-    pub(crate) workers: Vec<(Arc<Op>, async_channel::Receiver<Vec<Job<T>>>, usize)>,
+    pub(crate) workers: Vec<WorkerSlot<T, Op>>,
     pub(crate) router: Router<T>,
     pub(crate) capacity: usize,
     pub(crate) max_batch: usize,

@@ -173,7 +173,12 @@ pub trait FanOutExt<T>: Sized {
     /// # Ok(())
     /// # }
     /// ```
-    fn broadcast<Op>(self, name: &str, capacity: usize, consumers: Vec<Op>) -> Fallible<Vec<Op::Output>, T, Op::Error>
+    fn broadcast<Op>(
+        self,
+        name: &str,
+        capacity: usize,
+        consumers: Vec<Op>,
+    ) -> Fallible<Vec<Op::Output>, T, Op::Error>
     where
         Op: Operation<T>,
         Op::Error: std::fmt::Display;
@@ -188,7 +193,13 @@ impl<T: Clone + Send + 'static> FanOutExt<T> for Pipeline<T> {
         self.try_stage(FanOutStage::new(name, config, op))
     }
 
-    fn fan_out_keyed<Op, F, K>(self, name: &str, config: FanOut, key: F, op: Op) -> Fallible<Op::Output, T, Op::Error>
+    fn fan_out_keyed<Op, F, K>(
+        self,
+        name: &str,
+        config: FanOut,
+        key: F,
+        op: Op,
+    ) -> Fallible<Op::Output, T, Op::Error>
     where
         Op: Operation<T>,
         Op::Error: std::fmt::Display,
@@ -198,7 +209,12 @@ impl<T: Clone + Send + 'static> FanOutExt<T> for Pipeline<T> {
         self.try_stage(KeyedStage::new(name, config, key, op))
     }
 
-    fn broadcast<Op>(self, name: &str, capacity: usize, consumers: Vec<Op>) -> Fallible<Vec<Op::Output>, T, Op::Error>
+    fn broadcast<Op>(
+        self,
+        name: &str,
+        capacity: usize,
+        consumers: Vec<Op>,
+    ) -> Fallible<Vec<Op::Output>, T, Op::Error>
     where
         Op: Operation<T>,
         Op::Error: std::fmt::Display,

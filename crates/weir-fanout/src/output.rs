@@ -46,10 +46,10 @@ impl<A: Assemble<T, E>, T, E> FanOutStream<A, T, E> {
     /// on the feeder task) so that the run reports it.
     fn check_tasks(&mut self) {
         while let Some(joined) = self.tasks.try_join_next() {
-            if let Err(error) = joined {
-                if error.is_panic() {
-                    std::panic::resume_unwind(error.into_panic());
-                }
+            if let Err(error) = joined
+                && error.is_panic()
+            {
+                std::panic::resume_unwind(error.into_panic());
             }
         }
     }
@@ -71,9 +71,12 @@ where
                 this.emitted += 1;
                 return Poll::Ready(Some(match result {
                     Ok(value) => Ok(Envelope::from_parts(value, meta)),
-                    Err(f) => {
-                        Err(this.ctx.failure(Envelope::from_parts(f.item, meta), f.cause, f.class, f.attempts))
-                    }
+                    Err(f) => Err(this.ctx.failure(
+                        Envelope::from_parts(f.item, meta),
+                        f.cause,
+                        f.class,
+                        f.attempts,
+                    )),
                 }));
             }
             this.give_back_room();

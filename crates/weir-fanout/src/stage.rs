@@ -75,7 +75,10 @@ impl<Op, F> KeyedStage<Op, F> {
 
 impl<Op: std::fmt::Debug, F> std::fmt::Debug for KeyedStage<Op, F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyedStage").field("name", &self.name).field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("KeyedStage")
+            .field("name", &self.name)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -157,7 +160,11 @@ where
         Ok(())
     }
 
-    fn build(self, input: EnvelopeStream<T>, ctx: StageContext) -> FallibleStream<Vec<Op::Output>, T, Op::Error> {
+    fn build(
+        self,
+        input: EnvelopeStream<T>,
+        ctx: StageContext,
+    ) -> FallibleStream<Vec<Op::Output>, T, Op::Error> {
         let lanes = self.consumers.len();
         let queues: Vec<_> = (0..lanes).map(|_| async_channel::unbounded()).collect();
         let layout = Layout {

@@ -69,11 +69,12 @@ where
             let started = Instant::now();
             let mut waited = false;
             while let Some((job, resumed)) = ready.pop_front() {
-                if self.hold_keys && !resumed {
-                    if let Some(queue) = held.get_mut(&job.key) {
-                        queue.push_back(job);
-                        continue;
-                    }
+                if self.hold_keys
+                    && !resumed
+                    && let Some(queue) = held.get_mut(&job.key)
+                {
+                    queue.push_back(job);
+                    continue;
                 }
                 let key = job.key;
                 match self.attempt(job, started, &mut out, &mut waited).await {
@@ -157,7 +158,12 @@ where
             Err(payload) => {
                 let message = panic_message(&*payload);
                 let attempts = job.attempt.as_ref().map_or(1, |a| a.number());
-                Err(Failed { item: job.item, cause: Cause::Panicked(message), class: ErrorClass::Poison, attempts })
+                Err(Failed {
+                    item: job.item,
+                    cause: Cause::Panicked(message),
+                    class: ErrorClass::Poison,
+                    attempts,
+                })
             }
         };
         out.push(Done { seq: job.seq, lane: self.lane, meta: job.meta, result });

@@ -1,2 +1,79 @@
-//! Backoff policies, retry budgets and a retry layer for weir operations that never blocks a worker.
+//! Backoff policies, retry budgets and a retry layer for weir operations
+//! that never blocks a worker.
+//!
+//! A [`RetryPolicy`] decides, after each failed attempt, whether the item is
+//! tried again and after what delay: constant or exponential backoff
+//! (saturating at a cap, never overflowing), [`Jitter`] with a seedable
+//! random source, a maximum number of attempts, a maximum elapsed time
+//! counted from the *first* attempt, a per-attempt timeout, and an error
+//! [`Classifier`] (transient errors are retried, permanent and poison ones
+//! fail at once; an error may ask for its own delay, bounded by the cap).
+//!
+//! [`RetryExt::retry`] wraps any [`Operation`](weir_core::Operation) in a
+//! [`Retry`], which is an operation too. The policy only *decides*; the
+//! runner waits. A weir fan-out parks a failed item on a timer and lets its
+//! worker serve other items meanwhile; [`Retry::call`] sleeps between
+//! attempts, for use outside a pipeline.
+//!
+//! ```
+//! use std::time::Duration;
+//! use weir_retry::{Jitter, RetryExt, RetryPolicy};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let policy = RetryPolicy::exponential(Duration::from_millis(50))
+//!     .jitter(Jitter::Full)
+//!     .max_attempts(4)
+//!     .build()?;
+//! let lookup = |id: u32| async move { if id > 0 { Ok(id * 2) } else { Err("no such id") } };
+//! let retried = lookup.retry(policy);
+//! assert_eq!(retried.call(21).await.map_err(|e| e.to_string())?, 42);
+//! assert_eq!(retried.call(0).await.unwrap_err().attempts, 4);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Why budgets, and not only a maximum number of attempts?
+//!
+//! `max_attempts` bounds the work for *one* item, not the load on the
+//! dependency. When a database falls over, every caller's every item is
+//! retried `max_attempts − 1` times: the dependency sees its traffic
+//! multiplied by `max_attempts` exactly when it can least take it, and the
+//! retries keep it down (a retry storm). Backoff spreads the retries out
+//! but does not reduce their number.
+//!
+//! A [`RetryBudget`] bounds the retries *in proportion to the traffic*:
+//! retries may be at most a fraction (say 20 %) of first attempts over a
+//! sliding window, plus a small floor so that a quiet service can still
+//! retry. While failures are rare every failure is retried; when everything
+//! fails, the extra load is capped at 20 % and failing items fail at once
+//! with [`Verdict::BudgetExhausted`](weir_core::Verdict::BudgetExhausted)
+//! (the cause "retry budget exhausted" in the dead-letter record). This is
+//! Finagle's retry budget and tower's `TpsBudget`. Clones of a policy share
+//! its budget, so one budget covers every worker of a fan-out.
+//!
+//! # Using a policy without the layer
+//!
+//! Code that runs its own attempts (a dead-letter sink that retries its
+//! writes, for instance) calls [`RetryPolicy::decide`] after each failure,
+//! and [`RetryPolicy::deposit`] before each attempt when it uses a budget.
 #![doc(test(no_crate_inject, attr(deny(warnings), allow(dead_code, unused_variables))))]
+
+mod backoff;
+mod budget;
+mod builder;
+mod classify;
+pub mod error;
+mod jitter;
+mod layer;
+mod policy;
+mod timeout;
+
+pub use budget::RetryBudget;
+pub use builder::RetryPolicyBuilder;
+pub use classify::{AllTransient, ByClassify, Classifier, ClassifyFn};
+pub use error::{AttemptError, Elapsed, InvalidPolicy};
+pub use jitter::Jitter;
+pub use layer::{Retry, RetryExt};
+pub use policy::RetryPolicy;
+pub use timeout::{AttemptFuture, NoTimeout, WithTimeout};

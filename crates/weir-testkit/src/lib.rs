@@ -1,2 +1,48 @@
-//! Test support for weir: proptest strategies, fault-injecting operations and sinks, conservation models.
+//! Test support for weir: pipeline shapes as data, a model of what they
+//! must do, fault-injecting sinks, an acking source and assertions.
+//!
+//! - [`PipelineSpec`] describes a pipeline (items and stages) as plain data.
+//!   [`strategy::pipeline_spec`] generates them for proptest,
+//!   [`PipelineSpec::from_bytes`] decodes them from fuzzer input.
+//! - [`expected`] is the model: a direct, synchronous simulation that says
+//!   which items must be delivered and how many are filtered, discarded or
+//!   returned. [`run_spec`] builds the real weir pipeline and runs it;
+//!   [`check_spec`] runs it, compares it with the model and checks
+//!   conservation.
+//! - [`FlakySink`] fails sends on a pattern and gives the item back;
+//!   [`AckingSource`] records which acknowledgements fired;
+//!   [`assert_conserved`] explains a broken conservation line.
+//!
+//! ```
+//! use weir_testkit::{PipelineSpec, StageSpec, OnFailure, check_spec};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let spec = PipelineSpec {
+//!     items: (0..20).collect(),
+//!     stages: vec![
+//!         StageSpec::Filter { modulus: 3, residue: 0 },
+//!         StageSpec::Batch { max_items: 4 },
+//!         StageSpec::TryMap { modulus: 5, residue: 1, on_failure: OnFailure::Discard },
+//!     ],
+//! };
+//! let outcome = check_spec(&spec).await.unwrap();
+//! assert_eq!(outcome.taken, 20);
+//! # }
+//! ```
 #![doc(test(no_crate_inject, attr(deny(warnings), allow(dead_code, unused_variables))))]
+
+mod ack;
+mod assert;
+mod flaky;
+mod model;
+mod run;
+mod spec;
+pub mod strategy;
+
+pub use ack::{AckLog, AckingSource};
+pub use assert::assert_conserved;
+pub use flaky::{Flaked, FlakySink};
+pub use model::{Outcome, expected};
+pub use run::{check_spec, check_spec_blocking, run_spec};
+pub use spec::{OnFailure, PipelineSpec, StageSpec};

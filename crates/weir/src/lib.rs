@@ -8,18 +8,31 @@
 //! checks that no item was lost.
 //!
 //! ```
+//! use std::time::Duration;
 //! use weir::prelude::*;
 //!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), RunError> {
-//! let (sink, out) = sink::collect();
-//! let report = Pipeline::from_iter(1..=5)
-//!     .map("square", |x| x * x)
-//!     .filter("odd", |x| x % 2 == 1)
+//! #[derive(Debug, thiserror::Error)]
+//! #[error("device {0} is busy")]
+//! struct Busy(u32);
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = |x: u32| async move { if x % 5 == 0 { Err(Busy(x)) } else { Ok(x * 10) } };
+//! let policy = RetryPolicy::exponential(Duration::from_millis(10)).max_attempts(3).build()?;
+//! let (dead, dead_letters) = weir::deadletter::memory();
+//! let (sink, stored) = sink::collect();
+//! let report = Pipeline::from_iter(1..=10u32)
+//!     .filter("skip-7", |x| *x != 7)
+//!     .fan_out("store", FanOut::workers(4).capacity(16), store.retry(policy))
+//!     .dead_letter(dead)
+//!     .batch("batch", 100, Duration::from_millis(50))
 //!     .sink(sink)
 //!     .run()
 //!     .await?;
-//! assert_eq!(out.take(), [1, 9, 25]);
+//! assert_eq!(stored.take().concat().len(), 7);
+//! let dead: Vec<u32> = dead_letters.take().into_iter().map(|r| *r.item()).collect();
+//! assert_eq!(dead.len(), 2); // 5 and 10, after 3 attempts each
+//! assert_eq!((report.delivered(), report.dead_lettered(), report.filtered()), (7, 2, 1));
 //! assert!(report.is_conserved());
 //! # Ok(())
 //! # }
@@ -28,7 +41,25 @@
 
 pub use weir_core::*;
 
+/// Bounded work-sharing fan-out: unordered, ordered, keyed, broadcast (`weir-fanout`).
+pub mod fanout {
+    pub use weir_fanout::*;
+}
+
+/// Backoff policies, budgets and the retry layer (`weir-retry`).
+pub mod retry {
+    pub use weir_retry::*;
+}
+
+/// Dead letters: records, sinks and replay (`weir-deadletter`).
+pub mod deadletter {
+    pub use weir_deadletter::*;
+}
+
 /// The types most pipelines need, for a glob import.
 pub mod prelude {
     pub use weir_core::prelude::*;
+    pub use weir_deadletter::{DeadLetter, DeadLetterExt, JsonLines};
+    pub use weir_fanout::{FanOut, FanOutExt};
+    pub use weir_retry::{Jitter, RetryBudget, RetryExt, RetryPolicy};
 }

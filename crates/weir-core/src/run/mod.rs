@@ -151,7 +151,7 @@ pub(crate) async fn execute(
 ) -> Result<Report, RunError> {
     let Assembled { drive, stages, shared, drain_timeout } = assembled;
     let started = tokio::time::Instant::now();
-    let stop = shared.stop.clone();
+    let stop = &shared.stop;
     let deadline = async {
         tokio::select! {
             () = signal => stop.cancel(),
@@ -191,6 +191,7 @@ pub(crate) async fn execute(
             error: fatal.error,
             item: fatal.item,
             returned: fatal.returned,
+            halted,
             report,
         });
     }

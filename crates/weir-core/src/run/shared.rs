@@ -4,7 +4,9 @@ use std::any::Any;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use tokio_util::sync::CancellationToken;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::error::BoxError;
 use crate::failure::ErasedFailure;
@@ -17,10 +19,33 @@ pub(crate) struct Fatal {
     pub(crate) returned: u64,
 }
 
+/// Stops intake. The flag makes the per-item check one atomic load
+/// (`CancellationToken::is_cancelled` takes a lock); the token wakes waiters.
+#[derive(Debug, Default)]
+pub(crate) struct Stop {
+    flag: AtomicBool,
+    token: CancellationToken,
+}
+
+impl Stop {
+    pub(crate) fn cancel(&self) {
+        self.flag.store(true, Ordering::Release);
+        self.token.cancel();
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn cancelled(&self) -> WaitForCancellationFutureOwned {
+        self.token.clone().cancelled_owned()
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct RunShared {
-    /// Cancelled to stop taking items from the source (shutdown, halt).
-    pub(crate) stop: CancellationToken,
+    /// Stops taking items from the source (shutdown, halt).
+    pub(crate) stop: Stop,
     pub(crate) halted: Mutex<Vec<ErasedFailure>>,
     pub(crate) fatal: Mutex<Option<Fatal>>,
 }

@@ -9,7 +9,7 @@ use pin_project_lite::pin_project;
 
 use crate::envelope::Envelope;
 use crate::failure::Failure;
-use crate::metrics::StageRef;
+use crate::metrics::{Shard, StageRef};
 
 /// Something a counted stream yields: how many source items pass.
 pub(crate) trait Passing {
@@ -34,20 +34,38 @@ pub(crate) enum Direction {
     Emitted,
 }
 
+/// Counts every item of one stream into its stage's counter, with a
+/// shard of its own (a plain store per item, no atomic add).
+#[derive(Debug)]
+pub(crate) struct Tally(Shard);
+
+impl Tally {
+    pub(crate) fn new(stage: StageRef, direction: Direction) -> Self {
+        let metrics = stage.metrics();
+        Self(match direction {
+            Direction::Received => metrics.received.shard(),
+            Direction::Emitted => metrics.emitted.shard(),
+        })
+    }
+
+    pub(crate) fn add(&mut self, n: u64) {
+        self.0.add(n);
+    }
+}
+
 pin_project! {
     /// Counts the items a stream yields as received or emitted by a stage.
     #[must_use = "streams do nothing unless polled"]
     pub(crate) struct Counted<St> {
         #[pin]
         stream: St,
-        stage: StageRef,
-        direction: Direction,
+        tally: Tally,
     }
 }
 
 impl<St> Counted<St> {
     pub(crate) fn new(stream: St, stage: StageRef, direction: Direction) -> Self {
-        Self { stream, stage, direction }
+        Self { stream, tally: Tally::new(stage, direction) }
     }
 }
 
@@ -62,12 +80,7 @@ where
         let this = self.project();
         let polled = this.stream.poll_next(cx);
         if let Poll::Ready(Some(item)) = &polled {
-            let n = item.passing();
-            let metrics = this.stage.metrics();
-            match this.direction {
-                Direction::Received => metrics.record_received(n),
-                Direction::Emitted => metrics.record_emitted(n),
-            }
+            this.tally.add(item.passing());
         }
         polled
     }

@@ -5,6 +5,7 @@ pub(crate) mod counted;
 pub(crate) mod filter;
 pub(crate) mod inspect;
 pub(crate) mod map;
+pub(crate) mod source;
 pub(crate) mod then;
 pub(crate) mod try_map;
 pub(crate) mod try_then;
@@ -124,7 +125,7 @@ impl StageContext {
 
     /// Completes when the pipeline stops taking items from its source.
     pub fn shutting_down(&self) -> WaitForCancellationFutureOwned {
-        self.shared.stop.clone().cancelled_owned()
+        self.shared.stop.cancelled()
     }
 
     /// Drops an envelope on purpose: counts its items as filtered and

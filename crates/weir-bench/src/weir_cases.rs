@@ -1,0 +1,76 @@
+//! weir's side of each benchmark case.
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use weir::prelude::*;
+use weir_fanout::{FanOut, FanOutExt};
+
+use crate::work::Work;
+
+/// How the fan-out distributes items.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Mode {
+    Unordered,
+    Ordered,
+    Keyed,
+}
+
+/// XORs every item it receives, like the baselines' collectors.
+#[derive(Debug, Default)]
+pub(crate) struct XorSink {
+    acc: u64,
+    out: Arc<AtomicU64>,
+}
+
+impl Sink<u64> for XorSink {
+    type Error = Infallible;
+
+    async fn send(&mut self, item: u64) -> Result<(), SinkError<u64, Infallible>> {
+        self.acc ^= item;
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), Infallible> {
+        self.out.store(self.acc, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+fn op(work: Work) -> impl Fn(u64) -> Ready<Result<u64, Infallible>> + Send + Sync + Clone + 'static {
+    move |i| ready(Ok(work.run(i)))
+}
+
+/// Runs `items` items through a weir fan-out stage into an XOR sink.
+pub(crate) async fn fan_out(items: u64, workers: usize, cap: usize, mode: Mode, work: Work) -> u64 {
+    let sink = XorSink::default();
+    let out = sink.out.clone();
+    let source = Pipeline::new(futures::stream::iter(0..items));
+    let config = FanOut::workers(workers).capacity(cap);
+    let run = match mode {
+        Mode::Unordered => source.fan_out("work", config, op(work)).discard_failures().sink(sink),
+        Mode::Ordered => source.fan_out("work", config.ordered(), op(work)).discard_failures().sink(sink),
+        Mode::Keyed => {
+            source.fan_out_keyed("work", config, |i: &u64| *i % 1024, op(work)).discard_failures().sink(sink)
+        }
+    };
+    let report = run.run().await.expect("the benchmark pipeline runs");
+    assert!(report.is_conserved() && report.delivered() == items, "{report}");
+    out.load(Ordering::Relaxed)
+}
+
+/// A pipeline without fan-out: the cost of weir's inline path alone.
+pub(crate) async fn inline(items: u64) -> u64 {
+    let sink = XorSink::default();
+    let out = sink.out.clone();
+    let report = Pipeline::new(futures::stream::iter(0..items))
+        .map("work", |i| Work::Trivial.run(i))
+        .sink(sink)
+        .run()
+        .await
+        .expect("runs");
+    assert_eq!(report.delivered(), items);
+    out.load(Ordering::Relaxed)
+}

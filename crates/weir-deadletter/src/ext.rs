@@ -1,0 +1,124 @@
+//! The `dead_letter` method.
+
+use weir_core::{Fallible, Pipeline};
+
+use crate::options::DeadLetterOptions;
+use crate::route::DeadLetterRoute;
+use crate::sink::DeadLetterSink;
+
+/// Adds [`dead_letter`](DeadLetterExt::dead_letter) to pipelines whose
+/// items may have failed ([`Fallible`]).
+pub trait DeadLetterExt<T, I, E>: Sized {
+    /// Stores every failure in `sink`, as a [`DeadLetter`](crate::DeadLetter)
+    /// record, and lets successes go on.
+    ///
+    /// Failures come from the fallible stage before it: errors, panics,
+    /// exhausted retries. Failures that arrive back-to-back are stored
+    /// together, in batches of up to [`DEFAULT_MAX_BATCH`](crate::DEFAULT_MAX_BATCH)
+    /// records; a batch is stored as soon as no more failures are waiting.
+    /// Each failure's acknowledgement fires, and it is counted as
+    /// dead-lettered (per stage and per class, in the report), only once
+    /// the sink has stored its batch. When the pipeline's input ends the
+    /// sink is synced (for a file, `fsync`).
+    ///
+    /// Backpressure: failures wait for the sink in a queue of `max_batch`
+    /// places; when it is full, the failing stage waits. Successes are not
+    /// delayed by the sink otherwise. The order of successes is kept.
+    ///
+    /// A batch the sink fails to store is retried with the stage's
+    /// [retry policy](DeadLetterOptions::retry); the sink gives the records
+    /// back on error, so nothing is dropped. When the policy gives up, intake
+    /// stops, the pipeline drains what it can, every failure not stored
+    /// (that batch and all later ones) is counted as *returned*, and the run
+    /// returns [`RunError::Sink`](weir_core::RunError::Sink) with a
+    /// [`DeadLetterError`](crate::DeadLetterError). Items returned this way
+    /// are not acknowledged, so an acking source delivers them again.
+    ///
+    /// # Cancellation safety
+    ///
+    /// Dropping the run (or a forced abort after the drain timeout) aborts
+    /// the writer task; failures it had not stored are counted as abandoned
+    /// and not acknowledged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weir_core::prelude::*;
+    /// use weir_deadletter::{DeadLetterExt, memory};
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("{0} is divisible by 3")]
+    /// struct Three(u32);
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let (dead, records) = memory();
+    /// let (sink, out) = sink::collect();
+    /// let report = Pipeline::from_iter(0..7u32)
+    ///     .try_map("check", |x| if x % 3 == 0 { Err(Three(x)) } else { Ok(x) })
+    ///     .dead_letter(dead)
+    ///     .sink(sink)
+    ///     .run()
+    ///     .await?;
+    /// assert_eq!(out.take(), [1, 2, 4, 5]);
+    /// let items: Vec<u32> = records.take().into_iter().map(|r| r.into_item()).collect();
+    /// assert_eq!(items, [0, 3, 6]);
+    /// assert_eq!(report.dead_lettered_of(ErrorClass::Permanent), 3);
+    /// assert_eq!(report.stage("check").unwrap().dead_lettered(), 3);
+    /// assert!(report.is_conserved());
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn dead_letter<Si>(self, sink: Si) -> Pipeline<T>
+    where
+        Si: DeadLetterSink<I>,
+    {
+        self.dead_letter_with(sink, DeadLetterOptions::new())
+    }
+
+    /// Like [`dead_letter`](DeadLetterExt::dead_letter), with settings:
+    /// batch size, retry policy for the sink, name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::prelude::*;
+    /// use weir_deadletter::{DeadLetterExt, DeadLetterOptions, memory};
+    /// use weir_retry::RetryPolicy;
+    ///
+    /// # #[derive(Debug, thiserror::Error)] #[error("odd")] struct Odd;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (dead, records) = memory();
+    /// let options = DeadLetterOptions::new()
+    ///     .max_batch(16)
+    ///     .retry(RetryPolicy::exponential(Duration::from_millis(10)).max_attempts(8).build()?);
+    /// Pipeline::from_iter(0..10)
+    ///     .try_map("even", |x| if x % 2 == 0 { Ok(x) } else { Err(Odd) })
+    ///     .dead_letter_with(dead, options)
+    ///     .sink(sink::drain())
+    ///     .run()
+    ///     .await?;
+    /// assert_eq!(records.len(), 5);
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn dead_letter_with<Si>(self, sink: Si, options: DeadLetterOptions) -> Pipeline<T>
+    where
+        Si: DeadLetterSink<I>;
+}
+
+impl<T, I, E> DeadLetterExt<T, I, E> for Fallible<T, I, E>
+where
+    T: Send + 'static,
+    I: Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    fn dead_letter_with<Si>(self, sink: Si, options: DeadLetterOptions) -> Pipeline<T>
+    where
+        Si: DeadLetterSink<I>,
+    {
+        self.route_failures_with(DeadLetterRoute::new(sink, options))
+    }
+}

@@ -1,0 +1,114 @@
+//! The dead-letter stage as a [`FailureRoute`]: failures go to a writer
+//! task through a bounded queue.
+
+use std::fmt;
+
+use futures::future::BoxFuture;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+use weir_core::{Failure, FailureRoute, RunControl};
+
+use crate::error::DeadLetterError;
+use crate::options::DeadLetterOptions;
+use crate::sink::DeadLetterSink;
+use crate::writer::Writer;
+
+/// Routes failures to a [`Writer`], started at the first failure.
+pub(crate) struct DeadLetterRoute<I, E, Si> {
+    /// The sink and settings until the first failure.
+    idle: Option<(Si, DeadLetterOptions)>,
+    /// The writer task once started; it ends when the sender is dropped.
+    running: Option<Running<I, E>>,
+}
+
+struct Running<I, E> {
+    failures: mpsc::Sender<Failure<I, E>>,
+    writer: AbortOnDrop,
+    name: String,
+}
+
+impl<I, E, Si> DeadLetterRoute<I, E, Si> {
+    pub(crate) fn new(sink: Si, options: DeadLetterOptions) -> Self {
+        Self { idle: Some((sink, options)), running: None }
+    }
+}
+
+impl<I, E, Si> fmt::Debug for DeadLetterRoute<I, E, Si> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeadLetterRoute").field("running", &self.running.is_some()).finish_non_exhaustive()
+    }
+}
+
+fn writer<I, E, Si>(
+    sink: Si,
+    options: DeadLetterOptions,
+    control: &RunControl,
+) -> (Writer<I, E, Si>, mpsc::Sender<Failure<I, E>>) {
+    let (tx, rx) = mpsc::channel(options.max_batch);
+    let writer = Writer {
+        sink,
+        failures: rx,
+        control: control.clone(),
+        policy: options.retry,
+        max_batch: options.max_batch,
+        name: options.name,
+        down: false,
+    };
+    (writer, tx)
+}
+
+impl<I, E, Si> FailureRoute<I, E> for DeadLetterRoute<I, E, Si>
+where
+    I: Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+    Si: DeadLetterSink<I>,
+{
+    type Future = BoxFuture<'static, ()>;
+    type Finish = BoxFuture<'static, ()>;
+
+    fn route(&mut self, failure: Failure<I, E>, control: &RunControl) -> Self::Future {
+        if let Some((sink, options)) = self.idle.take() {
+            let name = options.name.clone();
+            let (writer, failures) = writer(sink, options, control);
+            let span = tracing::info_span!("weir.dead_letter", stage = %name);
+            let task = tokio::spawn(writer.run().instrument(span));
+            self.running = Some(Running { failures, writer: AbortOnDrop(task), name });
+        }
+        let running = self.running.as_ref().expect("the writer starts at the first failure");
+        let (failures, name, control) = (running.failures.clone(), running.name.clone(), control.clone());
+        Box::pin(async move {
+            if let Err(mpsc::error::SendError(failure)) = failures.send(failure).await {
+                control.fail(&name, DeadLetterError::WriterGone, failure);
+            }
+        })
+    }
+
+    fn finish(self, control: &RunControl) -> Self::Finish {
+        match (self.idle, self.running) {
+            (_, Some(Running { failures, mut writer, .. })) => {
+                drop(failures);
+                Box::pin(async move {
+                    if let Err(e) = (&mut writer.0).await {
+                        tracing::error!(error = %e, "the dead-letter writer task failed");
+                    }
+                })
+            }
+            (Some((sink, options)), None) => {
+                let (writer, failures) = writer::<I, E, Si>(sink, options, control);
+                drop(failures);
+                Box::pin(writer.run())
+            }
+            (None, None) => Box::pin(std::future::ready(())),
+        }
+    }
+}
+
+/// Aborts the writer task when the pipeline is dropped (forced abort).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

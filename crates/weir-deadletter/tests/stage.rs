@@ -1,0 +1,190 @@
+//! The dead-letter stage: what a record carries, when acknowledgements
+//! fire, how failures are batched and counted.
+
+use std::sync::{Arc, Mutex};
+
+use weir_core::prelude::*;
+use weir_deadletter::{DeadLetter, DeadLetterExt, DeadLetterOptions, DeadLetterSink, StoreError, memory};
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot store item {item}")]
+struct StoreFailed {
+    item: u32,
+    #[source]
+    cause: Disk,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("disk full")]
+struct Disk;
+
+#[tokio::test(start_paused = true)]
+async fn a_record_carries_the_item_error_chain_class_attempts_stage_and_times() {
+    let before = std::time::SystemTime::now() - std::time::Duration::from_millis(1);
+    let (dead, records) = memory();
+    let report = Pipeline::from_iter(0..3u32)
+        .try_map("store", |x| if x == 1 { Err(StoreFailed { item: x, cause: Disk }) } else { Ok(x) })
+        .dead_letter(dead)
+        .sink(sink::drain())
+        .run()
+        .await
+        .unwrap();
+    let records = records.take();
+    assert_eq!(records.len(), 1);
+    let r = &records[0];
+    assert_eq!(*r.item(), 1);
+    assert_eq!(r.stage(), "store");
+    assert_eq!(r.error(), "cannot store item 1");
+    assert_eq!(r.sources(), ["disk full"]);
+    assert_eq!(r.class(), ErrorClass::Permanent);
+    assert_eq!(r.attempts(), 1);
+    assert_eq!(r.count(), 1);
+    assert_eq!(r.panic_message(), None);
+    assert!(r.first_failed_at() >= before && r.last_failed_at() >= r.first_failed_at());
+    assert_eq!(report.delivered(), 2);
+    assert_eq!(report.stage("store").unwrap().dead_lettered_of(ErrorClass::Permanent), 1);
+    assert!(report.is_conserved());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_is_dead_lettered_as_poison_with_its_message() {
+    let (dead, records) = memory();
+    let report = Pipeline::from_iter(0..4u32)
+        .try_map("check", |x| if x == 2 { panic!("bad item {x}") } else { Ok::<_, Disk>(x) })
+        .dead_letter(dead)
+        .sink(sink::drain())
+        .run()
+        .await
+        .unwrap();
+    let r = records.take().pop().unwrap();
+    assert_eq!(r.panic_message(), Some("bad item 2"));
+    assert_eq!(r.error(), "operation panicked: bad item 2");
+    assert_eq!(r.class(), ErrorClass::Poison);
+    assert_eq!(report.dead_lettered_of(ErrorClass::Poison), 1);
+    assert!(report.is_conserved());
+}
+
+/// Records, for each stored item, whether its acknowledgement had fired
+/// before the sink stored it.
+struct AckSpy {
+    acked: Arc<Mutex<Vec<bool>>>,
+    seen: Arc<Mutex<Vec<(u32, bool)>>>,
+}
+
+impl DeadLetterSink<u32> for AckSpy {
+    type Error = std::convert::Infallible;
+
+    async fn store(&mut self, records: Vec<DeadLetter<u32>>) -> Result<(), StoreError<u32, Self::Error>> {
+        for r in records {
+            let acked = self.acked.lock().unwrap()[*r.item() as usize];
+            self.seen.lock().unwrap().push((*r.item(), acked));
+        }
+        Ok(())
+    }
+
+    async fn sync(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn acknowledgements_of_dead_letters_fire_only_after_they_are_stored() {
+    let acked = Arc::new(Mutex::new(vec![false; 10]));
+    let log = acked.clone();
+    let source = futures::stream::iter((0..10u32).map(move |i| {
+        let acked = log.clone();
+        (i, Ack::new(move || acked.lock().unwrap()[i as usize] = true))
+    }));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let spy = AckSpy { acked: acked.clone(), seen: seen.clone() };
+    let report = Pipeline::from_acked(source)
+        .try_map("odd", |x| if x % 2 == 1 { Err(Disk) } else { Ok(x) })
+        .dead_letter(spy)
+        .sink(sink::drain())
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(*seen.lock().unwrap(), [(1, false), (3, false), (5, false), (7, false), (9, false)]);
+    assert!(acked.lock().unwrap().iter().all(|a| *a), "every item acknowledged in the end");
+    assert_eq!((report.delivered(), report.dead_lettered()), (5, 5));
+}
+
+/// Counts the batches it is given.
+#[derive(Clone, Default)]
+struct Batches(Arc<Mutex<Vec<usize>>>);
+
+impl DeadLetterSink<u32> for Batches {
+    type Error = std::convert::Infallible;
+
+    async fn store(&mut self, records: Vec<DeadLetter<u32>>) -> Result<(), StoreError<u32, Self::Error>> {
+        self.0.lock().unwrap().push(records.len());
+        Ok(())
+    }
+
+    async fn sync(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn back_to_back_failures_are_stored_in_batches_of_at_most_max_batch() {
+    let batches = Batches::default();
+    let report = Pipeline::from_iter(0..100u32)
+        .try_map("fail", |_| Err::<u32, _>(Disk))
+        .dead_letter_with(batches.clone(), DeadLetterOptions::new().max_batch(8))
+        .sink(sink::drain())
+        .run()
+        .await
+        .unwrap();
+    let sizes = batches.0.lock().unwrap().clone();
+    assert_eq!(sizes.iter().sum::<usize>(), 100);
+    assert!(sizes.iter().all(|n| (1..=8).contains(n)), "{sizes:?}");
+    assert!(sizes.len() < 100, "back-to-back failures share batches: {sizes:?}");
+    assert_eq!(report.dead_lettered(), 100);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lone_failure_is_stored_while_the_input_is_idle() {
+    let (dead, records) = memory();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let handle = Pipeline::new(tokio_stream_from(rx))
+        .try_map("fail", |x: u32| if x == 0 { Err(Disk) } else { Ok(x) })
+        .dead_letter(dead)
+        .sink(sink::drain())
+        .spawn()
+        .unwrap();
+    tx.send(0).await.unwrap();
+    let mut yields = 0;
+    while records.is_empty() && yields < 100 {
+        tokio::task::yield_now().await;
+        yields += 1;
+    }
+    assert_eq!(records.len(), 1, "stored without waiting for more failures or the end of the input");
+    drop(tx);
+    let report = handle.join().await.unwrap();
+    assert_eq!(report.dead_lettered(), 1);
+}
+
+fn tokio_stream_from(mut rx: tokio::sync::mpsc::Receiver<u32>) -> impl futures::Stream<Item = u32> + Send {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_stages_count_their_dead_letters_separately_and_the_sink_is_synced_per_stage() {
+    let (dead, records) = memory::<u32>();
+    let report = Pipeline::from_iter(0..10u32)
+        .try_map("small", |x| if x < 8 { Ok(x) } else { Err(Disk) })
+        .dead_letter(dead.clone())
+        .try_map("even", |x| if x % 2 == 0 { Ok(x) } else { Err(Disk) })
+        .dead_letter(dead)
+        .sink(sink::drain())
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(report.stage("small").unwrap().dead_lettered(), 2);
+    assert_eq!(report.stage("even").unwrap().dead_lettered(), 4);
+    assert_eq!(report.dead_lettered_of(ErrorClass::Permanent), 6);
+    assert_eq!(records.len(), 6);
+    assert_eq!(records.syncs(), 2);
+    assert!(report.is_conserved());
+}

@@ -1,0 +1,285 @@
+//! Retry budgets: a cap on retries relative to first attempts, shared by
+//! every clone of a policy.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::error::InvalidPolicy;
+
+/// How many slots the sliding window is divided into.
+const SLOTS: usize = 10;
+
+/// A retry budget: retries are allowed up to `ratio` × first attempts over a
+/// sliding `window`, plus a floor of `min_per_sec` retries per second.
+///
+/// This is the budget of Finagle and of tower's `TpsBudget`. Clones share
+/// one account, so a budget given to a policy covers every operation and
+/// every worker that uses a clone of that policy. Every attempt deposits
+/// (see [`deposit`](Self::deposit)); every retry withdraws
+/// ([`withdraw`](Self::withdraw)). A retry granted by `withdraw` is
+/// expected to deposit when it runs, and that deposit is absorbed: only
+/// first attempts fill the budget, so retries never pay for more retries.
+///
+/// When a dependency fails for everyone, `max_attempts` alone multiplies
+/// its load by `max_attempts`; a budget bounds it by `1 + ratio` (plus the
+/// floor), whatever the number of callers.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use weir_retry::RetryBudget;
+///
+/// // 10 % retries over 10 s, no floor.
+/// let budget = RetryBudget::new(0.1, Duration::from_secs(10), 0).unwrap();
+/// for _ in 0..20 {
+///     budget.deposit();
+/// }
+/// assert!(budget.withdraw());
+/// assert!(budget.withdraw());
+/// assert!(!budget.withdraw(), "2 retries for 20 first attempts is 10 %");
+/// ```
+#[derive(Clone)]
+pub struct RetryBudget {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    ratio: f64,
+    reserve: f64,
+    window: Duration,
+    slot_len: Duration,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    slots: [Slot; SLOTS],
+    current: usize,
+    current_start: Instant,
+    /// Retries granted whose attempt has not deposited yet.
+    pending: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    attempts: u64,
+    retries: u64,
+}
+
+impl RetryBudget {
+    /// A budget allowing retries up to `ratio` × first attempts within any
+    /// `window`, plus `min_per_sec` retries per second of the window
+    /// whatever the traffic (so a quiet service can still retry).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidPolicy::InvalidBudgetRatio`] if `ratio` is negative, NaN or
+    /// infinite; [`InvalidPolicy::ZeroBudgetWindow`] if `window` is zero.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_retry::{InvalidPolicy, RetryBudget};
+    ///
+    /// let budget = RetryBudget::new(0.2, Duration::from_secs(10), 10)?;
+    /// assert_eq!(budget.ratio(), 0.2);
+    /// assert!(RetryBudget::new(f64::NAN, Duration::from_secs(10), 10).is_err());
+    /// # Ok::<(), InvalidPolicy>(())
+    /// ```
+    pub fn new(ratio: f64, window: Duration, min_per_sec: u32) -> Result<Self, InvalidPolicy> {
+        if !ratio.is_finite() || ratio < 0.0 {
+            return Err(InvalidPolicy::InvalidBudgetRatio { ratio });
+        }
+        if window.is_zero() {
+            return Err(InvalidPolicy::ZeroBudgetWindow);
+        }
+        let slot_len = (window / SLOTS as u32).max(Duration::from_nanos(1));
+        let state =
+            State { slots: [Slot::default(); SLOTS], current: 0, current_start: Instant::now(), pending: 0 };
+        Ok(Self {
+            shared: Arc::new(Shared {
+                ratio,
+                reserve: f64::from(min_per_sec) * window.as_secs_f64(),
+                window,
+                slot_len,
+                state: Mutex::new(state),
+            }),
+        })
+    }
+
+    /// The fraction of first attempts that may be retried.
+    ///
+    /// ```
+    /// # use weir_retry::RetryBudget;
+    /// assert_eq!(RetryBudget::default().ratio(), 0.2);
+    /// ```
+    pub fn ratio(&self) -> f64 {
+        self.shared.ratio
+    }
+
+    /// The sliding window over which attempts and retries are counted.
+    ///
+    /// ```
+    /// # use weir_retry::RetryBudget;
+    /// assert_eq!(RetryBudget::default().window(), std::time::Duration::from_secs(10));
+    /// ```
+    pub fn window(&self) -> std::time::Duration {
+        self.shared.window
+    }
+
+    /// Records one attempt, first or retry; call it before every attempt.
+    /// A deposit made while a granted retry is outstanding is taken to be
+    /// that retry's and is absorbed, so only first attempts fill the budget.
+    ///
+    /// The [`Retry`](crate::Retry) layer calls it on every attempt; callers
+    /// of [`RetryPolicy::decide`](crate::RetryPolicy::decide) without the
+    /// layer call it themselves, through
+    /// [`RetryPolicy::deposit`](crate::RetryPolicy::deposit). A granted retry
+    /// that is never attempted absorbs one later first attempt instead.
+    ///
+    /// ```
+    /// # use weir_retry::RetryBudget;
+    /// let budget = RetryBudget::new(1.0, std::time::Duration::from_secs(1), 0).unwrap();
+    /// assert!(!budget.withdraw());
+    /// budget.deposit();
+    /// assert!(budget.withdraw());
+    /// ```
+    pub fn deposit(&self) {
+        self.with_state(|state| {
+            if state.pending > 0 {
+                state.pending -= 1;
+            } else {
+                state.slots[state.current].attempts += 1;
+            }
+        });
+    }
+
+    /// Asks for one retry: `true` (and the retry is counted) if the
+    /// budget allows it, `false` if it is spent.
+    ///
+    /// With `F` first attempts and `R` retries in the window, a retry is
+    /// allowed when `R + 1 ≤ min_per_sec × window + ratio × F`.
+    ///
+    /// ```
+    /// # use weir_retry::RetryBudget;
+    /// // No deposits, but a floor of 1 retry per second over 2 s.
+    /// let budget = RetryBudget::new(0.5, std::time::Duration::from_secs(2), 1).unwrap();
+    /// assert!(budget.withdraw() && budget.withdraw());
+    /// assert!(!budget.withdraw());
+    /// ```
+    pub fn withdraw(&self) -> bool {
+        let (ratio, reserve) = (self.shared.ratio, self.shared.reserve);
+        self.with_state(|state| {
+            let (attempts, retries) = state
+                .slots
+                .iter()
+                .fold((0u64, 0u64), |(a, r), s| (a.saturating_add(s.attempts), r.saturating_add(s.retries)));
+            let allowed = reserve + ratio * attempts as f64 >= (retries + 1) as f64;
+            if allowed {
+                state.slots[state.current].retries += 1;
+                state.pending += 1;
+            }
+            allowed
+        })
+    }
+
+    fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let mut state = self.shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.rotate(Instant::now(), self.shared.slot_len);
+        f(&mut state)
+    }
+}
+
+impl State {
+    /// Moves the window forward to `now`, clearing the slots left behind.
+    fn rotate(&mut self, now: Instant, slot_len: Duration) {
+        let elapsed = now.saturating_duration_since(self.current_start);
+        let steps = elapsed.as_nanos() / slot_len.as_nanos();
+        if steps == 0 {
+            return;
+        }
+        let clear = steps.min(SLOTS as u128) as usize;
+        for _ in 0..clear {
+            self.current = (self.current + 1) % SLOTS;
+            self.slots[self.current] = Slot::default();
+        }
+        let into_slot = elapsed.as_nanos() % slot_len.as_nanos();
+        self.current_start = now - Duration::from_nanos(into_slot as u64);
+    }
+}
+
+impl Default for RetryBudget {
+    /// Tower's defaults: 20 % retries over 10 s, plus 10 retries a second.
+    ///
+    /// ```
+    /// # use weir_retry::RetryBudget;
+    /// let budget = RetryBudget::default();
+    /// assert!(budget.withdraw(), "the floor allows retries before any deposit");
+    /// ```
+    fn default() -> Self {
+        match Self::new(0.2, Duration::from_secs(10), 10) {
+            Ok(budget) => budget,
+            Err(_) => unreachable!("the default budget is valid"),
+        }
+    }
+}
+
+impl fmt::Debug for RetryBudget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryBudget")
+            .field("ratio", &self.shared.ratio)
+            .field("reserve", &self.shared.reserve)
+            .field("window", &self.shared.window)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn deposits_expire_with_the_window() {
+        let budget = RetryBudget::new(1.0, Duration::from_secs(10), 0).unwrap();
+        budget.deposit();
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert!(budget.withdraw(), "the deposit is still in the window");
+        budget.deposit();
+        tokio::time::advance(Duration::from_secs(11)).await;
+        assert!(!budget.withdraw(), "both deposits left the window");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_do_not_pay_for_retries() {
+        let budget = RetryBudget::new(0.5, Duration::from_secs(10), 0).unwrap();
+        budget.deposit();
+        budget.deposit();
+        assert!(budget.withdraw());
+        // The retry's own attempt deposits, but it is not a first attempt.
+        budget.deposit();
+        assert!(!budget.withdraw());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn clones_share_the_account() {
+        let a = RetryBudget::new(1.0, Duration::from_secs(1), 0).unwrap();
+        let b = a.clone();
+        a.deposit();
+        assert!(b.withdraw());
+        assert!(!a.withdraw());
+    }
+
+    #[test]
+    fn invalid_budgets_are_rejected() {
+        let w = Duration::from_secs(1);
+        for ratio in [-0.1, f64::NAN, f64::INFINITY] {
+            assert!(matches!(RetryBudget::new(ratio, w, 1), Err(InvalidPolicy::InvalidBudgetRatio { .. })));
+        }
+        assert_eq!(RetryBudget::new(0.2, Duration::ZERO, 1).unwrap_err(), InvalidPolicy::ZeroBudgetWindow);
+    }
+}

@@ -1,0 +1,435 @@
+//! The retry policy builder: every knob, checked once in `build`.
+
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+
+use crate::backoff::Backoff;
+use crate::budget::RetryBudget;
+use crate::classify::{AllTransient, ByClassify, ClassifyFn};
+use crate::error::InvalidPolicy;
+use crate::jitter::Jitter;
+use crate::policy::{RetryPolicy, Shared};
+use crate::timeout::{NoTimeout, WithTimeout};
+
+/// Builds a [`RetryPolicy`]; made by [`RetryPolicy::exponential`] or
+/// [`RetryPolicy::constant`]. Nothing is checked until
+/// [`build`](Self::build).
+///
+/// Defaults: 3 attempts, no elapsed-time limit, no jitter, no budget, no
+/// attempt timeout, every error transient.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use weir_retry::{Jitter, RetryBudget, RetryPolicy};
+///
+/// let policy = RetryPolicy::exponential(Duration::from_millis(20))
+///     .cap(Duration::from_secs(2))
+///     .jitter(Jitter::Decorrelated)
+///     .max_attempts(8)
+///     .budget(RetryBudget::default())
+///     .build()?;
+/// # Ok::<(), weir_retry::InvalidPolicy>(())
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct RetryPolicyBuilder<K = AllTransient, T = NoTimeout> {
+    base: Duration,
+    factor: f64,
+    cap: Duration,
+    jitter: Jitter,
+    seed: Option<u64>,
+    max_attempts: u32,
+    max_elapsed: Option<Duration>,
+    budget: Option<RetryBudget>,
+    classifier: K,
+    timeout: T,
+}
+
+impl RetryPolicyBuilder {
+    pub(crate) fn new(base: Duration, factor: f64, cap: Duration) -> Self {
+        Self {
+            base,
+            factor,
+            cap,
+            jitter: Jitter::None,
+            seed: None,
+            max_attempts: 3,
+            max_elapsed: None,
+            budget: None,
+            classifier: AllTransient,
+            timeout: NoTimeout,
+        }
+    }
+}
+
+impl<K, T> RetryPolicyBuilder<K, T> {
+    /// The growth factor of exponential backoff (at least 1; 1 keeps the
+    /// delay constant).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use weir_core::{Attempt, ErrorClass, Verdict};
+    /// # use weir_retry::RetryPolicy;
+    /// let policy = RetryPolicy::exponential(Duration::from_millis(10)).factor(3.0).max_attempts(5).build()?;
+    /// let mut attempt = Attempt::first();
+    /// attempt.next(Duration::from_millis(10));
+    /// assert_eq!(policy.decide(&mut attempt, ErrorClass::Transient, None), Verdict::Retry(Duration::from_millis(30)));
+    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// ```
+    pub fn factor(mut self, factor: f64) -> Self {
+        self.factor = factor;
+        self
+    }
+
+    /// The longest delay between attempts, `Retry-After` delays included
+    /// (at least the base delay).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use weir_core::{Attempt, ErrorClass, Verdict};
+    /// # use weir_retry::RetryPolicy;
+    /// let policy = RetryPolicy::exponential(Duration::from_secs(1)).cap(Duration::from_secs(5)).max_attempts(10).build()?;
+    /// let mut attempt = Attempt::first();
+    /// for _ in 0..6 {
+    ///     attempt.next(Duration::ZERO);
+    /// }
+    /// assert_eq!(policy.decide(&mut attempt, ErrorClass::Transient, None), Verdict::Retry(Duration::from_secs(5)));
+    /// // An error asking for 1 h waits the cap.
+    /// let asked = Some(Duration::from_secs(3600));
+    /// assert_eq!(policy.decide(&mut attempt, ErrorClass::Transient, asked), Verdict::Retry(Duration::from_secs(5)));
+    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// ```
+    pub fn cap(mut self, cap: Duration) -> Self {
+        self.cap = cap;
+        self
+    }
+
+    /// How delays are randomised (see [`Jitter`]); none by default.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use weir_core::{Attempt, ErrorClass, Verdict};
+    /// # use weir_retry::{Jitter, RetryPolicy};
+    /// let policy = RetryPolicy::constant(Duration::from_secs(1)).jitter(Jitter::Full).build()?;
+    /// let Verdict::Retry(d) = policy.decide(&mut Attempt::first(), ErrorClass::Transient, None) else { panic!() };
+    /// assert!(d <= Duration::from_secs(1));
+    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// ```
+    pub fn jitter(mut self, jitter: Jitter) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// Seeds the jitter's random source, so the sequence of delays is
+    /// reproducible (by default the seed is random).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use weir_core::{Attempt, ErrorClass};
+    /// # use weir_retry::{Jitter, RetryPolicy};
+    /// let make = || RetryPolicy::constant(Duration::from_secs(1)).jitter(Jitter::Full).seed(42).build().unwrap();
+    /// let (a, b) = (make(), make());
+    /// for _ in 0..5 {
+    ///     let mut attempt = Attempt::first();
+    ///     assert_eq!(
+    ///         a.decide(&mut attempt, ErrorClass::Transient, None),
+    ///         b.decide(&mut attempt, ErrorClass::Transient, None),
+    ///     );
+    /// }
+    /// ```
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// The most attempts an item gets, the first included (at least 1; 1
+    /// means no retries). 3 by default.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use weir_retry::RetryPolicy;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).max_attempts(4).build().unwrap();
+    /// let counter = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    /// let calls = counter.clone();
+    /// let always_fails = move |_: ()| {
+    ///     calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    ///     async { Err::<(), _>("down") }
+    /// };
+    /// # use weir_retry::RetryExt;
+    /// let err = always_fails.retry(policy).call(()).await.unwrap_err();
+    /// assert_eq!(err.attempts, 4);
+    /// assert_eq!(counter.load(std::sync::atomic::Ordering::SeqCst), 4);
+    /// # }
+    /// ```
+    pub fn max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = max_attempts;
+        self
+    }
+
+    /// No attempt starts later than `max_elapsed` after the first attempt
+    /// started: a retry whose delay would end past it is not made. With an
+    /// attempt timeout, an item takes at most `max_elapsed` plus one
+    /// attempt timeout. Unlimited by default.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use weir_core::{Attempt, ErrorClass, Verdict};
+    /// # use weir_retry::RetryPolicy;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), weir_retry::InvalidPolicy> {
+    /// let policy = RetryPolicy::constant(Duration::from_secs(1))
+    ///     .max_attempts(100)
+    ///     .max_elapsed(Duration::from_secs(5))
+    ///     .build()?;
+    /// let mut attempt = Attempt::first();
+    /// tokio::time::advance(Duration::from_millis(4500)).await;
+    /// // The retry would start at 5.5 s.
+    /// assert_eq!(policy.decide(&mut attempt, ErrorClass::Transient, None), Verdict::Fail(ErrorClass::Transient));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn max_elapsed(mut self, max_elapsed: Duration) -> Self {
+        self.max_elapsed = Some(max_elapsed);
+        self
+    }
+
+    /// Limits retries with a [`RetryBudget`], shared by every clone of the
+    /// policy (and by every policy given a clone of the budget). When it is
+    /// spent, the verdict is [`Verdict::BudgetExhausted`](weir_core::Verdict::BudgetExhausted).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use weir_core::{Attempt, ErrorClass, Verdict};
+    /// # use weir_retry::{RetryBudget, RetryPolicy};
+    /// let budget = RetryBudget::new(0.5, Duration::from_secs(10), 0)?;
+    /// let policy = RetryPolicy::constant(Duration::from_millis(1)).budget(budget).build()?;
+    /// policy.deposit();
+    /// policy.deposit();
+    /// assert!(matches!(policy.decide(&mut Attempt::first(), ErrorClass::Transient, None), Verdict::Retry(_)));
+    /// assert_eq!(policy.decide(&mut Attempt::first(), ErrorClass::Transient, None), Verdict::BudgetExhausted);
+    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// ```
+    pub fn budget(mut self, budget: RetryBudget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Bounds each attempt by `timeout`; an attempt that takes longer is
+    /// dropped and counts as a transient failure. The retried operation's
+    /// error becomes [`AttemptError`](crate::AttemptError).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use weir_retry::{AttemptError, RetryExt, RetryPolicy};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let policy = RetryPolicy::constant(Duration::from_millis(10))
+    ///     .max_attempts(2)
+    ///     .attempt_timeout(Duration::from_millis(100))
+    ///     .build()
+    ///     .unwrap();
+    /// let hangs = |_: ()| std::future::pending::<Result<(), std::io::Error>>();
+    /// let start = tokio::time::Instant::now();
+    /// let err = hangs.retry(policy).call(()).await.unwrap_err();
+    /// assert!(matches!(err.cause.error(), Some(AttemptError::TimedOut(_))));
+    /// assert_eq!(start.elapsed(), Duration::from_millis(210));
+    /// # }
+    /// ```
+    pub fn attempt_timeout(self, timeout: Duration) -> RetryPolicyBuilder<K, WithTimeout> {
+        RetryPolicyBuilder {
+            base: self.base,
+            factor: self.factor,
+            cap: self.cap,
+            jitter: self.jitter,
+            seed: self.seed,
+            max_attempts: self.max_attempts,
+            max_elapsed: self.max_elapsed,
+            budget: self.budget,
+            classifier: self.classifier,
+            timeout: WithTimeout::new(timeout),
+        }
+    }
+
+    /// Classifies errors with a closure: only
+    /// [`ErrorClass::Transient`](weir_core::ErrorClass::Transient) errors
+    /// are retried.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use weir_core::ErrorClass;
+    /// # use weir_retry::{RetryExt, RetryPolicy};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let policy = RetryPolicy::constant(Duration::from_millis(10))
+    ///     .classify(|status: &u16| if *status >= 500 { ErrorClass::Transient } else { ErrorClass::Permanent })
+    ///     .build()
+    ///     .unwrap();
+    /// let not_found = |_: ()| async { Err::<(), u16>(404) };
+    /// let err = not_found.retry(policy).call(()).await.unwrap_err();
+    /// assert_eq!((err.attempts, err.class), (1, ErrorClass::Permanent));
+    /// # }
+    /// ```
+    pub fn classify<F>(self, f: F) -> RetryPolicyBuilder<ClassifyFn<F>, T> {
+        self.classifier(ClassifyFn::new(f))
+    }
+
+    /// Classifies errors by their own [`Classify`](weir_core::Classify)
+    /// impl, honouring their `retry_after` (bounded by the cap).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use weir_core::{Classify, ErrorClass};
+    /// # use weir_retry::{RetryExt, RetryPolicy};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// #[derive(Debug)]
+    /// struct Busy;
+    /// impl std::fmt::Display for Busy {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("busy") }
+    /// }
+    /// impl Classify for Busy {
+    ///     fn class(&self) -> ErrorClass { ErrorClass::Transient }
+    ///     fn retry_after(&self) -> Option<Duration> { Some(Duration::from_secs(2)) }
+    /// }
+    /// let policy = RetryPolicy::constant(Duration::from_millis(10))
+    ///     .cap(Duration::from_secs(10))
+    ///     .max_attempts(2)
+    ///     .classify_by_trait()
+    ///     .build()
+    ///     .unwrap();
+    /// let start = tokio::time::Instant::now();
+    /// let busy = |_: ()| async { Err::<(), _>(Busy) };
+    /// assert!(busy.retry(policy).call(()).await.is_err());
+    /// assert_eq!(start.elapsed(), Duration::from_secs(2));
+    /// # }
+    /// ```
+    pub fn classify_by_trait(self) -> RetryPolicyBuilder<ByClassify, T> {
+        self.classifier(ByClassify)
+    }
+
+    /// Classifies errors with any [`Classifier`](crate::Classifier).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use weir_retry::{AllTransient, RetryPolicy};
+    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).classifier(AllTransient).build()?;
+    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// ```
+    pub fn classifier<K2>(self, classifier: K2) -> RetryPolicyBuilder<K2, T> {
+        RetryPolicyBuilder {
+            base: self.base,
+            factor: self.factor,
+            cap: self.cap,
+            jitter: self.jitter,
+            seed: self.seed,
+            max_attempts: self.max_attempts,
+            max_elapsed: self.max_elapsed,
+            budget: self.budget,
+            classifier,
+            timeout: self.timeout,
+        }
+    }
+
+    fn build_with(self, attempt_timeout: Option<Duration>) -> Result<RetryPolicy<K, T>, InvalidPolicy> {
+        if !self.factor.is_finite() {
+            return Err(InvalidPolicy::FactorNotFinite { factor: self.factor });
+        }
+        if self.factor < 1.0 {
+            return Err(InvalidPolicy::FactorBelowOne { factor: self.factor });
+        }
+        if self.cap < self.base {
+            return Err(InvalidPolicy::CapBelowBase { cap: self.cap, base: self.base });
+        }
+        if self.max_attempts == 0 {
+            return Err(InvalidPolicy::ZeroAttempts);
+        }
+        if self.max_elapsed == Some(Duration::ZERO) {
+            return Err(InvalidPolicy::ZeroMaxElapsed);
+        }
+        if attempt_timeout == Some(Duration::ZERO) {
+            return Err(InvalidPolicy::ZeroAttemptTimeout);
+        }
+        let seed = self.seed.unwrap_or_else(|| RandomState::new().hash_one(Duration::ZERO));
+        Ok(RetryPolicy {
+            shared: Arc::new(Shared {
+                backoff: Backoff { base: self.base, factor: self.factor, cap: self.cap },
+                jitter: self.jitter,
+                rng: Mutex::new(SmallRng::seed_from_u64(seed)),
+                max_attempts: self.max_attempts,
+                max_elapsed: self.max_elapsed,
+                attempt_timeout,
+                budget: self.budget,
+                classifier: self.classifier,
+            }),
+            timeout: self.timeout,
+        })
+    }
+}
+
+impl<K> RetryPolicyBuilder<K, NoTimeout> {
+    /// Checks the knobs and builds the policy.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidPolicy`] if the factor is below 1 or not finite, the cap
+    /// is below the base delay, `max_attempts` is 0, or `max_elapsed` or the
+    /// attempt timeout is zero.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use weir_retry::{InvalidPolicy, RetryPolicy};
+    /// let err = RetryPolicy::exponential(Duration::from_secs(2)).cap(Duration::from_secs(1)).build().unwrap_err();
+    /// assert!(matches!(err, InvalidPolicy::CapBelowBase { .. }));
+    /// assert_eq!(
+    ///     RetryPolicy::constant(Duration::ZERO).max_attempts(0).build().unwrap_err(),
+    ///     InvalidPolicy::ZeroAttempts,
+    /// );
+    /// ```
+    pub fn build(self) -> Result<RetryPolicy<K, NoTimeout>, InvalidPolicy> {
+        self.build_with(None)
+    }
+}
+
+impl<K> RetryPolicyBuilder<K, WithTimeout> {
+    /// Checks the knobs and builds the policy with its attempt timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidPolicy`] as for a policy without a timeout, and
+    /// [`InvalidPolicy::ZeroAttemptTimeout`] if the timeout is zero.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use weir_retry::{InvalidPolicy, RetryPolicy};
+    /// let err = RetryPolicy::constant(Duration::ZERO).attempt_timeout(Duration::ZERO).build().unwrap_err();
+    /// assert_eq!(err, InvalidPolicy::ZeroAttemptTimeout);
+    /// ```
+    pub fn build(self) -> Result<RetryPolicy<K, WithTimeout>, InvalidPolicy> {
+        let timeout = self.timeout.get();
+        self.build_with(Some(timeout))
+    }
+}
+
+impl<K, T: fmt::Debug> fmt::Debug for RetryPolicyBuilder<K, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryPolicyBuilder")
+            .field("base", &self.base)
+            .field("factor", &self.factor)
+            .field("cap", &self.cap)
+            .field("jitter", &self.jitter)
+            .field("seed", &self.seed)
+            .field("max_attempts", &self.max_attempts)
+            .field("max_elapsed", &self.max_elapsed)
+            .field("budget", &self.budget)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}

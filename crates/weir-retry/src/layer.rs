@@ -1,0 +1,242 @@
+//! The retry layer: an operation whose failures are decided by a policy.
+
+use std::fmt;
+
+use weir_core::operation::{Exhausted, call};
+use weir_core::{Attempt, Operation, Verdict};
+
+use crate::classify::Classifier;
+use crate::error::AttemptError;
+use crate::policy::{RetryPolicy, trace};
+use crate::timeout::{AttemptFuture, NoTimeout, WithTimeout};
+
+/// Adds [`retry`](RetryExt::retry) to every [`Operation`].
+///
+/// Implemented for every `Operation<In>`, closures
+/// `Fn(In) -> impl Future<Output = Result<Out, E>>` included.
+pub trait RetryExt<In>: Operation<In> + Sized {
+    /// Retries this operation's failures as `policy` decides.
+    ///
+    /// The returned [`Retry`] is an [`Operation`] itself: each
+    /// [`apply`](Operation::apply) is **one** attempt, and its
+    /// [`on_failure`](Operation::on_failure) asks the policy whether and
+    /// when to try again. Whoever runs it does the waiting: a weir fan-out
+    /// parks the item on a timer and serves other items meanwhile, and
+    /// [`Retry::call`] (for use outside a pipeline) sleeps between attempts.
+    ///
+    /// Every attempt needs the item again, so running the retried
+    /// operation requires `In: Clone`, as tower's `Retry` does: wrap large
+    /// items in `Arc` or use `Bytes` to make that cheap.
+    ///
+    /// Each attempt deposits in the policy's [`RetryBudget`](crate::RetryBudget)
+    /// (if any) and each retry withdraws; the budget absorbs the deposits
+    /// of granted retries, so only first attempts fill it (the layer cannot
+    /// tell a first attempt from a retry in `apply`, the budget can). Every decision emits a `DEBUG`
+    /// tracing event with the attempt number, the delay or the reason for
+    /// giving up, and the error (hence `Error: Display`).
+    ///
+    /// With a per-attempt timeout
+    /// ([`attempt_timeout`](crate::RetryPolicyBuilder::attempt_timeout)) the
+    /// error becomes [`AttemptError`]; timeouts are transient.
+    ///
+    /// # Cancellation safety
+    ///
+    /// Dropping an attempt's future drops the inner operation's future;
+    /// nothing else is held between attempts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::time::Duration;
+    /// use weir_retry::{RetryExt, RetryPolicy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let calls = Arc::new(AtomicU32::new(0));
+    /// let flaky = {
+    ///     let calls = calls.clone();
+    ///     move |x: u32| {
+    ///         let n = calls.fetch_add(1, Ordering::SeqCst);
+    ///         async move { if n < 2 { Err(format!("attempt {} failed", n + 1)) } else { Ok(x * 10) } }
+    ///     }
+    /// };
+    /// let policy = RetryPolicy::exponential(Duration::from_millis(100)).max_attempts(5).build()?;
+    /// let start = tokio::time::Instant::now();
+    /// let out = flaky.retry(policy).call(4).await.map_err(|e| e.to_string())?;
+    /// assert_eq!(out, 40);
+    /// assert_eq!(calls.load(Ordering::SeqCst), 3);
+    /// assert_eq!(start.elapsed(), Duration::from_millis(300)); // 100 ms, then 200 ms
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn retry<K, T>(self, policy: RetryPolicy<K, T>) -> Retry<Self, K, T> {
+        Retry { op: self, policy }
+    }
+}
+
+impl<In, Op: Operation<In>> RetryExt<In> for Op {}
+
+/// An operation whose failures are retried by a [`RetryPolicy`]; made by
+/// [`RetryExt::retry`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use weir_retry::{Retry, RetryExt, RetryPolicy};
+///
+/// let policy = RetryPolicy::constant(Duration::from_millis(10)).build()?;
+/// let retry: Retry<_, _, _> = (|x: u64| async move { Ok::<_, std::io::Error>(x) }).retry(policy);
+/// assert_eq!(retry.policy().max_attempts(), 3);
+/// # Ok::<(), weir_retry::InvalidPolicy>(())
+/// ```
+pub struct Retry<Op, K, T> {
+    op: Op,
+    policy: RetryPolicy<K, T>,
+}
+
+impl<Op, K, T> Retry<Op, K, T> {
+    /// Runs one item through the operation outside any pipeline, sleeping
+    /// between attempts (with [`weir_core::operation::call`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Exhausted`] with the last error, its class and the number of
+    /// attempts when the policy gave up; its cause is
+    /// [`Cause::BudgetExhausted`](weir_core::Cause::BudgetExhausted) if the
+    /// retry budget was spent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_retry::{RetryExt, RetryPolicy};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let policy = RetryPolicy::constant(Duration::from_secs(1)).max_attempts(3).build().unwrap();
+    /// let down = |_: &str| async { Err::<(), _>("connection refused") };
+    /// let err = down.retry(policy).call("GET /").await.unwrap_err();
+    /// assert_eq!(err.attempts, 3);
+    /// assert_eq!(err.to_string(), "failed after 3 attempt(s) (transient): connection refused");
+    /// # }
+    /// ```
+    pub async fn call<In>(
+        &self,
+        input: In,
+    ) -> Result<<Self as Operation<In>>::Output, Exhausted<<Self as Operation<In>>::Error>>
+    where
+        Self: Operation<In>,
+        In: Clone,
+    {
+        call(self, input).await
+    }
+
+    /// The retry policy.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use weir_retry::{RetryExt, RetryPolicy};
+    /// let retry = (|x: u8| async move { Ok::<_, String>(x) }).retry(RetryPolicy::constant(Duration::ZERO).build()?);
+    /// assert_eq!(retry.policy().cap(), Duration::ZERO);
+    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// ```
+    pub fn policy(&self) -> &RetryPolicy<K, T> {
+        &self.policy
+    }
+
+    /// The wrapped operation.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use weir_retry::{RetryExt, RetryPolicy};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let retry = (|x: u8| async move { Ok::<_, String>(x) }).retry(RetryPolicy::constant(Duration::ZERO).build().unwrap());
+    /// assert_eq!((retry.get_ref())(7).await, Ok(7));
+    /// # }
+    /// ```
+    pub fn get_ref(&self) -> &Op {
+        &self.op
+    }
+
+    /// Unwraps the operation, dropping the policy.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use weir_retry::{RetryExt, RetryPolicy};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let retry = (|x: u8| async move { Ok::<_, String>(x) }).retry(RetryPolicy::constant(Duration::ZERO).build().unwrap());
+    /// assert_eq!((retry.into_inner())(7).await, Ok(7));
+    /// # }
+    /// ```
+    pub fn into_inner(self) -> Op {
+        self.op
+    }
+}
+
+impl<In, Op, K> Operation<In> for Retry<Op, K, NoTimeout>
+where
+    Op: Operation<In>,
+    Op::Error: fmt::Display,
+    K: Classifier<Op::Error>,
+{
+    type Output = Op::Output;
+    type Error = Op::Error;
+    type Future = Op::Future;
+
+    fn apply(&self, input: In) -> Self::Future {
+        self.policy.deposit();
+        self.op.apply(input)
+    }
+
+    fn on_failure(&self, attempt: &mut Attempt, error: &Op::Error) -> Verdict {
+        let classifier = self.policy.classifier();
+        let (verdict, reason) =
+            self.policy.verdict(attempt, classifier.class(error), classifier.retry_after(error));
+        trace(attempt, verdict, reason, Some(error));
+        verdict
+    }
+}
+
+impl<In, Op, K> Operation<In> for Retry<Op, K, WithTimeout>
+where
+    Op: Operation<In>,
+    Op::Error: fmt::Display,
+    K: Classifier<Op::Error>,
+{
+    type Output = Op::Output;
+    type Error = AttemptError<Op::Error>;
+    type Future = AttemptFuture<Op::Future>;
+
+    fn apply(&self, input: In) -> Self::Future {
+        self.policy.deposit();
+        AttemptFuture::new(self.op.apply(input), self.policy.timeout.get())
+    }
+
+    fn on_failure(&self, attempt: &mut Attempt, error: &Self::Error) -> Verdict {
+        let classifier = self.policy.classifier();
+        let (class, retry_after) = match error {
+            AttemptError::Failed(e) => (classifier.class(e), classifier.retry_after(e)),
+            AttemptError::TimedOut(_) => (weir_core::ErrorClass::Transient, None),
+        };
+        let (verdict, reason) = self.policy.verdict(attempt, class, retry_after);
+        trace(attempt, verdict, reason, Some(error));
+        verdict
+    }
+}
+
+impl<Op: Clone, K, T: Clone> Clone for Retry<Op, K, T> {
+    fn clone(&self) -> Self {
+        Self { op: self.op.clone(), policy: self.policy.clone() }
+    }
+}
+
+impl<Op, K, T: fmt::Debug> fmt::Debug for Retry<Op, K, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Retry").field("policy", &self.policy).finish_non_exhaustive()
+    }
+}

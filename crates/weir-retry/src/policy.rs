@@ -1,0 +1,360 @@
+//! The retry policy: when to retry, after what delay, and when to give up.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rand::Rng;
+use rand::rngs::SmallRng;
+use weir_core::{Attempt, ErrorClass, Verdict};
+
+use crate::backoff::Backoff;
+use crate::budget::RetryBudget;
+use crate::builder::RetryPolicyBuilder;
+use crate::classify::AllTransient;
+use crate::jitter::Jitter;
+use crate::timeout::NoTimeout;
+
+/// A retry policy: backoff, jitter, limits, budget and error
+/// classification, built with [`RetryPolicy::exponential`] or
+/// [`RetryPolicy::constant`] and the [`RetryPolicyBuilder`] knobs.
+///
+/// Cheap to clone (an `Arc` inside); clones share the random source and the
+/// [`RetryBudget`]. `K` is the [`Classifier`](crate::Classifier) (every
+/// error is transient by default) and `T` records whether attempts have a
+/// timeout ([`NoTimeout`] or [`WithTimeout`](crate::WithTimeout)), which
+/// decides the error type of [`Retry`](crate::Retry).
+///
+/// Wrap an operation with [`RetryExt::retry`](crate::RetryExt::retry), or
+/// use [`decide`](Self::decide) directly in code that runs its own attempts.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use weir_retry::{Jitter, RetryPolicy};
+///
+/// let policy = RetryPolicy::exponential(Duration::from_millis(10))
+///     .factor(2.0)
+///     .cap(Duration::from_secs(1))
+///     .jitter(Jitter::Full)
+///     .max_attempts(5)
+///     .max_elapsed(Duration::from_secs(10))
+///     .build()?;
+/// assert_eq!(policy.max_attempts(), 5);
+/// # Ok::<(), weir_retry::InvalidPolicy>(())
+/// ```
+pub struct RetryPolicy<K = AllTransient, T = NoTimeout> {
+    pub(crate) shared: Arc<Shared<K>>,
+    pub(crate) timeout: T,
+}
+
+pub(crate) struct Shared<K> {
+    pub(crate) backoff: Backoff,
+    pub(crate) jitter: Jitter,
+    pub(crate) rng: Mutex<SmallRng>,
+    pub(crate) max_attempts: u32,
+    pub(crate) max_elapsed: Option<Duration>,
+    pub(crate) attempt_timeout: Option<Duration>,
+    pub(crate) budget: Option<RetryBudget>,
+    pub(crate) classifier: K,
+}
+
+/// Why a policy decided what it decided, for the tracing events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reason {
+    Retry,
+    NotRetryable,
+    MaxAttempts,
+    MaxElapsed,
+    BudgetExhausted,
+}
+
+impl Reason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Reason::Retry => "retry",
+            Reason::NotRetryable => "error is not retryable",
+            Reason::MaxAttempts => "max attempts reached",
+            Reason::MaxElapsed => "max elapsed time would be exceeded",
+            Reason::BudgetExhausted => "retry budget exhausted",
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Starts a policy with exponential backoff: the retry after failed
+    /// attempt `n` waits `base × factor^(n−1)`, at most the cap. The factor
+    /// defaults to 2 and the cap to the larger of `base` and 60 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::{Attempt, ErrorClass, Verdict};
+    /// use weir_retry::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::exponential(Duration::from_millis(100)).max_attempts(10).build()?;
+    /// let mut attempt = Attempt::first();
+    /// let mut delays = Vec::new();
+    /// for _ in 0..3 {
+    ///     let Verdict::Retry(d) = policy.decide(&mut attempt, ErrorClass::Transient, None) else { panic!() };
+    ///     attempt.next(d);
+    ///     delays.push(d.as_millis());
+    /// }
+    /// assert_eq!(delays, [100, 200, 400]);
+    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// ```
+    pub fn exponential(base: Duration) -> RetryPolicyBuilder {
+        RetryPolicyBuilder::new(base, 2.0, base.max(Duration::from_secs(60)))
+    }
+
+    /// Starts a policy with a constant delay between attempts (an
+    /// exponential backoff with factor 1). The cap defaults to `delay`; raise
+    /// it to honour longer `Retry-After` delays.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::{Attempt, ErrorClass, Verdict};
+    /// use weir_retry::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::constant(Duration::from_millis(50)).build()?;
+    /// let mut attempt = Attempt::first();
+    /// assert_eq!(policy.decide(&mut attempt, ErrorClass::Transient, None), Verdict::Retry(Duration::from_millis(50)));
+    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// ```
+    pub fn constant(delay: Duration) -> RetryPolicyBuilder {
+        RetryPolicyBuilder::new(delay, 1.0, delay)
+    }
+}
+
+impl<K, T> RetryPolicy<K, T> {
+    /// Decides what happens after failed attempt `attempt.number()`, for an
+    /// error of class `class` that may ask for a delay (`retry_after`).
+    ///
+    /// In order: a [`Permanent`](ErrorClass::Permanent) or
+    /// [`Poison`](ErrorClass::Poison) error fails at once with its class;
+    /// after `max_attempts` attempts, or if the next attempt would start
+    /// after `max_elapsed` from the first one, the item fails as
+    /// [`Transient`](ErrorClass::Transient); otherwise the delay is the
+    /// error's `retry_after` bounded by the cap, or the jittered backoff, and
+    /// the retry is withdrawn from the budget (if any): if it is spent, the
+    /// verdict is [`Verdict::BudgetExhausted`].
+    ///
+    /// `attempt` is not advanced: the caller calls
+    /// [`Attempt::next`] with the delay when it retries. Callers that run
+    /// attempts themselves (not through [`Retry`](crate::Retry)) and use a
+    /// budget call [`deposit`](Self::deposit) before each attempt. Emits a
+    /// `DEBUG` tracing event for each decision.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::{Attempt, ErrorClass, Verdict};
+    /// use weir_retry::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).max_attempts(2).build()?;
+    /// let mut attempt = Attempt::first();
+    /// assert_eq!(policy.decide(&mut attempt, ErrorClass::Poison, None), Verdict::Fail(ErrorClass::Poison));
+    /// let verdict = policy.decide(&mut attempt, ErrorClass::Transient, None);
+    /// assert_eq!(verdict, Verdict::Retry(Duration::from_millis(10)));
+    /// attempt.next(Duration::from_millis(10));
+    /// // Two attempts made: that is the maximum.
+    /// assert_eq!(policy.decide(&mut attempt, ErrorClass::Transient, None), Verdict::Fail(ErrorClass::Transient));
+    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// ```
+    pub fn decide(&self, attempt: &mut Attempt, class: ErrorClass, retry_after: Option<Duration>) -> Verdict {
+        let (verdict, reason) = self.verdict(attempt, class, retry_after);
+        trace(attempt, verdict, reason, None);
+        verdict
+    }
+
+    /// Records an attempt in the policy's budget, if it has one (a no-op
+    /// otherwise). [`Retry`](crate::Retry) does it on every attempt.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_retry::{RetryBudget, RetryPolicy};
+    ///
+    /// let budget = RetryBudget::new(1.0, Duration::from_secs(10), 0)?;
+    /// let policy = RetryPolicy::constant(Duration::from_millis(1)).budget(budget.clone()).build()?;
+    /// policy.deposit();
+    /// assert!(budget.withdraw());
+    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// ```
+    pub fn deposit(&self) {
+        if let Some(budget) = &self.shared.budget {
+            budget.deposit();
+        }
+    }
+
+    /// The most attempts an item gets, the first included.
+    ///
+    /// ```
+    /// # use weir_retry::RetryPolicy;
+    /// assert_eq!(RetryPolicy::constant(std::time::Duration::ZERO).build()?.max_attempts(), 3);
+    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// ```
+    pub fn max_attempts(&self) -> u32 {
+        self.shared.max_attempts
+    }
+
+    /// The time after the first attempt's start past which no attempt
+    /// starts, if limited.
+    ///
+    /// ```
+    /// # use weir_retry::RetryPolicy;
+    /// assert_eq!(RetryPolicy::constant(std::time::Duration::ZERO).build()?.max_elapsed(), None);
+    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// ```
+    pub fn max_elapsed(&self) -> Option<Duration> {
+        self.shared.max_elapsed
+    }
+
+    /// The per-attempt timeout, if any.
+    ///
+    /// ```
+    /// # use weir_retry::RetryPolicy;
+    /// # use std::time::Duration;
+    /// let p = RetryPolicy::constant(Duration::ZERO).attempt_timeout(Duration::from_secs(2)).build()?;
+    /// assert_eq!(p.attempt_timeout(), Some(Duration::from_secs(2)));
+    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// ```
+    pub fn attempt_timeout(&self) -> Option<Duration> {
+        self.shared.attempt_timeout
+    }
+
+    /// The longest delay the policy waits (the backoff's cap, which also
+    /// bounds `Retry-After` delays).
+    ///
+    /// ```
+    /// # use weir_retry::RetryPolicy;
+    /// # use std::time::Duration;
+    /// let p = RetryPolicy::exponential(Duration::from_millis(1)).build()?;
+    /// assert_eq!(p.cap(), Duration::from_secs(60));
+    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// ```
+    pub fn cap(&self) -> Duration {
+        self.shared.backoff.cap
+    }
+
+    /// The jitter applied to backoff delays.
+    ///
+    /// ```
+    /// # use weir_retry::{Jitter, RetryPolicy};
+    /// assert_eq!(RetryPolicy::constant(std::time::Duration::ZERO).build()?.jitter(), Jitter::None);
+    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// ```
+    pub fn jitter(&self) -> Jitter {
+        self.shared.jitter
+    }
+
+    /// The retry budget, if any; clones of the policy share it.
+    ///
+    /// ```
+    /// # use weir_retry::RetryPolicy;
+    /// assert!(RetryPolicy::constant(std::time::Duration::ZERO).build()?.budget().is_none());
+    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// ```
+    pub fn budget(&self) -> Option<&RetryBudget> {
+        self.shared.budget.as_ref()
+    }
+
+    /// The error classifier.
+    ///
+    /// ```
+    /// # use weir_retry::{Classifier, RetryPolicy};
+    /// let p = RetryPolicy::constant(std::time::Duration::ZERO).build()?;
+    /// assert_eq!(p.classifier().class(&"any error"), weir_core::ErrorClass::Transient);
+    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// ```
+    pub fn classifier(&self) -> &K {
+        &self.shared.classifier
+    }
+
+    /// The decision and its reason, without tracing.
+    pub(crate) fn verdict(
+        &self,
+        attempt: &Attempt,
+        class: ErrorClass,
+        retry_after: Option<Duration>,
+    ) -> (Verdict, Reason) {
+        let shared = &*self.shared;
+        if !class.is_retryable() {
+            return (Verdict::Fail(class), Reason::NotRetryable);
+        }
+        if attempt.number() >= shared.max_attempts {
+            return (Verdict::Fail(ErrorClass::Transient), Reason::MaxAttempts);
+        }
+        let delay = match retry_after {
+            Some(asked) => asked.min(shared.backoff.cap),
+            None => self.backoff_delay(attempt),
+        };
+        if let Some(max) = shared.max_elapsed
+            && attempt.elapsed().saturating_add(delay) > max
+        {
+            return (Verdict::Fail(ErrorClass::Transient), Reason::MaxElapsed);
+        }
+        if let Some(budget) = &shared.budget
+            && !budget.withdraw()
+        {
+            return (Verdict::BudgetExhausted, Reason::BudgetExhausted);
+        }
+        (Verdict::Retry(delay), Reason::Retry)
+    }
+
+    fn backoff_delay(&self, attempt: &Attempt) -> Duration {
+        let shared = &*self.shared;
+        let delay = shared.backoff.delay(attempt.number());
+        if shared.jitter == Jitter::None {
+            return delay;
+        }
+        let unit: f64 = shared.rng.lock().unwrap_or_else(PoisonError::into_inner).random();
+        let (base, cap) = (shared.backoff.base, shared.backoff.cap);
+        shared.jitter.apply(delay, base, cap, attempt.last_delay(), unit)
+    }
+}
+
+/// Emits the tracing event for one decision.
+pub(crate) fn trace(attempt: &Attempt, verdict: Verdict, reason: Reason, error: Option<&dyn fmt::Display>) {
+    let error = error.map(tracing::field::display);
+    match verdict {
+        Verdict::Retry(delay) => {
+            tracing::debug!(attempt = attempt.number(), ?delay, error, "attempt failed, retrying");
+        }
+        Verdict::Fail(class) => tracing::debug!(
+            attempt = attempt.number(),
+            class = class.as_str(),
+            reason = reason.as_str(),
+            error,
+            "attempt failed, giving up"
+        ),
+        _ => tracing::debug!(
+            attempt = attempt.number(),
+            reason = reason.as_str(),
+            error,
+            "attempt failed, giving up"
+        ),
+    }
+}
+
+impl<K, T: Clone> Clone for RetryPolicy<K, T> {
+    fn clone(&self) -> Self {
+        Self { shared: Arc::clone(&self.shared), timeout: self.timeout.clone() }
+    }
+}
+
+impl<K, T> fmt::Debug for RetryPolicy<K, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &*self.shared;
+        f.debug_struct("RetryPolicy")
+            .field("base", &s.backoff.base)
+            .field("factor", &s.backoff.factor)
+            .field("cap", &s.backoff.cap)
+            .field("jitter", &s.jitter)
+            .field("max_attempts", &s.max_attempts)
+            .field("max_elapsed", &s.max_elapsed)
+            .field("attempt_timeout", &s.attempt_timeout)
+            .field("budget", &s.budget)
+            .finish_non_exhaustive()
+    }
+}

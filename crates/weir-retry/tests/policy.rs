@@ -1,0 +1,178 @@
+//! Policy decisions: jitter bounds, invalid policies, limits.
+
+use std::time::Duration;
+
+use proptest::prelude::*;
+use weir_core::{Attempt, ErrorClass, Verdict};
+use weir_retry::{InvalidPolicy, Jitter, RetryPolicy};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// The delays a policy chooses for `n` consecutive failures of one item.
+fn delays(policy: &RetryPolicy, n: usize) -> Vec<Duration> {
+    let mut attempt = Attempt::first();
+    let mut out = Vec::new();
+    for _ in 0..n {
+        match policy.decide(&mut attempt, ErrorClass::Transient, None) {
+            Verdict::Retry(d) => {
+                attempt.next(d);
+                out.push(d);
+            }
+            other => panic!("expected a retry, got {other:?}"),
+        }
+    }
+    out
+}
+
+#[tokio::test(start_paused = true)]
+async fn exact_delays_without_jitter() {
+    let policy = RetryPolicy::exponential(ms(10)).factor(3.0).cap(ms(1000)).max_attempts(10).build().unwrap();
+    assert_eq!(delays(&policy, 6), [ms(10), ms(30), ms(90), ms(270), ms(810), ms(1000)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn seeded_jitter_is_reproducible_and_actually_random() {
+    let make = |seed| {
+        RetryPolicy::exponential(ms(100)).jitter(Jitter::Full).seed(seed).max_attempts(50).build().unwrap()
+    };
+    let a = delays(&make(1), 40);
+    assert_eq!(a, delays(&make(1), 40));
+    assert_ne!(a, delays(&make(2), 40));
+    let distinct: std::collections::HashSet<_> = a.iter().collect();
+    assert!(distinct.len() > 30, "full jitter should rarely repeat a delay");
+}
+
+#[tokio::test(start_paused = true)]
+async fn huge_attempt_numbers_neither_overflow_nor_panic() {
+    for jitter in [Jitter::None, Jitter::Full, Jitter::Equal, Jitter::Decorrelated] {
+        let policy = RetryPolicy::exponential(ms(1))
+            .factor(10.0)
+            .cap(Duration::MAX)
+            .jitter(jitter)
+            .max_attempts(u32::MAX)
+            .build()
+            .unwrap();
+        let mut attempt = Attempt::first();
+        for _ in 0..200 {
+            attempt.next(Duration::MAX);
+        }
+        let Verdict::Retry(d) = policy.decide(&mut attempt, ErrorClass::Transient, None) else {
+            panic!("should retry");
+        };
+        assert!(d <= Duration::MAX);
+        if jitter == Jitter::None {
+            assert_eq!(d, Duration::MAX);
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_is_bounded_by_the_cap_and_skips_jitter() {
+    let policy = RetryPolicy::exponential(ms(100)).cap(ms(800)).jitter(Jitter::Full).build().unwrap();
+    let mut attempt = Attempt::first();
+    assert_eq!(policy.decide(&mut attempt, ErrorClass::Transient, Some(ms(5000))), Verdict::Retry(ms(800)));
+    assert_eq!(policy.decide(&mut attempt, ErrorClass::Transient, Some(ms(250))), Verdict::Retry(ms(250)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn non_transient_classes_fail_with_their_class() {
+    let policy = RetryPolicy::constant(ms(1)).max_attempts(100).build().unwrap();
+    for class in [ErrorClass::Permanent, ErrorClass::Poison] {
+        assert_eq!(policy.decide(&mut Attempt::first(), class, Some(ms(1))), Verdict::Fail(class));
+    }
+}
+
+#[test]
+fn invalid_policies_are_rejected_with_a_message_saying_what_to_change() {
+    let base = || RetryPolicy::exponential(ms(100));
+    let cases: Vec<(Result<RetryPolicy, InvalidPolicy>, InvalidPolicy, &str)> = vec![
+        (base().factor(0.9).build(), InvalidPolicy::FactorBelowOne { factor: 0.9 }, "at least 1.0"),
+        (base().factor(-2.0).build(), InvalidPolicy::FactorBelowOne { factor: -2.0 }, "at least 1.0"),
+        (
+            base().factor(f64::INFINITY).build(),
+            InvalidPolicy::FactorNotFinite { factor: f64::INFINITY },
+            "finite",
+        ),
+        (
+            base().cap(ms(99)).build(),
+            InvalidPolicy::CapBelowBase { cap: ms(99), base: ms(100) },
+            "raise the cap",
+        ),
+        (base().max_attempts(0).build(), InvalidPolicy::ZeroAttempts, "at least 1 attempt"),
+        (base().max_elapsed(Duration::ZERO).build(), InvalidPolicy::ZeroMaxElapsed, "positive duration"),
+    ];
+    for (result, expected, hint) in cases {
+        let err = result.unwrap_err();
+        assert_eq!(err, expected);
+        assert!(err.to_string().contains(hint), "{err} should say {hint:?}");
+    }
+    // NaN is never equal to itself: match the variant.
+    let nan = base().factor(f64::NAN).build().unwrap_err();
+    assert!(matches!(nan, InvalidPolicy::FactorNotFinite { factor } if factor.is_nan()));
+    let zero = RetryPolicy::constant(ms(1)).attempt_timeout(Duration::ZERO).build().unwrap_err();
+    assert_eq!(zero, InvalidPolicy::ZeroAttemptTimeout);
+    // The edges are valid.
+    assert!(base().factor(1.0).cap(ms(100)).max_attempts(1).build().is_ok());
+    assert!(RetryPolicy::constant(Duration::ZERO).build().is_ok());
+}
+
+fn jitters() -> impl Strategy<Value = Jitter> {
+    prop_oneof![Just(Jitter::None), Just(Jitter::Full), Just(Jitter::Equal), Just(Jitter::Decorrelated)]
+}
+
+proptest! {
+    /// Every delay lies inside its jitter's bounds, computed from the
+    /// un-jittered backoff of the same policy.
+    #[test]
+    fn delays_lie_inside_the_jitter_bounds(
+        base_ms in 0u64..10_000,
+        extra_ms in 0u64..100_000,
+        factor in 1.0f64..10.0,
+        jitter in jitters(),
+        seed in any::<u64>(),
+        n in 1usize..40,
+    ) {
+        let (base, cap) = (ms(base_ms), ms(base_ms + extra_ms));
+        let build = |jitter| RetryPolicy::exponential(base)
+            .factor(factor)
+            .cap(cap)
+            .jitter(jitter)
+            .seed(seed)
+            .max_attempts(u32::MAX)
+            .build()
+            .unwrap();
+        let plain = delays(&build(Jitter::None), n);
+        let jittered = delays(&build(jitter), n);
+        let mut previous = None::<Duration>;
+        for (d, j) in plain.iter().zip(&jittered) {
+            prop_assert!(*j <= cap);
+            match jitter {
+                Jitter::None => prop_assert_eq!(j, d),
+                Jitter::Full => prop_assert!(j <= d),
+                Jitter::Equal => prop_assert!(*j >= *d / 2 && j <= d),
+                _ => {
+                    prop_assert!(*j >= base);
+                    prop_assert!(*j <= previous.unwrap_or(base).max(base).saturating_mul(3));
+                }
+            }
+            previous = Some(*j);
+        }
+    }
+
+    /// Across any sequence of transient failures, the policy allows at most
+    /// `max_attempts − 1` retries.
+    #[test]
+    fn retries_never_exceed_max_attempts(max_attempts in 1u32..200, jitter in jitters()) {
+        let policy = RetryPolicy::exponential(ms(1)).jitter(jitter).max_attempts(max_attempts).build().unwrap();
+        let mut attempt = Attempt::first();
+        let mut retries = 0u32;
+        while let Verdict::Retry(d) = policy.decide(&mut attempt, ErrorClass::Transient, None) {
+            attempt.next(d);
+            retries += 1;
+            prop_assert!(retries < max_attempts);
+        }
+        prop_assert_eq!(retries, max_attempts - 1);
+    }
+}
