@@ -1,3 +1,4 @@
-//! Shared helpers for the weir examples.
+//! The logic of the weir examples, kept here so that tests can run it.
 
+pub mod seed_basic;
 pub mod seed_errors;

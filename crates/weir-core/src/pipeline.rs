@@ -301,6 +301,49 @@ impl<T: Send + 'static> Pipeline<T> {
         self.push(name, move |input, _ctx| stage::batch::Batch::new(input, limits, weigh).boxed())
     }
 
+    /// A bounded queue of `capacity` items between the stages before it
+    /// (which then run on a task of their own, pulling from the source
+    /// while the queue has room) and the stages after it. When the queue is
+    /// full, upstream waits: the classic producer/consumer buffer, without
+    /// a sentinel. A capacity of zero is a build error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::time::Duration;
+    /// use tokio::time::{Instant, sleep};
+    /// use weir_core::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let start = Instant::now();
+    /// let producer = async_stream::stream! {
+    ///     for i in 0..3 {
+    ///         yield i;
+    ///         sleep(Duration::from_millis(100)).await;
+    ///     }
+    /// };
+    /// Pipeline::new(producer)
+    ///     .buffer("queue", 10)
+    ///     .sink(sink::from_fn(|_: i32| async {
+    ///         sleep(Duration::from_millis(200)).await;
+    ///         Ok::<_, Infallible>(())
+    ///     }))
+    ///     .run()
+    ///     .await?;
+    /// // The producer ran ahead while the consumer worked: 3 x 200 ms, not 3 x 300 ms.
+    /// assert_eq!(start.elapsed(), Duration::from_millis(600));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn buffer(mut self, name: &str, capacity: usize) -> Pipeline<T> {
+        if capacity == 0 {
+            self.plan.fail(BuildError::Zero { stage: name.to_owned(), what: "the capacity" });
+        }
+        self.push(name, move |input, ctx| stage::buffer::build(input, ctx, capacity.max(1)))
+    }
+
     /// Plugs in a custom [`Stage`].
     pub fn stage<S>(self, stage: S) -> Pipeline<S::Output>
     where

@@ -63,3 +63,8 @@ pub mod prelude {
     pub use weir_fanout::{FanOut, FanOutExt};
     pub use weir_retry::{Jitter, RetryBudget, RetryExt, RetryPolicy};
 }
+
+/// The README's example, compiled and run as a doctest.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

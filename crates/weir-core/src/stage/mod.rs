@@ -1,6 +1,7 @@
 //! Stages: the steps of a pipeline, and the [`Stage`] trait for custom ones.
 
 pub(crate) mod batch;
+pub(crate) mod buffer;
 pub(crate) mod counted;
 pub(crate) mod filter;
 pub(crate) mod inspect;

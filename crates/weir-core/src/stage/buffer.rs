@@ -1,0 +1,59 @@
+//! The `buffer` stage: a bounded queue between two tasks.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::{Stream, StreamExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use super::{EnvelopeStream, StageContext};
+use crate::envelope::Envelope;
+
+/// Output of [`Pipeline::buffer`](crate::Pipeline::buffer): owns the task
+/// that pulls from upstream; dropping it aborts that task.
+struct Buffered<T> {
+    items: mpsc::Receiver<Envelope<T>>,
+    task: JoinSet<()>,
+}
+
+impl<T> Stream for Buffered<T> {
+    type Item = Envelope<T>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Envelope<T>>> {
+        let this = self.get_mut();
+        let polled = this.items.poll_recv(cx);
+        if let Poll::Ready(None) = polled {
+            // Upstream ended; re-raise a panic of an upstream stage so the run reports it.
+            while let Some(joined) = this.task.try_join_next() {
+                if let Err(error) = joined
+                    && error.is_panic()
+                {
+                    std::panic::resume_unwind(error.into_panic());
+                }
+            }
+        }
+        polled
+    }
+}
+
+pub(crate) fn build<T: Send + 'static>(
+    mut input: EnvelopeStream<T>,
+    ctx: StageContext,
+    capacity: usize,
+) -> EnvelopeStream<T> {
+    let (tx, items) = mpsc::channel(capacity);
+    let mut task = JoinSet::new();
+    task.spawn(
+        async move {
+            while let Some(env) = input.next().await {
+                if tx.send(env).await.is_err() {
+                    break;
+                }
+            }
+        }
+        .instrument(ctx.span()),
+    );
+    Buffered { items, task }.boxed()
+}
