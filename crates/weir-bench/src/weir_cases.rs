@@ -16,6 +16,8 @@ pub(crate) enum Mode {
     Unordered,
     Ordered,
     Keyed,
+    /// Unordered, the operation wrapped in a retry layer (nothing fails).
+    Retrying,
 }
 
 /// XORs every item it receives, like the baselines' collectors.
@@ -52,6 +54,14 @@ pub(crate) async fn fan_out(items: u64, workers: usize, cap: usize, mode: Mode, 
     let run = match mode {
         Mode::Unordered => source.fan_out("work", config, op(work)).discard_failures().sink(sink),
         Mode::Ordered => source.fan_out("work", config.ordered(), op(work)).discard_failures().sink(sink),
+        Mode::Retrying => {
+            let policy = RetryPolicy::exponential(std::time::Duration::from_millis(10))
+                .max_attempts(5)
+                .budget(RetryBudget::default())
+                .build()
+                .expect("a valid policy");
+            source.fan_out("work", config, op(work).retry(policy)).discard_failures().sink(sink)
+        }
         Mode::Keyed => {
             source.fan_out_keyed("work", config, |i: &u64| *i % 1024, op(work)).discard_failures().sink(sink)
         }

@@ -79,11 +79,13 @@ enum Inner {
 
 impl Acks {
     /// No acknowledgement: what items from plain streams carry.
+    #[inline]
     pub const fn none() -> Self {
         Self(Inner::None)
     }
 
     /// Number of acknowledgements held.
+    #[inline]
     pub fn len(&self) -> usize {
         match &self.0 {
             Inner::None => 0,
@@ -93,6 +95,7 @@ impl Acks {
     }
 
     /// Whether no acknowledgement is held.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -110,6 +113,7 @@ impl Acks {
     }
 
     /// Moves all of `other`'s acknowledgements into `self` (used by batching).
+    #[inline]
     pub fn merge(&mut self, other: Acks) {
         match other.0 {
             Inner::None => {}

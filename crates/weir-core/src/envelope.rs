@@ -39,14 +39,21 @@ pub struct Envelope<T> {
 /// let first = std::time::SystemTime::UNIX_EPOCH;
 /// let env = Envelope::new("replayed").with_history(History::new(3, first));
 /// let (item, meta) = env.into_parts();
-/// assert_eq!(meta.count(), 1);
+/// assert_eq!((meta.count(), meta.ack_count()), (1, 0));
 /// assert_eq!(meta.history().map(History::attempts), Some(3));
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Meta {
-    acks: Acks,
     count: u64,
-    history: Option<Box<History>>,
+    /// Acknowledgements and history, boxed: most items have neither, and
+    /// an envelope moves through every stage, so it is kept small.
+    extra: Option<Box<Extra>>,
+}
+
+#[derive(Debug, Default)]
+struct Extra {
+    acks: Acks,
+    history: Option<History>,
 }
 
 /// The failure history of an item that failed before (a replayed dead
@@ -77,52 +84,74 @@ impl History {
 impl Meta {
     /// Metadata for `count` source items with their acknowledgements.
     pub fn new(acks: Acks, count: u64) -> Self {
-        Self { acks, count, history: None }
+        let extra = (!acks.is_empty()).then(|| Box::new(Extra { acks, history: None }));
+        Self { count, extra }
     }
 
-    /// The acknowledgements.
-    pub fn acks(&self) -> &Acks {
-        &self.acks
+    /// How many acknowledgements the envelope carries.
+    pub fn ack_count(&self) -> usize {
+        self.extra.as_ref().map_or(0, |e| e.acks.len())
     }
 
     /// How many source items the envelope stands for.
+    #[inline]
     pub fn count(&self) -> u64 {
         self.count
     }
 
     /// The failure history, for a replayed item.
     pub fn history(&self) -> Option<&History> {
-        self.history.as_deref()
+        self.extra.as_ref().and_then(|e| e.history.as_ref())
+    }
+
+    fn set_history(&mut self, history: History) {
+        self.extra.get_or_insert_with(Box::default).history = Some(history);
     }
 
     /// Fires the acknowledgements.
     pub fn ack(self) {
-        self.acks.fire();
+        if let Some(extra) = self.extra {
+            extra.acks.fire();
+        }
     }
 
     /// Splits into acknowledgements, count and history.
+    #[inline]
     pub fn into_parts(self) -> (Acks, u64, Option<History>) {
-        (self.acks, self.count, self.history.map(|h| *h))
+        match self.extra {
+            None => (Acks::none(), self.count, None),
+            Some(extra) => (extra.acks, self.count, extra.history),
+        }
+    }
+
+    /// Moves the acknowledgements into `acks` and returns the count (for a
+    /// sink driver that acknowledges a group of items after a flush).
+    #[inline]
+    pub(crate) fn drain_into(self, acks: &mut Acks) -> u64 {
+        if let Some(extra) = self.extra {
+            acks.merge(extra.acks);
+        }
+        self.count
     }
 
     /// Adds `other`'s items to these (used by batching; a batch keeps no history).
+    #[inline]
     pub fn merge(&mut self, other: Meta) {
-        self.acks.merge(other.acks);
         self.count += other.count;
-        self.history = None;
-    }
-}
-
-impl Default for Meta {
-    fn default() -> Self {
-        Self::new(Acks::none(), 0)
+        if let Some(theirs) = other.extra {
+            let ours = self.extra.get_or_insert_with(Box::default);
+            ours.acks.merge(theirs.acks);
+        }
+        if let Some(ours) = self.extra.as_mut() {
+            ours.history = None;
+        }
     }
 }
 
 impl<T> Envelope<T> {
     /// Wraps a single source item that carries no acknowledgement.
     pub fn new(item: T) -> Self {
-        Self { item, meta: Meta::new(Acks::none(), 1) }
+        Self { item, meta: Meta { count: 1, extra: None } }
     }
 
     /// Wraps a single source item with its acknowledgement.
@@ -132,7 +161,7 @@ impl<T> Envelope<T> {
 
     /// Attaches the failure history of an item that failed before.
     pub fn with_history(mut self, history: History) -> Self {
-        self.meta.history = Some(Box::new(history));
+        self.meta.set_history(history);
         self
     }
 

@@ -22,6 +22,21 @@ pub enum Cause<E> {
 }
 
 impl<E> Cause<E> {
+    /// The cause for a caught panic, keeping the panic's message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weir_core::Cause;
+    ///
+    /// let payload = std::panic::catch_unwind(|| panic!("bad item")).unwrap_err();
+    /// let cause: Cause<std::io::Error> = Cause::from_panic(&*payload);
+    /// assert_eq!(cause.panic_message(), Some("bad item"));
+    /// ```
+    pub fn from_panic(payload: &(dyn Any + Send)) -> Self {
+        Cause::Panicked(crate::error::panic_message(payload))
+    }
+
     /// The operation's error, if the cause carries one.
     pub fn error(&self) -> Option<&E> {
         match self {
@@ -89,7 +104,11 @@ impl<E: Error + 'static> Error for Cause<E> {
 /// assert_eq!(report.discarded(), 2);
 /// # }
 /// ```
-pub struct Failure<I, E> {
+pub struct Failure<I, E>(Box<Inner<I, E>>);
+
+/// A failure's fields, boxed so that a stream of `Result<Envelope<T>,
+/// Failure<I, E>>` costs no more per success than a stream of envelopes.
+struct Inner<I, E> {
     item: I,
     cause: Cause<E>,
     class: ErrorClass,
@@ -112,59 +131,69 @@ impl<I, E> Failure<I, E> {
         count: u64,
     ) -> Self {
         let now = SystemTime::now();
-        Self { item, cause, class, attempts, stage, first_failed_at: now, last_failed_at: now, acks, count }
+        Self(Box::new(Inner {
+            item,
+            cause,
+            class,
+            attempts,
+            stage,
+            first_failed_at: now,
+            last_failed_at: now,
+            acks,
+            count,
+        }))
     }
 
     /// Sets the first failure time, when the item had failed before (retries, replay).
     pub fn with_first_failed_at(mut self, at: SystemTime) -> Self {
-        self.first_failed_at = at;
+        self.0.first_failed_at = at;
         self
     }
 
     /// Adds `earlier` attempts made before this one (replay of a dead letter).
     pub fn with_earlier_attempts(mut self, earlier: u32) -> Self {
-        self.attempts = self.attempts.saturating_add(earlier);
+        self.0.attempts = self.0.attempts.saturating_add(earlier);
         self
     }
 
     /// The original item, as the failing stage received it.
     pub fn item(&self) -> &I {
-        &self.item
+        &self.0.item
     }
 
     /// Why it failed.
     pub fn cause(&self) -> &Cause<E> {
-        &self.cause
+        &self.0.cause
     }
 
     /// Its classification.
     pub fn class(&self) -> ErrorClass {
-        self.class
+        self.0.class
     }
 
     /// How many attempts were made, the failing one included.
     pub fn attempts(&self) -> u32 {
-        self.attempts
+        self.0.attempts
     }
 
     /// The name of the stage where it failed.
     pub fn stage(&self) -> &str {
-        self.stage.name()
+        self.0.stage.name()
     }
 
     /// When the item first failed.
     pub fn first_failed_at(&self) -> SystemTime {
-        self.first_failed_at
+        self.0.first_failed_at
     }
 
     /// When the item last failed.
     pub fn last_failed_at(&self) -> SystemTime {
-        self.last_failed_at
+        self.0.last_failed_at
     }
 
     /// How many source items this failure stands for (more than one for a batch).
     pub fn count(&self) -> u64 {
-        self.count
+        self.0.count
     }
 
     /// The cause's message followed by its source chain, outermost first.
@@ -172,8 +201,8 @@ impl<I, E> Failure<I, E> {
     where
         E: Error + 'static,
     {
-        let mut chain = vec![self.cause.to_string()];
-        let mut next = self.cause.error().and_then(Error::source);
+        let mut chain = vec![self.0.cause.to_string()];
+        let mut next = self.0.cause.error().and_then(Error::source);
         while let Some(e) = next {
             chain.push(e.to_string());
             next = e.source();
@@ -184,7 +213,7 @@ impl<I, E> Failure<I, E> {
     /// Returns the item and fires nothing: the caller now owns the outcome,
     /// and the source items stay unacknowledged.
     pub fn into_item(self) -> I {
-        self.item
+        self.0.item
     }
 
     /// Transforms the item and keeps everything else (cause, counts, times
@@ -215,30 +244,32 @@ impl<I, E> Failure<I, E> {
     /// # }
     /// ```
     pub fn map_item<J>(self, f: impl FnOnce(I) -> J) -> Failure<J, E> {
-        Failure {
-            item: f(self.item),
-            cause: self.cause,
-            class: self.class,
-            attempts: self.attempts,
-            stage: self.stage,
-            first_failed_at: self.first_failed_at,
-            last_failed_at: self.last_failed_at,
-            acks: self.acks,
-            count: self.count,
-        }
+        let inner = *self.0;
+        Failure(Box::new(Inner {
+            item: f(inner.item),
+            cause: inner.cause,
+            class: inner.class,
+            attempts: inner.attempts,
+            stage: inner.stage,
+            first_failed_at: inner.first_failed_at,
+            last_failed_at: inner.last_failed_at,
+            acks: inner.acks,
+            count: inner.count,
+        }))
     }
 
     /// Fires the acknowledgements, for a failure whose outcome is now
     /// durable (stored as a dead letter, or explicitly discarded), and
     /// counts it under `outcome` in the report.
     pub fn settle(self, outcome: Settled) -> I {
-        self.stage.metrics().settle(outcome, self.class, self.count);
-        self.acks.fire();
-        self.item
+        let inner = *self.0;
+        inner.stage.metrics().settle(outcome, inner.class, inner.count);
+        inner.acks.fire();
+        inner.item
     }
 
     pub(crate) fn origin(&self) -> &StageRef {
-        &self.stage
+        &self.0.stage
     }
 
     pub(crate) fn erase(self) -> ErasedFailure
@@ -248,12 +279,12 @@ impl<I, E> Failure<I, E> {
     {
         let message = self.error_chain().join(": ");
         ErasedFailure {
-            stage: self.stage.name().to_owned(),
+            stage: self.0.stage.name().to_owned(),
             message,
-            class: self.class,
-            attempts: self.attempts,
-            count: self.count,
-            item: Box::new(self.item),
+            class: self.0.class,
+            attempts: self.0.attempts,
+            count: self.0.count,
+            item: Box::new(self.0.item),
         }
     }
 }
@@ -271,11 +302,11 @@ pub enum Settled {
 impl<I, E: fmt::Debug> fmt::Debug for Failure<I, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Failure")
-            .field("stage", &self.stage.name())
-            .field("cause", &self.cause)
-            .field("class", &self.class)
-            .field("attempts", &self.attempts)
-            .field("count", &self.count)
+            .field("stage", &self.0.stage.name())
+            .field("cause", &self.0.cause)
+            .field("class", &self.0.class)
+            .field("attempts", &self.0.attempts)
+            .field("count", &self.0.count)
             .finish_non_exhaustive()
     }
 }
@@ -285,10 +316,10 @@ impl<I, E: fmt::Display> fmt::Display for Failure<I, E> {
         write!(
             f,
             "stage `{}` failed after {} attempt(s) ({}): {}",
-            self.stage.name(),
-            self.attempts,
-            self.class,
-            self.cause
+            self.0.stage.name(),
+            self.0.attempts,
+            self.0.class,
+            self.0.cause
         )
     }
 }

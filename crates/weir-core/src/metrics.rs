@@ -28,7 +28,6 @@ pub enum StageKind {
 /// sharing a line would make every count a cache miss.
 #[derive(Debug, Default)]
 pub struct StageMetrics {
-    pub(crate) received: Counter,
     pub(crate) emitted: Counter,
     pub(crate) delivered: CachePadded<AtomicU64>,
     pub(crate) filtered: AtomicU64,
@@ -50,16 +49,6 @@ fn class_index(class: ErrorClass) -> usize {
 }
 
 impl StageMetrics {
-    /// Counts `n` items taken in from upstream.
-    pub fn record_received(&self, n: u64) {
-        self.received.add(n);
-    }
-
-    /// Counts `n` items passed downstream.
-    pub fn record_emitted(&self, n: u64) {
-        self.emitted.add(n);
-    }
-
     /// Counts `n` items dropped on purpose (a filter, a dedup).
     pub fn record_filtered(&self, n: u64) {
         self.filtered.fetch_add(n, Relaxed);
@@ -116,15 +105,10 @@ impl StageMetrics {
 /// snapshot adds the shards up, so counts are exact at any moment.
 #[derive(Debug, Default)]
 pub(crate) struct Counter {
-    base: AtomicU64,
     shards: Mutex<Vec<Arc<CachePadded<AtomicU64>>>>,
 }
 
 impl Counter {
-    pub(crate) fn add(&self, n: u64) {
-        self.base.fetch_add(n, Relaxed);
-    }
-
     pub(crate) fn shard(&self) -> Shard {
         let cell = Arc::new(CachePadded::new(AtomicU64::new(0)));
         self.shards.lock().unwrap_or_else(|e| e.into_inner()).push(cell.clone());
@@ -133,7 +117,7 @@ impl Counter {
 
     pub(crate) fn load(&self) -> u64 {
         let shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
-        self.base.load(Relaxed) + shards.iter().map(|c| c.load(Relaxed)).sum::<u64>()
+        shards.iter().map(|c| c.load(Relaxed)).sum()
     }
 }
 
@@ -145,6 +129,7 @@ pub(crate) struct Shard {
 }
 
 impl Shard {
+    #[inline]
     pub(crate) fn add(&mut self, n: u64) {
         self.total += n;
         self.cell.store(self.total, Relaxed);

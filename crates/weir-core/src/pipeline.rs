@@ -13,7 +13,7 @@ use crate::metrics::StageKind;
 use crate::plan::{Assembly, Plan};
 use crate::run::Runnable;
 use crate::sink::Sink;
-use crate::stage::counted::{Counted, Direction};
+use crate::stage::counted::Counted;
 use crate::stage::{self, EnvelopeStream, FallibleStream, Stage, StageContext};
 
 type Build<T> = Box<dyn FnOnce(&mut Assembly) -> EnvelopeStream<T> + Send>;
@@ -125,7 +125,7 @@ impl<T: Send + 'static> Pipeline<T> {
         let build: Build<T> = Box::new(move |asm: &mut Assembly| {
             let ctx = asm.stage("source", StageKind::Source);
             let source = stage::source::StopOnCancel::new(source, asm.shared.clone());
-            Counted::new(source, ctx.stage_ref().clone(), Direction::Emitted).boxed()
+            Counted::new(source, ctx.stage_ref().clone()).boxed()
         });
         let mut plan = Plan::default();
         plan.add("source");
@@ -146,8 +146,7 @@ impl<T: Send + 'static> Pipeline<T> {
             let input = upstream(asm);
             let ctx = asm.stage(&name, StageKind::Transform);
             let stage = ctx.stage_ref().clone();
-            let input = Counted::new(input, stage.clone(), Direction::Received).boxed();
-            Counted::new(make(input, ctx), stage, Direction::Emitted).boxed()
+            Counted::new(make(input, ctx), stage).boxed()
         });
         Pipeline { build, plan: self.plan }
     }
@@ -166,8 +165,7 @@ impl<T: Send + 'static> Pipeline<T> {
             let input = upstream(asm);
             let ctx = asm.stage(&name, StageKind::Transform);
             let stage = ctx.stage_ref().clone();
-            let input = Counted::new(input, stage.clone(), Direction::Received).boxed();
-            Counted::new(make(input, ctx), stage, Direction::Emitted).boxed() as FallibleStream<U, T, E>
+            Counted::new(make(input, ctx), stage).boxed() as FallibleStream<U, T, E>
         });
         Fallible { build, plan: self.plan }
     }

@@ -45,13 +45,15 @@ pub struct StageReport {
 }
 
 impl StageReport {
-    fn snapshot(stage: &StageRef) -> Self {
+    /// Counts of `stage`, which emitted `emitted` and received what its
+    /// upstream stage emitted (`upstream`; `None` for the source).
+    fn snapshot(stage: &StageRef, upstream: Option<u64>, emitted: u64) -> Self {
         let m = stage.metrics();
         let mut report = Self {
             name: stage.name().to_owned(),
             kind: stage.kind(),
-            received: m.received.load(),
-            emitted: m.emitted.load(),
+            received: upstream.unwrap_or(emitted),
+            emitted,
             filtered: m.filtered.load(Relaxed),
             failed: m.failed.load(Relaxed),
             retried: m.retried.load(Relaxed),
@@ -63,9 +65,6 @@ impl StageReport {
             delivered: m.delivered.load(Relaxed),
             in_flight: 0,
         };
-        if report.kind == StageKind::Source {
-            report.received = report.emitted;
-        }
         let ended = report.emitted
             + report.filtered
             + report.dead_lettered()
@@ -142,7 +141,18 @@ pub struct Report {
 
 impl Report {
     pub(crate) fn snapshot(stages: &[StageRef], wall: Duration, ending: Ending) -> Self {
-        Self { stages: stages.iter().map(StageReport::snapshot).collect(), wall, ending }
+        // What a stage received is what the stage before it emitted (one
+        // stream, counted once). Read downstream first, so that an item
+        // emitted upstream just after its downstream stage was read shows
+        // as in flight rather than lost.
+        let mut emitted: Vec<u64> = stages.iter().rev().map(|s| s.metrics().emitted.load()).collect();
+        emitted.reverse();
+        let reports = stages
+            .iter()
+            .enumerate()
+            .map(|(i, stage)| StageReport::snapshot(stage, i.checked_sub(1).map(|j| emitted[j]), emitted[i]))
+            .collect();
+        Self { stages: reports, wall, ending }
     }
 
     /// Per-stage counts, source first, sink last.

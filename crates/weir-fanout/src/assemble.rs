@@ -8,7 +8,7 @@ use weir_core::Meta;
 use crate::job::{Done, Failed};
 
 /// One finished item: its metadata and its value or failure.
-pub(crate) type Finished<V, T, E> = (Meta, Result<V, Failed<T, E>>);
+pub(crate) type Finished<V, T, E> = (Meta, Result<V, Box<Failed<T, E>>>);
 
 /// Turns the workers' results into the stage's output order.
 pub(crate) trait Assemble<T, E>: Send + 'static {
@@ -94,7 +94,7 @@ struct Gather<V, T, E> {
     values: Vec<Option<V>>,
     got: usize,
     meta: Option<Meta>,
-    failed: Option<Failed<T, E>>,
+    failed: Option<Box<Failed<T, E>>>,
 }
 
 impl<V, T, E> Broadcast<V, T, E> {

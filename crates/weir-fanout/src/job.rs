@@ -12,8 +12,9 @@ pub(crate) struct Job<T> {
     pub(crate) key: u64,
     pub(crate) item: T,
     pub(crate) meta: Meta,
-    /// Set after the first failed attempt.
-    pub(crate) attempt: Option<Attempt>,
+    /// Set after the first failed attempt (boxed: jobs move in bulk, and
+    /// most never fail).
+    pub(crate) attempt: Option<Box<Attempt>>,
 }
 
 impl<T> Job<T> {
@@ -23,7 +24,7 @@ impl<T> Job<T> {
 
     /// The attempts so far, the first one assumed to have started at `started`.
     pub(crate) fn attempt(&mut self, started: Instant) -> Attempt {
-        self.attempt.take().unwrap_or_else(|| Attempt::starting_at(started))
+        self.attempt.take().map_or_else(|| Attempt::starting_at(started), |a| *a)
     }
 }
 
@@ -41,5 +42,6 @@ pub(crate) struct Done<U, T, E> {
     /// The consumer that produced it (broadcast), else 0.
     pub(crate) lane: usize,
     pub(crate) meta: Meta,
-    pub(crate) result: Result<U, Failed<T, E>>,
+    /// A failure is boxed: results move in bulk, and most succeed.
+    pub(crate) result: Result<U, Box<Failed<T, E>>>,
 }

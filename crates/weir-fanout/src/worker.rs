@@ -46,29 +46,37 @@ where
     pub(crate) async fn run(self) {
         let mut parked: DelayQueue<Job<T>> = DelayQueue::new();
         let mut held: FxHashMap<u64, VecDeque<Job<T>>> = FxHashMap::default();
-        let mut ready: VecDeque<(Job<T>, bool)> = VecDeque::new();
         let mut out = Vec::new();
         let mut open = true;
         loop {
-            if ready.is_empty() {
-                tokio::select! {
-                    biased;
-                    Some(expired) = futures::future::poll_fn(|cx| parked.poll_expired(cx)), if !parked.is_empty() => {
-                        ready.push_back((expired.into_inner(), true));
+            let (batch, resumed) = tokio::select! {
+                biased;
+                Some(expired) = futures::future::poll_fn(|cx| parked.poll_expired(cx)), if !parked.is_empty() => {
+                    (vec![expired.into_inner()], true)
+                }
+                batch = self.queue.recv(), if open => match batch {
+                    Ok(batch) => (batch, false),
+                    Err(_) => {
+                        open = false;
+                        continue;
                     }
-                    batch = self.queue.recv(), if open => match batch {
-                        Ok(batch) => ready.extend(batch.into_iter().map(|job| (job, false))),
-                        Err(_) => open = false,
-                    },
-                    else => break,
-                }
-                if ready.is_empty() {
-                    continue;
-                }
-            }
+                },
+                else => break,
+            };
+            out.reserve(batch.len());
             let started = Instant::now();
             let mut waited = false;
-            while let Some((job, resumed)) = ready.pop_front() {
+            // Items of a key released by a finished retry go before the rest.
+            let mut released: VecDeque<Job<T>> = VecDeque::new();
+            let mut jobs = batch.into_iter();
+            loop {
+                let (job, resumed) = match released.pop_front() {
+                    Some(job) => (job, true),
+                    None => match jobs.next() {
+                        Some(job) => (job, resumed),
+                        None => break,
+                    },
+                };
                 if self.hold_keys
                     && !resumed
                     && let Some(queue) = held.get_mut(&job.key)
@@ -87,7 +95,7 @@ where
                     Next::Finished if self.hold_keys => {
                         if let Some(queue) = held.get_mut(&key) {
                             match queue.pop_front() {
-                                Some(next) => ready.push_front((next, true)),
+                                Some(next) => released.push_back(next),
                                 None => {
                                     held.remove(&key);
                                 }
@@ -149,32 +157,19 @@ where
                     metrics.record_retry(job.meta.count(), attempt.number() == 1);
                     tracing::info!(stage = self.ctx.name(), attempt = attempt.number(), ?delay, "retrying");
                     attempt.next(delay);
-                    job.attempt = Some(attempt);
+                    job.attempt = Some(Box::new(attempt));
                     return Next::Parked(job, delay);
                 }
                 let (cause, class) = give_up(verdict, error);
-                Err(Failed { item: job.item, cause, class, attempts: attempt.number() })
+                Err(Box::new(Failed { item: job.item, cause, class, attempts: attempt.number() }))
             }
             Err(payload) => {
-                let message = panic_message(&*payload);
                 let attempts = job.attempt.as_ref().map_or(1, |a| a.number());
-                Err(Failed {
-                    item: job.item,
-                    cause: Cause::Panicked(message),
-                    class: ErrorClass::Poison,
-                    attempts,
-                })
+                let cause = Cause::from_panic(&*payload);
+                Err(Box::new(Failed { item: job.item, cause, class: ErrorClass::Poison, attempts }))
             }
         };
         out.push(Done { seq: job.seq, lane: self.lane, meta: job.meta, result });
         Next::Finished
     }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "panic with a non-string payload".to_owned())
 }

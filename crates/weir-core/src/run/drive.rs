@@ -6,7 +6,6 @@ use futures::{FutureExt, StreamExt};
 use crate::ack::Acks;
 use crate::run::shared::RunControl;
 use crate::sink::Sink;
-use crate::stage::counted::{Direction, Tally};
 use crate::stage::{EnvelopeStream, StageContext};
 
 /// Items sent before a flush is forced, while items keep coming ready.
@@ -24,14 +23,12 @@ where
     let metrics = ctx.metrics();
     let mut acks = Acks::none();
     let mut unflushed = 0u64;
-    let mut received = Tally::new(ctx.stage_ref().clone(), Direction::Received);
     while let Some(first) = input.next().await {
         let mut next = Some(first);
         let mut sent = 0;
         while let Some(env) = next.take() {
             let (item, meta) = env.into_parts();
-            let (item_acks, count, _) = meta.into_parts();
-            received.add(count);
+            let count = meta.count();
             if let Err(err) = sink.send(item).await {
                 let (error, item) = err.into_parts();
                 flush(&mut sink, &ctx, &mut acks, &mut unflushed).await;
@@ -40,8 +37,7 @@ where
                 control.fail_items(ctx.name(), Box::new(error), item, count);
                 return true;
             }
-            acks.merge(item_acks);
-            unflushed += count;
+            unflushed += meta.drain_into(&mut acks);
             sent += 1;
             if sent < MAX_UNFLUSHED {
                 next = input.next().now_or_never().flatten();

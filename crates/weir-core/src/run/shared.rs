@@ -33,6 +33,7 @@ impl Stop {
         self.token.cancel();
     }
 
+    #[inline]
     pub(crate) fn is_cancelled(&self) -> bool {
         self.flag.load(Ordering::Acquire)
     }

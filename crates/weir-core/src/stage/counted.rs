@@ -1,5 +1,6 @@
-//! Counting adapters: every stage's items in and out are counted here, so
-//! that stages themselves only count what they drop or fail.
+//! Counting adapters: every stage's output is counted here, so that stages
+//! themselves only count what they drop or fail. What a stage received is
+//! what the stage before it emitted: the same stream, counted once.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -28,33 +29,24 @@ impl<T, I, E> Passing for Result<Envelope<T>, Failure<I, E>> {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Direction {
-    Received,
-    Emitted,
-}
-
 /// Counts every item of one stream into its stage's counter, with a
 /// shard of its own (a plain store per item, no atomic add).
 #[derive(Debug)]
 pub(crate) struct Tally(Shard);
 
 impl Tally {
-    pub(crate) fn new(stage: StageRef, direction: Direction) -> Self {
-        let metrics = stage.metrics();
-        Self(match direction {
-            Direction::Received => metrics.received.shard(),
-            Direction::Emitted => metrics.emitted.shard(),
-        })
+    pub(crate) fn new(stage: &StageRef) -> Self {
+        Self(stage.metrics().emitted.shard())
     }
 
+    #[inline]
     pub(crate) fn add(&mut self, n: u64) {
         self.0.add(n);
     }
 }
 
 pin_project! {
-    /// Counts the items a stream yields as received or emitted by a stage.
+    /// Counts the items a stream yields as emitted by a stage.
     #[must_use = "streams do nothing unless polled"]
     pub(crate) struct Counted<St> {
         #[pin]
@@ -64,8 +56,8 @@ pin_project! {
 }
 
 impl<St> Counted<St> {
-    pub(crate) fn new(stream: St, stage: StageRef, direction: Direction) -> Self {
-        Self { stream, tally: Tally::new(stage, direction) }
+    pub(crate) fn new(stream: St, stage: StageRef) -> Self {
+        Self { stream, tally: Tally::new(&stage) }
     }
 }
 

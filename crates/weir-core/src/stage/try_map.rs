@@ -7,7 +7,6 @@ use futures::StreamExt;
 
 use super::{EnvelopeStream, FallibleStream, StageContext};
 use crate::class::ErrorClass;
-use crate::error::panic_message;
 use crate::failure::Cause;
 
 pub(crate) fn build<T, U, E, F>(
@@ -27,7 +26,7 @@ where
             let cause = match outcome {
                 Ok(Ok(out)) => return Ok(env.map(|_| out)),
                 Ok(Err(e)) => Cause::Error(e),
-                Err(payload) => Cause::Panicked(panic_message(&*payload)),
+                Err(payload) => Cause::from_panic(&*payload),
             };
             let class =
                 if matches!(cause, Cause::Panicked(_)) { ErrorClass::Poison } else { ErrorClass::Permanent };

@@ -9,7 +9,6 @@ use futures::{FutureExt, StreamExt};
 
 use super::{EnvelopeStream, FallibleStream, StageContext};
 use crate::class::ErrorClass;
-use crate::error::panic_message;
 use crate::failure::Cause;
 
 pub(crate) fn build<T, U, E, F, Fut>(
@@ -32,7 +31,7 @@ where
                 let (cause, class) = match fut.await {
                     Ok(Ok(out)) => return Ok(env.map(|_| out)),
                     Ok(Err(e)) => (Cause::Error(e), ErrorClass::Permanent),
-                    Err(payload) => (Cause::Panicked(panic_message(&*payload)), ErrorClass::Poison),
+                    Err(payload) => (Cause::from_panic(&*payload), ErrorClass::Poison),
                 };
                 Err(ctx.failure(env, cause, class, 1))
             }
