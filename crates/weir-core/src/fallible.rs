@@ -8,7 +8,7 @@ use futures::StreamExt;
 use crate::failure::{Failure, Settled};
 use crate::pipeline::Pipeline;
 use crate::plan::{Assembly, Plan};
-use crate::route::{FailureRoute, FnRoute, Routed};
+use crate::route::{FailureRoute, Routed};
 use crate::run::shared::RunControl;
 use crate::stage::{EnvelopeStream, FallibleStream};
 
@@ -80,7 +80,7 @@ where
         F: FnMut(Failure<I, E>, RunControl) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.route_failures_with(FnRoute(route))
+        self.route_failures_with(crate::route::from_fn(route))
     }
 
     /// Sends every failure to a [`FailureRoute`], which is also told when

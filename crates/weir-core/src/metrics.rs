@@ -8,6 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::class::ErrorClass;
 use crate::failure::Settled;
 
+/// How many buckets the attempts distribution has (2, 3, … attempts; the
+/// last bucket holds the rest).
+pub const ATTEMPT_BUCKETS: usize = 8;
+
 /// What a stage is, for reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -34,6 +38,9 @@ pub struct StageMetrics {
     pub(crate) failed: AtomicU64,
     pub(crate) retried: AtomicU64,
     pub(crate) retries: AtomicU64,
+    /// Items that needed more than one attempt, by attempts made
+    /// (index 0: 2 attempts, …, last: `ATTEMPT_BUCKETS + 1` or more).
+    pub(crate) attempts: [AtomicU64; ATTEMPT_BUCKETS],
     pub(crate) panicked: AtomicU64,
     pub(crate) dead_lettered: [AtomicU64; 3],
     pub(crate) discarded: AtomicU64,
@@ -60,6 +67,16 @@ impl StageMetrics {
         self.retries.fetch_add(n, Relaxed);
         if first_retry {
             self.retried.fetch_add(n, Relaxed);
+        }
+    }
+
+    /// Counts `n` items that reached their outcome (success or failure)
+    /// after `attempts` attempts, for the attempts distribution. Items
+    /// that needed one attempt are not counted here.
+    pub fn record_attempts(&self, attempts: u32, n: u64) {
+        if attempts > 1 {
+            let bucket = (attempts as usize - 2).min(ATTEMPT_BUCKETS - 1);
+            self.attempts[bucket].fetch_add(n, Relaxed);
         }
     }
 

@@ -373,9 +373,77 @@ impl<T: Send + 'static> Pipeline<T> {
     }
 
     /// Connects the pipeline to its sink, named `name` in reports.
-    pub fn sink_named<Si>(mut self, name: &str, sink: Si) -> Runnable
+    ///
+    /// When the sink fails, intake stops and the run returns
+    /// [`RunError::Sink`](crate::RunError::Sink) with the item the sink
+    /// gave back; items still upstream are abandoned (not acknowledged).
+    /// To keep going instead, give the sink's failures a route with
+    /// [`sink_routing_failures`](Self::sink_routing_failures).
+    pub fn sink_named<Si>(self, name: &str, sink: Si) -> Runnable
     where
         Si: Sink<T>,
+    {
+        self.connect::<Si, crate::run::drive::NoRoute>(name, sink, None)
+    }
+
+    /// Connects the pipeline to its sink and sends every item the sink
+    /// gives back with an error (after the sink's own retries, if it has
+    /// any) to `route` as a [`Failure`](crate::Failure) of the sink's
+    /// stage, class transient, and goes on. The `weir-deadletter` crate's
+    /// `sink_dead_lettering` builds on it. Items a sink cannot give back
+    /// (a failed flush, a `futures::Sink`) still end the run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weir_core::prelude::*;
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("row {0} violates a constraint")]
+    /// struct Constraint(u32);
+    ///
+    /// /// Refuses odd rows, giving them back.
+    /// struct Table(Vec<u32>);
+    ///
+    /// impl Sink<u32> for Table {
+    ///     type Error = Constraint;
+    ///     async fn send(&mut self, row: u32) -> Result<(), SinkError<u32, Constraint>> {
+    ///         if row % 2 == 1 { return Err(SinkError::with_item(Constraint(row), row)) }
+    ///         self.0.push(row);
+    ///         Ok(())
+    ///     }
+    ///     async fn flush(&mut self) -> Result<(), Constraint> { Ok(()) }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let refused = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    /// let keep = refused.clone();
+    /// let report = Pipeline::from_iter(0..6u32)
+    ///     .sink_routing_failures("table", Table(Vec::new()), weir_core::route::from_fn(move |failure: Failure<u32, Constraint>, _| {
+    ///         keep.lock().unwrap().push(*failure.item());
+    ///         failure.settle(Settled::Discarded);
+    ///         std::future::ready(())
+    ///     }))
+    ///     .run()
+    ///     .await?;
+    /// assert_eq!(*refused.lock().unwrap(), [1, 3, 5]);
+    /// assert_eq!((report.delivered(), report.discarded()), (3, 3));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn sink_routing_failures<Si, R>(self, name: &str, sink: Si, route: R) -> Runnable
+    where
+        Si: Sink<T>,
+        R: crate::FailureRoute<T, Si::Error>,
+    {
+        self.connect(name, sink, Some(route))
+    }
+
+    fn connect<Si, R>(mut self, name: &str, sink: Si, route: Option<R>) -> Runnable
+    where
+        Si: Sink<T>,
+        R: crate::FailureRoute<T, Si::Error>,
     {
         self.plan.add(name);
         let name = name.to_owned();
@@ -384,7 +452,7 @@ impl<T: Send + 'static> Pipeline<T> {
             Box::new(move |asm: &mut Assembly| {
                 let input = upstream(asm);
                 let ctx = asm.stage(&name, StageKind::Sink);
-                Box::pin(crate::run::drive::drive(input, sink, ctx))
+                Box::pin(crate::run::drive::drive(input, sink, route, ctx))
             }),
             self.plan,
         )

@@ -27,6 +27,11 @@ pub struct StageReport {
     pub retried: u64,
     /// Retries made here (attempts after the first).
     pub retries: u64,
+    /// Items that needed more than one attempt here, by the attempts they
+    /// took: index 0 holds items that took 2 attempts, index 1 those that
+    /// took 3, and the last index those that took
+    /// [`ATTEMPT_BUCKETS`](crate::ATTEMPT_BUCKETS) + 1 or more.
+    pub attempts: [u64; crate::ATTEMPT_BUCKETS],
     /// Failures that were panics.
     pub panicked: u64,
     /// Failures of this stage stored by a dead-letter sink, by class
@@ -58,6 +63,7 @@ impl StageReport {
             failed: m.failed.load(Relaxed),
             retried: m.retried.load(Relaxed),
             retries: m.retries.load(Relaxed),
+            attempts: m.attempts.each_ref().map(|a| a.load(Relaxed)),
             panicked: m.panicked.load(Relaxed),
             dead_lettered_by_class: m.dead_lettered_by_class(),
             discarded: m.discarded.load(Relaxed),

@@ -1,5 +1,5 @@
-//! Failure routes: what a [`Fallible`](crate::Fallible) pipeline does with
-//! its failures.
+//! Failure routes: what a [`Fallible`](crate::Fallible) pipeline (or a sink
+//! that gives items back) does with its failures.
 
 use std::future::{Future, Ready};
 use std::pin::Pin;
@@ -70,10 +70,45 @@ pub trait FailureRoute<I, E>: Send + 'static {
     fn finish(self, control: &RunControl) -> Self::Finish;
 }
 
-/// A route made of a closure; see [`Fallible::route_failures`](crate::Fallible::route_failures).
-pub(crate) struct FnRoute<F>(pub(crate) F);
+/// A route made of an async closure that receives each failure and the
+/// run's control; see [`Fallible::route_failures`](crate::Fallible::route_failures)
+/// and [`Pipeline::sink_routing_failures`](crate::Pipeline::sink_routing_failures).
+///
+/// # Examples
+///
+/// ```
+/// use weir_core::prelude::*;
+///
+/// # #[derive(Debug, thiserror::Error)] #[error("odd")] struct Odd;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), RunError> {
+/// let report = Pipeline::from_iter(0..4)
+///     .try_map("even", |x| if x % 2 == 0 { Ok(x) } else { Err(Odd) })
+///     .route_failures_with(weir_core::route::from_fn(|failure: Failure<i32, Odd>, _| {
+///         failure.settle(Settled::Discarded);
+///         std::future::ready(())
+///     }))
+///     .sink(sink::drain())
+///     .run()
+///     .await?;
+/// assert_eq!(report.discarded(), 2);
+/// # Ok(())
+/// # }
+/// ```
+pub fn from_fn<F>(f: F) -> FromFn<F> {
+    FromFn(f)
+}
 
-impl<I, E, F, Fut> FailureRoute<I, E> for FnRoute<F>
+/// A route made of a closure; see [`from_fn`].
+pub struct FromFn<F>(F);
+
+impl<F> std::fmt::Debug for FromFn<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FromFn").finish_non_exhaustive()
+    }
+}
+
+impl<I, E, F, Fut> FailureRoute<I, E> for FromFn<F>
 where
     F: FnMut(Failure<I, E>, RunControl) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,

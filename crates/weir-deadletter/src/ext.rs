@@ -1,6 +1,6 @@
 //! The `dead_letter` method.
 
-use weir_core::{Fallible, Pipeline};
+use weir_core::{Fallible, Pipeline, Runnable, Sink};
 
 use crate::options::DeadLetterOptions;
 use crate::route::DeadLetterRoute;
@@ -120,5 +120,63 @@ where
         Si: DeadLetterSink<I>,
     {
         self.route_failures_with(DeadLetterRoute::new(sink, options))
+    }
+}
+
+/// Dead letters for a sink's failures: items a sink gives back with an
+/// error (after its own retries) are stored whole instead of ending the
+/// run.
+pub trait SinkDeadLetterExt<T>: Sized {
+    /// Connects `sink`, named `name`, and sends every item it gives back
+    /// with an error to `dead_letters`, as a record of the sink's stage
+    /// (class transient); the run goes on. Items the sink cannot give back
+    /// (a failed flush) still end the run with
+    /// [`RunError::Sink`](weir_core::RunError::Sink).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weir_core::prelude::*;
+    /// use weir_deadletter::SinkDeadLetterExt;
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("row {0} violates a constraint")]
+    /// struct Constraint(u32);
+    ///
+    /// /// Refuses rows above 2, giving them back.
+    /// struct Table;
+    ///
+    /// impl Sink<u32> for Table {
+    ///     type Error = Constraint;
+    ///     async fn send(&mut self, row: u32) -> Result<(), SinkError<u32, Constraint>> {
+    ///         if row > 2 { Err(SinkError::with_item(Constraint(row), row)) } else { Ok(()) }
+    ///     }
+    ///     async fn flush(&mut self) -> Result<(), Constraint> { Ok(()) }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let (dead, records) = weir_deadletter::memory();
+    /// let report = Pipeline::from_iter(0..5u32).sink_dead_lettering("table", Table, dead).run().await?;
+    /// let records = records.take();
+    /// assert_eq!(records.iter().map(|r| *r.item()).collect::<Vec<_>>(), [3, 4]);
+    /// assert_eq!(records[0].stage(), "table");
+    /// assert_eq!((report.delivered(), report.dead_lettered()), (3, 2));
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn sink_dead_lettering<Si, D>(self, name: &str, sink: Si, dead_letters: D) -> Runnable
+    where
+        Si: Sink<T>,
+        D: DeadLetterSink<T>;
+}
+
+impl<T: Send + 'static> SinkDeadLetterExt<T> for Pipeline<T> {
+    fn sink_dead_lettering<Si, D>(self, name: &str, sink: Si, dead_letters: D) -> Runnable
+    where
+        Si: Sink<T>,
+        D: DeadLetterSink<T>,
+    {
+        self.sink_routing_failures(name, sink, DeadLetterRoute::new(dead_letters, DeadLetterOptions::new()))
     }
 }

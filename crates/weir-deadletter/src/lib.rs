@@ -80,7 +80,7 @@ mod sink;
 mod writer;
 
 pub use error::{DeadLetterError, ReplayError};
-pub use ext::DeadLetterExt;
+pub use ext::{DeadLetterExt, SinkDeadLetterExt};
 pub use options::{DEFAULT_MAX_BATCH, DeadLetterOptions};
 pub use record::DeadLetter;
 pub use replay::{Replay, ReplayStream, replay};

@@ -41,7 +41,7 @@ where
     Op: Operation<T, Output = U, Error = E>,
     T: Clone + Send + 'static,
     U: Send + 'static,
-    E: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
 {
     pub(crate) async fn run(self) {
         let mut parked: DelayQueue<Job<T>> = DelayQueue::new();
@@ -64,7 +64,10 @@ where
                 else => break,
             };
             out.reserve(batch.len());
-            let started = Instant::now();
+            // When the next attempt starts: refreshed after every attempt that
+            // waited, so that each item's time limits count from its own first
+            // attempt, not from the start of its hand-off.
+            let mut started = Instant::now();
             let mut waited = false;
             // Items of a key released by a finished retry go before the rest.
             let mut released: VecDeque<Job<T>> = VecDeque::new();
@@ -85,7 +88,7 @@ where
                     continue;
                 }
                 let key = job.key;
-                match self.attempt(job, started, &mut out, &mut waited).await {
+                match self.attempt(job, &mut started, &mut out, &mut waited).await {
                     Next::Parked(job, delay) => {
                         if self.hold_keys {
                             held.entry(key).or_default();
@@ -123,10 +126,11 @@ where
     async fn attempt(
         &self,
         mut job: Job<T>,
-        started: Instant,
+        started: &mut Instant,
         out: &mut Vec<Done<U, T, E>>,
         waited: &mut bool,
     ) -> Next<T> {
+        let began = *started;
         let op = &*self.op;
         let item = job.item.clone();
         let outcome = match catch_unwind(AssertUnwindSafe(|| op.apply(item))) {
@@ -140,7 +144,9 @@ where
                         *waited = true;
                         self.hint.slow();
                         self.flush(out);
-                        fut.await
+                        let outcome = fut.await;
+                        *started = Instant::now();
+                        outcome
                     }
                 }
             }
@@ -149,13 +155,19 @@ where
         let result = match outcome {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => {
-                let mut attempt = job.attempt(started);
+                let mut attempt = job.attempt(began);
                 let verdict = catch_unwind(AssertUnwindSafe(|| op.on_failure(&mut attempt, &error)))
                     .unwrap_or(Verdict::Fail(ErrorClass::Poison));
                 if let Verdict::Retry(delay) = verdict {
                     let metrics = self.ctx.metrics();
                     metrics.record_retry(job.meta.count(), attempt.number() == 1);
-                    tracing::info!(stage = self.ctx.name(), attempt = attempt.number(), ?delay, "retrying");
+                    tracing::info!(
+                        stage = self.ctx.name(),
+                        attempt = attempt.number(),
+                        ?delay,
+                        error = %error,
+                        "retrying"
+                    );
                     attempt.next(delay);
                     job.attempt = Some(Box::new(attempt));
                     return Next::Parked(job, delay);
@@ -169,6 +181,11 @@ where
                 Err(Box::new(Failed { item: job.item, cause, class: ErrorClass::Poison, attempts }))
             }
         };
+        let attempts = match &result {
+            Ok(_) => job.attempt.as_ref().map_or(1, |a| a.number()),
+            Err(failed) => failed.attempts,
+        };
+        self.ctx.metrics().record_attempts(attempts, job.meta.count());
         out.push(Done { seq: job.seq, lane: self.lane, meta: job.meta, result });
         Next::Finished
     }

@@ -67,6 +67,7 @@ pub mod error;
 mod jitter;
 mod layer;
 mod policy;
+mod sink;
 mod timeout;
 
 pub use budget::RetryBudget;
@@ -76,4 +77,5 @@ pub use error::{AttemptError, Elapsed, InvalidPolicy};
 pub use jitter::Jitter;
 pub use layer::{Retry, RetryExt};
 pub use policy::RetryPolicy;
+pub use sink::{RetrySink, RetrySinkExt};
 pub use timeout::{AttemptFuture, NoTimeout, WithTimeout};

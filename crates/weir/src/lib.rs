@@ -59,9 +59,9 @@ pub mod deadletter {
 /// The types most pipelines need, for a glob import.
 pub mod prelude {
     pub use weir_core::prelude::*;
-    pub use weir_deadletter::{DeadLetter, DeadLetterExt, JsonLines};
+    pub use weir_deadletter::{DeadLetter, DeadLetterExt, JsonLines, SinkDeadLetterExt};
     pub use weir_fanout::{FanOut, FanOutExt};
-    pub use weir_retry::{Jitter, RetryBudget, RetryExt, RetryPolicy};
+    pub use weir_retry::{Jitter, RetryBudget, RetryExt, RetryPolicy, RetrySinkExt};
 }
 
 /// The README's example, compiled and run as a doctest.

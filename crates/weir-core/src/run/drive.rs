@@ -4,6 +4,10 @@
 use futures::{FutureExt, StreamExt};
 
 use crate::ack::Acks;
+use crate::class::ErrorClass;
+use crate::envelope::Envelope;
+use crate::failure::Cause;
+use crate::route::FailureRoute;
 use crate::run::shared::RunControl;
 use crate::sink::Sink;
 use crate::stage::{EnvelopeStream, StageContext};
@@ -11,12 +15,22 @@ use crate::stage::{EnvelopeStream, StageContext};
 /// Items sent before a flush is forced, while items keep coming ready.
 const MAX_UNFLUSHED: usize = 1024;
 
-/// Sends every item to the sink; returns `true` when the sink failed (the
-/// run is then ended by the error recorded in the run's control).
-pub(crate) async fn drive<T, Si>(input: EnvelopeStream<T>, mut sink: Si, ctx: StageContext) -> bool
+/// Sends every item to the sink; returns `true` when the sink failed for
+/// good (the run is then ended by the error recorded in the run's control).
+///
+/// An item the sink gives back with its error goes to `route` when there
+/// is one (the run goes on), else the run ends. Items lost by a failed
+/// flush always end the run: they cannot be routed.
+pub(crate) async fn drive<T, Si, R>(
+    input: EnvelopeStream<T>,
+    mut sink: Si,
+    mut route: Option<R>,
+    ctx: StageContext,
+) -> bool
 where
     T: Send + 'static,
     Si: Sink<T>,
+    R: FailureRoute<T, Si::Error>,
 {
     let mut input = input.fuse();
     let control = ctx.control();
@@ -31,6 +45,15 @@ where
             let count = meta.count();
             if let Err(err) = sink.send(item).await {
                 let (error, item) = err.into_parts();
+                let (error, item) = match (route.as_mut(), item) {
+                    (Some(route), Some(item)) => {
+                        let envelope = Envelope::from_parts(item, meta);
+                        let failure = ctx.failure(envelope, Cause::Error(error), ErrorClass::Transient, 1);
+                        route.route(failure, &control).await;
+                        continue;
+                    }
+                    (_, item) => (error, item),
+                };
                 flush(&mut sink, &ctx, &mut acks, &mut unflushed).await;
                 metrics.record_returned(count);
                 let item = item.map(|i| Box::new(i) as Box<dyn std::any::Any + Send>);
@@ -47,7 +70,27 @@ where
             return true;
         }
     }
+    if let Some(route) = route {
+        route.finish(&control).await;
+    }
     false
+}
+
+/// The route of a sink without one; never called.
+#[derive(Debug)]
+pub(crate) enum NoRoute {}
+
+impl<T, E> FailureRoute<T, E> for NoRoute {
+    type Future = std::future::Ready<()>;
+    type Finish = std::future::Ready<()>;
+
+    fn route(&mut self, _: crate::Failure<T, E>, _: &RunControl) -> Self::Future {
+        match *self {}
+    }
+
+    fn finish(self, _: &RunControl) -> Self::Finish {
+        match self {}
+    }
 }
 
 /// Flushes the sink; on success counts the items as delivered and

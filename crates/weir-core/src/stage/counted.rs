@@ -46,18 +46,23 @@ impl Tally {
 }
 
 pin_project! {
-    /// Counts the items a stream yields as emitted by a stage.
+    /// Counts the items a stream yields as emitted by a stage, inside the
+    /// stage's tracing span.
     #[must_use = "streams do nothing unless polled"]
     pub(crate) struct Counted<St> {
         #[pin]
         stream: St,
         tally: Tally,
+        // The stage's span, entered while the stage runs (a disabled span
+        // costs a branch).
+        span: tracing::Span,
     }
 }
 
 impl<St> Counted<St> {
     pub(crate) fn new(stream: St, stage: StageRef) -> Self {
-        Self { stream, tally: Tally::new(&stage) }
+        let span = tracing::debug_span!("weir.stage", stage = stage.name());
+        Self { stream, tally: Tally::new(&stage), span }
     }
 }
 
@@ -70,6 +75,7 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.project();
+        let _entered = this.span.enter();
         let polled = this.stream.poll_next(cx);
         if let Poll::Ready(Some(item)) = &polled {
             this.tally.add(item.passing());

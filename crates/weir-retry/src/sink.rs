@@ -1,0 +1,144 @@
+//! A retry layer for sinks: a failing sink is retried, then reported.
+
+use std::fmt;
+
+use weir_core::{Attempt, Sink, SinkError, Verdict};
+
+use crate::classify::Classifier;
+use crate::policy::RetryPolicy;
+use crate::timeout::NoTimeout;
+
+/// Retries for sinks; see [`RetrySinkExt::retry`].
+pub trait RetrySinkExt<T>: Sink<T> + Sized {
+    /// Retries a failed `send` (when the sink gives the item back) and a
+    /// failed `flush` by `policy`, sleeping between attempts on the sink's
+    /// own task; when the policy gives up, the last error (with the item)
+    /// is returned, so the pipeline dead-letters it or stops with it. A
+    /// send whose item is lost is not retried.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::prelude::*;
+    /// use weir_retry::{RetryPolicy, RetrySinkExt};
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("database is locked")]
+    /// struct Locked;
+    ///
+    /// /// Locked for the first two sends.
+    /// struct Db { locked: u32, rows: Vec<u32> }
+    ///
+    /// impl Sink<u32> for Db {
+    ///     type Error = Locked;
+    ///     async fn send(&mut self, row: u32) -> Result<(), SinkError<u32, Locked>> {
+    ///         if self.locked > 0 {
+    ///             self.locked -= 1;
+    ///             return Err(SinkError::with_item(Locked, row));
+    ///         }
+    ///         self.rows.push(row);
+    ///         Ok(())
+    ///     }
+    ///     async fn flush(&mut self) -> Result<(), Locked> { Ok(()) }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let policy = RetryPolicy::exponential(Duration::from_millis(10)).max_attempts(5).build()?;
+    /// let start = tokio::time::Instant::now();
+    /// let report = Pipeline::from_iter(0..3u32)
+    ///     .sink(Db { locked: 2, rows: Vec::new() }.retry(policy))
+    ///     .run()
+    ///     .await?;
+    /// assert_eq!(report.delivered(), 3);
+    /// assert_eq!(start.elapsed(), Duration::from_millis(30)); // 10 ms, then 20 ms
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn retry<K>(self, policy: RetryPolicy<K, NoTimeout>) -> RetrySink<Self, K>
+    where
+        K: Classifier<Self::Error>,
+    {
+        RetrySink { sink: self, policy }
+    }
+}
+
+impl<T, Si: Sink<T>> RetrySinkExt<T> for Si {}
+
+/// A sink whose failures are retried; see [`RetrySinkExt::retry`].
+pub struct RetrySink<Si, K> {
+    sink: Si,
+    policy: RetryPolicy<K, NoTimeout>,
+}
+
+impl<Si: fmt::Debug, K> fmt::Debug for RetrySink<Si, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetrySink").field("sink", &self.sink).finish_non_exhaustive()
+    }
+}
+
+impl<Si, K> RetrySink<Si, K> {
+    /// The wrapped sink.
+    pub fn into_inner(self) -> Si {
+        self.sink
+    }
+}
+
+/// Decides what follows a failed attempt; sleeps and returns `true` to retry.
+async fn again<K, E>(policy: &RetryPolicy<K, NoTimeout>, attempt: &mut Attempt, error: &E) -> bool
+where
+    K: Classifier<E>,
+    E: fmt::Display,
+{
+    let classifier = policy.classifier();
+    match policy.decide(attempt, classifier.class(error), classifier.retry_after(error)) {
+        Verdict::Retry(delay) => {
+            tracing::info!(attempt = attempt.number(), ?delay, error = %error, "retrying the sink");
+            attempt.next(delay);
+            tokio::time::sleep(delay).await;
+            true
+        }
+        _ => false,
+    }
+}
+
+impl<T, Si, K> Sink<T> for RetrySink<Si, K>
+where
+    T: Send + 'static,
+    Si: Sink<T>,
+    K: Classifier<Si::Error>,
+{
+    type Error = Si::Error;
+
+    async fn send(&mut self, item: T) -> Result<(), SinkError<T, Si::Error>> {
+        let mut attempt = Attempt::first();
+        let mut item = item;
+        loop {
+            self.policy.deposit();
+            let (error, back) = match self.sink.send(item).await {
+                Ok(()) => return Ok(()),
+                Err(e) => e.into_parts(),
+            };
+            let Some(back) = back else { return Err(SinkError::lost(error)) };
+            if !again(&self.policy, &mut attempt, &error).await {
+                return Err(SinkError::with_item(error, back));
+            }
+            item = back;
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), Si::Error> {
+        let mut attempt = Attempt::first();
+        loop {
+            self.policy.deposit();
+            let error = match self.sink.flush().await {
+                Ok(()) => return Ok(()),
+                Err(error) => error,
+            };
+            if !again(&self.policy, &mut attempt, &error).await {
+                return Err(error);
+            }
+        }
+    }
+}
