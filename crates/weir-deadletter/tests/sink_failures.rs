@@ -24,7 +24,7 @@ impl Sink<u32> for Table {
 
     async fn send(&mut self, row: u32) -> Result<(), SinkError<u32, Refused>> {
         self.attempts.lock().unwrap().push(row);
-        if row % 4 == 0 {
+        if row.is_multiple_of(4) {
             return Err(SinkError::with_item(Refused(row), row));
         }
         self.rows.push(row);
@@ -63,7 +63,7 @@ async fn refused_rows_are_retried_then_dead_lettered_and_the_rest_is_delivered()
     );
     let tries = attempts.lock().unwrap();
     for row in 0..10u32 {
-        let expected = if row % 4 == 0 { 3 } else { 1 };
+        let expected = if row.is_multiple_of(4) { 3 } else { 1 };
         assert_eq!(tries.iter().filter(|r| **r == row).count(), expected, "attempts of row {row}");
     }
     assert_eq!((report.delivered(), report.dead_lettered()), (7, 3));
