@@ -44,7 +44,7 @@ mod stage;
 pub use ack::{Ack, Acks};
 pub use class::{Classify, ErrorClass};
 pub use envelope::{Envelope, History, Meta};
-pub use error::{BoxError, BuildError, RunError};
+pub use error::{BoxError, BuildError, RunError, panic_message};
 pub use failure::{Cause, ErasedFailure, Failure, Settled};
 pub use fallible::Fallible;
 pub use metrics::{ATTEMPT_BUCKETS, StageKind, StageMetrics, StageRef};

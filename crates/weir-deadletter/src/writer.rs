@@ -5,6 +5,7 @@ use std::panic::AssertUnwindSafe;
 
 use futures::FutureExt;
 use tokio::sync::mpsc;
+use weir_core::panic_message;
 use weir_core::{Attempt, Failure, RunControl, Settled, Verdict};
 use weir_retry::RetryPolicy;
 
@@ -138,15 +139,5 @@ where
                 }
             }
         }
-    }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "panic with a non-string payload".to_owned()
     }
 }

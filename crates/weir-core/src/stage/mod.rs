@@ -228,6 +228,22 @@ pub trait FallibleStage<In>: Send + 'static {
 }
 
 impl StageContext {
+    /// The outcome of one attempt at `envelope`'s item, made by `catch_unwind`:
+    /// the new envelope, or a failure of this stage (an `Err` is permanent,
+    /// a panic is poison).
+    pub(crate) fn conclude<T, U, E: std::fmt::Display>(
+        &self,
+        envelope: Envelope<T>,
+        outcome: std::thread::Result<Result<U, E>>,
+    ) -> Result<Envelope<U>, Failure<T, E>> {
+        let (cause, class) = match outcome {
+            Ok(Ok(out)) => return Ok(envelope.map(|_| out)),
+            Ok(Err(e)) => (Cause::Error(e), ErrorClass::Permanent),
+            Err(payload) => (Cause::from_panic(&*payload), ErrorClass::Poison),
+        };
+        Err(self.failure(envelope, cause, class, 1))
+    }
+
     /// A handle that can stop the run's intake or fail the run.
     pub fn control(&self) -> crate::RunControl {
         crate::RunControl(self.shared.clone())

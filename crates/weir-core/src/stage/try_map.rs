@@ -6,8 +6,6 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use futures::StreamExt;
 
 use super::{EnvelopeStream, FallibleStream, StageContext};
-use crate::class::ErrorClass;
-use crate::failure::Cause;
 
 pub(crate) fn build<T, U, E, F>(
     input: EnvelopeStream<T>,
@@ -23,14 +21,7 @@ where
     input
         .map(move |env| {
             let outcome = catch_unwind(AssertUnwindSafe(|| f(env.item().clone())));
-            let cause = match outcome {
-                Ok(Ok(out)) => return Ok(env.map(|_| out)),
-                Ok(Err(e)) => Cause::Error(e),
-                Err(payload) => Cause::from_panic(&*payload),
-            };
-            let class =
-                if matches!(cause, Cause::Panicked(_)) { ErrorClass::Poison } else { ErrorClass::Permanent };
-            Err(ctx.failure(env, cause, class, 1))
+            ctx.conclude(env, outcome)
         })
         .boxed()
 }

@@ -3,13 +3,11 @@
 //! [`Failure`](crate::Failure) that keeps the original item.
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use futures::{FutureExt, StreamExt};
 
 use super::{EnvelopeStream, FallibleStream, StageContext};
-use crate::class::ErrorClass;
-use crate::failure::Cause;
 
 pub(crate) fn build<T, U, E, F, Fut>(
     input: EnvelopeStream<T>,
@@ -25,15 +23,16 @@ where
 {
     input
         .then(move |env| {
-            let fut = AssertUnwindSafe(f(env.item().clone())).catch_unwind();
+            // A panic while making the future counts like one inside it.
+            let fut = catch_unwind(AssertUnwindSafe(|| f(env.item().clone())))
+                .map(|fut| AssertUnwindSafe(fut).catch_unwind());
             let ctx = ctx.clone();
             async move {
-                let (cause, class) = match fut.await {
-                    Ok(Ok(out)) => return Ok(env.map(|_| out)),
-                    Ok(Err(e)) => (Cause::Error(e), ErrorClass::Permanent),
-                    Err(payload) => (Cause::from_panic(&*payload), ErrorClass::Poison),
+                let outcome = match fut {
+                    Ok(fut) => fut.await,
+                    Err(payload) => Err(payload),
                 };
-                Err(ctx.failure(env, cause, class, 1))
+                ctx.conclude(env, outcome)
             }
         })
         .boxed()
