@@ -3,7 +3,8 @@
 //! Shows a `RetryPolicy` (exponential backoff, full jitter, max attempts,
 //! a max elapsed time and a retry budget) wrapped around an async function
 //! with `RetryExt::retry`, used twice: standalone, like `backon`, and inside
-//! a pipeline, where the items that still fail are counted in the report.
+//! a fan-out, where waiting items are parked without holding a worker and
+//! the items that still fail are dead-lettered and counted in the report.
 //! Every retry decision is a `tracing` event, printed here by
 //! `tracing-subscriber` (set `RUST_LOG` to change the filter).
 //!
@@ -18,7 +19,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
-use weir::operation::call;
 use weir::prelude::*;
 use weir_retry::{Jitter, RetryBudget, RetryExt, RetryPolicy};
 
@@ -48,9 +48,11 @@ fn flaky_dependency() -> impl Fn(u32) -> std::future::Ready<Result<u32, Unavaila
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("weir_retry=debug")),
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("weir_retry=debug,weir_fanout=info")),
         )
         .without_time()
+        .with_ansi(false)
         .init();
 
     let policy = RetryPolicy::exponential(Duration::from_millis(20))
@@ -61,26 +63,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .max_elapsed(Duration::from_secs(2))
         .budget(RetryBudget::new(0.5, Duration::from_secs(10), 5)?)
         .build()?;
-    let op = Arc::new(flaky_dependency().retry(policy));
+    let op = flaky_dependency().retry(policy);
 
     // Standalone: one call, retried until it succeeds.
     println!("-- standalone call");
     let out = op.call(3).await?;
     println!("item 3 -> {out}");
 
-    // In a pipeline: the retried operation runs per item; the items that
-    // still fail after their retries are discarded, and counted.
+    // In a pipeline: a fan-out of 2 workers runs the retried operation; an
+    // item waiting for its backoff is parked on a timer while its worker
+    // serves other items. Items that still fail after their retries are
+    // dead-lettered whole, and the report counts the retries.
     println!("-- pipeline");
     let (sink, delivered) = sink::collect();
+    let (dead, dead_letters) = weir::deadletter::memory();
     let report = Pipeline::from_iter(4..=10)
-        .try_then("call", move |x| {
-            let op = Arc::clone(&op);
-            async move { call(&*op, x).await }
-        })
-        .discard_failures()
+        .fan_out("call", FanOut::workers(2).capacity(8), op)
+        .dead_letter(dead)
         .sink(sink)
         .run()
         .await?;
+    for record in dead_letters.take() {
+        println!(
+            "dead letter: item {} after {} attempts: {}",
+            record.item(),
+            record.attempts(),
+            record.error()
+        );
+    }
     println!("delivered: {:?}", delivered.take());
     println!("{report}");
     Ok(())

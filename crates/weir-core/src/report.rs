@@ -298,6 +298,19 @@ impl fmt::Display for Report {
                 s.delivered
             )?;
         }
+        for s in self.stages.iter().filter(|s| s.retried > 0) {
+            let buckets: Vec<String> = s
+                .attempts
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(i, n)| {
+                    let plus = if i + 1 == s.attempts.len() { "+" } else { "" };
+                    format!("{} attempts{plus}: {n}", i + 2)
+                })
+                .collect();
+            writeln!(f, "{}: {} retries; items by attempts: {}", s.name, s.retries, buckets.join(", "))?;
+        }
         writeln!(f, "{:?} in {:.3?} ({:.0} items/s)", self.ending, self.wall, self.items_per_sec())?;
         let verdict = if self.is_conserved() { "conserved" } else { "NOT CONSERVED: items were lost" };
         write!(
