@@ -31,6 +31,7 @@ fn main() {
             let cap: usize = args[4].parse().expect("capacity");
             let r = match args[1].as_str() {
                 "mpmc" => rate(n, || baselines::mpmc(n, workers, cap, Work::Trivial)),
+                "retry" => rate(n, || weir_cases::fan_out(n, workers, cap, Mode::Retrying, Work::Trivial)),
                 "inline" => rate(n, || weir_cases::inline(n)),
                 "batched" => rate(n, || baselines::mpmc_batched(n, workers, cap, 64, Work::Trivial)),
                 _ => rate(n, || weir_cases::fan_out(n, workers, cap, Mode::Unordered, Work::Trivial)),

@@ -185,7 +185,9 @@ where
             Ok(_) => job.attempt.as_ref().map_or(1, |a| a.number()),
             Err(failed) => failed.attempts,
         };
-        self.ctx.metrics().record_attempts(attempts, job.meta.count());
+        if attempts > 1 {
+            self.ctx.metrics().record_attempts(attempts, job.meta.count());
+        }
         out.push(Done { seq: job.seq, lane: self.lane, meta: job.meta, result });
         Next::Finished
     }
