@@ -8,10 +8,12 @@ pub(crate) const MAX_BATCH: usize = 256;
 /// How a fan-out stage is sized: its number of workers and its capacity,
 /// and whether output keeps input order.
 ///
-/// The capacity bounds the items inside the stage: queued, in workers'
-/// hands, parked for a retry, or finished and waiting for downstream. When
-/// it is reached the stage stops pulling from upstream, which slows the
-/// source down (backpressure). The default is 16 items per worker.
+/// The capacity is the queue's size, as in a bounded queue shared by N
+/// consumers: the stage holds at most `capacity + workers` items (queued,
+/// in workers' hands, parked for a retry, or finished and waiting for
+/// downstream). When it is full the stage stops pulling from upstream,
+/// which slows the source down (backpressure). The default is 16 items
+/// per worker.
 ///
 /// # Examples
 ///
@@ -74,6 +76,12 @@ impl FanOut {
             return Err(BuildError::Zero { stage: stage.to_owned(), what: "the capacity" });
         }
         Ok(())
+    }
+
+    /// Items the stage may hold: the queue's capacity plus one in each
+    /// worker's hands, as with a bounded queue and N consumers.
+    pub(crate) fn room(&self) -> usize {
+        self.capacity_items().saturating_add(self.workers)
     }
 
     /// The most items one hand-off moves: enough to amortize the queue,

@@ -6,10 +6,10 @@
 //!
 //! - **No sentinels.** Workers stop when the input ends and the queue is
 //!   empty; none is left waiting.
-//! - **Bounded.** The stage holds at most `capacity` items (queued, in
-//!   workers' hands, parked for a retry, or waiting for downstream). When
-//!   it is full it stops pulling from upstream, so a slow sink slows the
-//!   source; nothing grows.
+//! - **Bounded.** The stage holds at most `capacity` items plus one in each
+//!   worker's hands (queued, being processed, parked for a retry, or
+//!   waiting for downstream). When it is full it stops pulling from
+//!   upstream, so a slow sink slows the source; nothing grows.
 //! - **No starvation.** Workers are tasks: operations progress while the
 //!   consumer downstream is busy (unlike `buffer_unordered` inside a loop,
 //!   futures-rs #2387).
@@ -24,7 +24,7 @@
 //!
 //! | mode | order of output | who slows down under backpressure |
 //! |---|---|---|
-//! | [`fan_out`](FanOutExt::fan_out) (unordered, default) | completion order | the source, when `capacity` items are inside |
+//! | [`fan_out`](FanOutExt::fan_out) (unordered, default) | completion order | the source, when `capacity` items plus one per worker are inside |
 //! | [`fan_out`](FanOutExt::fan_out) with [`FanOut::ordered`] | input order | same; a slow item also holds back finished items behind it |
 //! | [`fan_out_keyed`](FanOutExt::fan_out_keyed) | per-key input order | same; a busy key's worker holds its own queue |
 //! | [`broadcast`](FanOutExt::broadcast) | input order | the slowest consumer sets the rate |
@@ -60,8 +60,10 @@ pub trait FanOutExt<T>: Sized {
     ///
     /// # Backpressure
     ///
-    /// When `capacity` items are inside the stage it stops pulling from
-    /// upstream: the source waits, nothing grows.
+    /// When `capacity` items plus one per worker are inside the stage
+    /// (queued, in workers' hands, parked for a retry, or waiting for
+    /// downstream) it stops pulling from upstream: the source waits,
+    /// nothing grows.
     ///
     /// # Errors
     ///

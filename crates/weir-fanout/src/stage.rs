@@ -47,7 +47,7 @@ where
         let layout = Layout {
             workers: (0..self.config.worker_count()).map(|_| (op.clone(), queue.1.clone(), 0)).collect(),
             router: Router::Shared(queue.0),
-            capacity: self.config.capacity_items(),
+            capacity: self.config.room(),
             max_batch: self.config.max_batch(),
             hold_keys: false,
         };
@@ -115,7 +115,7 @@ where
                     hasher.finish()
                 }),
             },
-            capacity: self.config.capacity_items(),
+            capacity: self.config.room(),
             max_batch: self.config.max_batch(),
             hold_keys: true,
         };

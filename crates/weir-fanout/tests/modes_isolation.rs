@@ -31,12 +31,17 @@ async fn a_panic_in_keyed_mode_fails_its_item_and_its_key_goes_on() {
     let (failed, failures) = sink::collect();
     let mut failed = Some(failed);
     let report = Pipeline::from_iter((0..30u32).map(|i| (i % 3, i)))
-        .fan_out_keyed("keyed", FanOut::workers(2), |(key, _): &(u32, u32)| *key, |(key, i): (u32, u32)| async move {
-            if i == 4 {
-                panic!("expected panic at 4");
-            }
-            Ok::<_, Infallible>((key, i))
-        })
+        .fan_out_keyed(
+            "keyed",
+            FanOut::workers(2),
+            |(key, _): &(u32, u32)| *key,
+            |(key, i): (u32, u32)| async move {
+                if i == 4 {
+                    panic!("expected panic at 4");
+                }
+                Ok::<_, Infallible>((key, i))
+            },
+        )
         .route_failures(move |failure, _| {
             let mut sink = failed.take();
             let item = *failure.item();

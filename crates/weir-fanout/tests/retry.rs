@@ -182,9 +182,9 @@ async fn a_parked_item_holds_its_capacity_slot() {
     let start = Instant::now();
     let (attempts, delivered, pulled) = (Timeline::default(), Timeline::default(), Timeline::default());
     let pull_log = pulled.clone();
-    let source = futures::stream::iter(["A", "B"])
+    let source = futures::stream::iter(["A", "B", "C"])
         .inspect(move |item| pull_log.lock().unwrap().push((*item, start.elapsed())));
-    let op = flaky(start, |item: &&str| u32::from(*item == "A"), attempts.clone());
+    let op = flaky(start, |item: &&str| u32::from(*item != "C"), attempts.clone());
     let report = Pipeline::new(source)
         .fan_out("op", FanOut::workers(1).capacity(1), op.retry(constant_1s()))
         .discard_failures()
@@ -192,11 +192,11 @@ async fn a_parked_item_holds_its_capacity_slot() {
         .run()
         .await
         .expect("runs");
-    // With capacity 1, the parked A fills the stage: B is not even pulled
-    // until A is delivered.
-    assert_eq!(take(&pulled), [("A", ZERO), ("B", SECOND)]);
-    assert_eq!(take(&attempts), [("A", ZERO), ("A", SECOND), ("B", SECOND)]);
-    assert_eq!(take(&delivered), [("A", SECOND), ("B", SECOND)]);
+    // Capacity 1 plus 1 worker: the parked A and B fill the stage, so C is
+    // not even pulled until they are delivered.
+    assert_eq!(take(&pulled), [("A", ZERO), ("B", ZERO), ("C", SECOND)]);
+    assert_eq!(take(&attempts), [("A", ZERO), ("B", ZERO), ("A", SECOND), ("B", SECOND), ("C", SECOND)]);
+    assert_eq!(take(&delivered), [("A", SECOND), ("B", SECOND), ("C", SECOND)]);
     assert_conserved(&report);
 }
 
