@@ -35,6 +35,7 @@ mod metrics;
 pub mod operation;
 mod pipeline;
 mod plan;
+pub mod poll;
 mod report;
 pub mod route;
 mod run;

@@ -10,9 +10,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use tokio::sync::Semaphore;
 use weir_core::EnvelopeStream;
+use weir_core::poll::ready_now;
 
 use crate::job::Job;
 
@@ -141,12 +142,8 @@ pub(crate) async fn feed<T>(
         };
         push(first, &mut batch);
         while batch.len() <= extra {
-            match input.next().now_or_never() {
-                Some(Some(env)) => push(env, &mut batch),
-                Some(None) => {
-                    ended = true;
-                    break;
-                }
+            match ready_now(&mut input, &mut ended) {
+                Some(env) => push(env, &mut batch),
                 None => break,
             }
         }

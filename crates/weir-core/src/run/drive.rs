@@ -1,7 +1,9 @@
 //! Drives a pipeline's items into its sink, flushing after each group of
 //! ready items and acknowledging them once flushed.
 
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
+
+use crate::poll::ready_now;
 
 use crate::ack::Acks;
 use crate::class::ErrorClass;
@@ -32,12 +34,14 @@ where
     Si: Sink<T>,
     R: FailureRoute<T, Si::Error>,
 {
-    let mut input = input.fuse();
+    let mut input = input;
+    let mut ended = false;
     let control = ctx.control();
     let metrics = ctx.metrics();
     let mut acks = Acks::none();
     let mut unflushed = 0u64;
-    while let Some(first) = input.next().await {
+    while !ended {
+        let Some(first) = input.next().await else { break };
         let mut next = Some(first);
         let mut sent = 0;
         while let Some(env) = next.take() {
@@ -63,7 +67,7 @@ where
             unflushed += meta.drain_into(&mut acks);
             sent += 1;
             if sent < MAX_UNFLUSHED {
-                next = input.next().now_or_never().flatten();
+                next = ready_now(&mut input, &mut ended);
             }
         }
         if !flush(&mut sink, &ctx, &mut acks, &mut unflushed).await {
