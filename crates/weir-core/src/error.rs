@@ -63,6 +63,28 @@ pub enum BuildError {
 
 /// Why a run did not complete normally. Every variant that ran carries the
 /// run's [`Report`], so no item is unaccounted for.
+///
+/// # Examples
+///
+/// ```
+/// use weir_core::prelude::*;
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("disk full")]
+/// struct DiskFull;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let full = sink::from_fn(|_: u32| async { Err::<(), _>(DiskFull) });
+/// match Pipeline::from_iter(0..3u32).sink(full).run().await {
+///     Err(RunError::Sink { stage, error, returned, report, .. }) => {
+///         assert_eq!((stage.as_str(), error.to_string(), returned), ("sink", "disk full".to_owned(), 1));
+///         assert!(report.is_conserved()); // the other items are counted as abandoned
+///     }
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// # }
+/// ```
 #[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum RunError {

@@ -10,6 +10,15 @@ use crate::class::ErrorClass;
 use crate::metrics::StageRef;
 
 /// Why an item failed.
+/// # Examples
+///
+/// ```
+/// use weir_core::Cause;
+///
+/// let cause: Cause<std::fmt::Error> = Cause::Panicked("index out of bounds".to_owned());
+/// assert_eq!(cause.to_string(), "operation panicked: index out of bounds");
+/// assert!(cause.error().is_none());
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Cause<E> {
@@ -290,6 +299,28 @@ impl<I, E> Failure<I, E> {
 }
 
 /// The final outcome of a failure, for [`Failure::settle`].
+///
+/// See [`Failure::settle`]; for example, a route that discards:
+///
+/// ```
+/// use weir_core::prelude::*;
+///
+/// # #[derive(Debug, thiserror::Error)] #[error("odd")] struct Odd;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), RunError> {
+/// let report = Pipeline::from_iter(0..4)
+///     .try_map("even", |x| if x % 2 == 0 { Ok(x) } else { Err(Odd) })
+///     .route_failures(|failure, _| {
+///         failure.settle(Settled::Discarded);
+///         std::future::ready(())
+///     })
+///     .sink(sink::drain())
+///     .run()
+///     .await?;
+/// assert_eq!(report.discarded(), 2);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Settled {
@@ -329,6 +360,28 @@ impl<I, E: fmt::Display> fmt::Display for Failure<I, E> {
 ///
 /// The original item can be taken back with
 /// [`into_item`](ErasedFailure::into_item).
+///
+/// # Examples
+///
+/// ```
+/// use weir_core::prelude::*;
+///
+/// # #[derive(Debug, thiserror::Error)] #[error("bad {0}")] struct Bad(u32);
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let err = Pipeline::from_iter([7u32])
+///     .try_map("check", |x| Err::<u32, _>(Bad(x)))
+///     .halt_on_error()
+///     .sink(sink::drain())
+///     .run()
+///     .await
+///     .unwrap_err();
+/// let RunError::Halted { failures, .. } = err else { panic!() };
+/// let failure = failures.into_iter().next().unwrap();
+/// assert_eq!((failure.stage(), failure.message()), ("check", "bad 7"));
+/// assert_eq!(failure.into_item::<u32>().unwrap(), 7);
+/// # }
+/// ```
 pub struct ErasedFailure {
     stage: String,
     message: String,

@@ -13,6 +13,21 @@ use crate::failure::Settled;
 pub const ATTEMPT_BUCKETS: usize = 8;
 
 /// What a stage is, for reports.
+///
+/// # Examples
+///
+/// ```
+/// use weir_core::prelude::*;
+/// use weir_core::StageKind;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), RunError> {
+/// let report = Pipeline::from_iter(0..3).map("double", |x| x * 2).sink(sink::drain()).run().await?;
+/// let kinds: Vec<StageKind> = report.stages().iter().map(|s| s.kind).collect();
+/// assert_eq!(kinds, [StageKind::Source, StageKind::Transform, StageKind::Sink]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StageKind {
@@ -30,6 +45,20 @@ pub enum StageKind {
 /// The per-item counters sit on cache lines of their own: the task that
 /// feeds a stage and the task that drains it count on different cores, and
 /// sharing a line would make every count a cache miss.
+///
+/// A custom stage reaches its counters through
+/// [`StageContext::metrics`](crate::StageContext::metrics); see the
+/// [`Stage`](crate::Stage) example, which counts what it drops with
+/// [`StageContext::filter`](crate::StageContext::filter).
+///
+/// ```
+/// use weir_core::StageMetrics;
+///
+/// let metrics = StageMetrics::default();
+/// metrics.record_filtered(2);
+/// metrics.record_retry(1, true);
+/// metrics.record_attempts(3, 1);
+/// ```
 #[derive(Debug, Default)]
 pub struct StageMetrics {
     pub(crate) emitted: Counter,

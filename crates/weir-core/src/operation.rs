@@ -122,6 +122,32 @@ impl Attempt {
 }
 
 /// What happens after a failed attempt.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use weir_core::{Attempt, ErrorClass, Operation, Verdict};
+///
+/// /// Retries once after 10 ms, then gives up.
+/// struct Once;
+///
+/// impl Operation<u32> for Once {
+///     type Output = u32;
+///     type Error = &'static str;
+///     type Future = std::future::Ready<Result<u32, &'static str>>;
+///     fn apply(&self, _: u32) -> Self::Future { std::future::ready(Err("down")) }
+///     fn on_failure(&self, attempt: &mut Attempt, _: &&'static str) -> Verdict {
+///         if attempt.number() < 2 { Verdict::Retry(Duration::from_millis(10)) } else { Verdict::Fail(ErrorClass::Transient) }
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let exhausted = weir_core::operation::call(&Once, 1).await.unwrap_err();
+/// assert_eq!(exhausted.attempts, 2);
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Verdict {
@@ -134,6 +160,8 @@ pub enum Verdict {
 }
 
 /// The outcome of [`call`] when the item failed for good.
+///
+/// See [`call`] (and [`Verdict`] for an example).
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Exhausted<E> {
@@ -158,6 +186,17 @@ impl<E: std::error::Error + 'static> std::error::Error for Exhausted<E> {
 }
 
 /// Turns the verdict on a failed attempt into the failure's cause and class.
+///
+/// # Examples
+///
+/// ```
+/// use weir_core::operation::give_up;
+/// use weir_core::{Cause, ErrorClass, Verdict};
+///
+/// let (cause, class) = give_up(Verdict::BudgetExhausted, "down");
+/// assert!(matches!(cause, Cause::BudgetExhausted("down")));
+/// assert_eq!(class, ErrorClass::Transient);
+/// ```
 pub fn give_up<E>(verdict: Verdict, error: E) -> (Cause<E>, ErrorClass) {
     match verdict {
         Verdict::BudgetExhausted => (Cause::BudgetExhausted(error), ErrorClass::Transient),

@@ -8,6 +8,20 @@ use crate::class::ErrorClass;
 use crate::metrics::{StageKind, StageRef};
 
 /// The counts of one stage, in source items.
+///
+/// # Examples
+///
+/// ```
+/// use weir_core::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), RunError> {
+/// let report = Pipeline::from_iter(0..10).filter("small", |x| *x < 4).sink(sink::drain()).run().await?;
+/// let small = report.stage("small").unwrap();
+/// assert_eq!((small.received, small.emitted, small.filtered, small.in_flight), (10, 4, 6, 0));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StageReport {
@@ -97,6 +111,19 @@ impl StageReport {
 }
 
 /// How a run ended.
+///
+/// # Examples
+///
+/// ```
+/// use weir_core::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), RunError> {
+/// let report = Pipeline::from_iter(0..3).sink(sink::drain()).run().await?;
+/// assert_eq!(report.ending(), Ending::Completed);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Ending {

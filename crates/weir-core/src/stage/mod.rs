@@ -92,6 +92,9 @@ pub trait Stage<In>: Send + 'static {
 
 /// What a stage knows about the run: its name, its live metrics, and
 /// whether the pipeline is shutting down.
+///
+/// See the [`Stage`] and [`FallibleStage`] examples, which filter and fail
+/// items through their context.
 #[derive(Debug, Clone)]
 pub struct StageContext {
     stage: StageRef,
