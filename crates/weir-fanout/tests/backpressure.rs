@@ -97,80 +97,55 @@ fn slow_sink<T: Send + 'static>(probe: &Arc<Probe>) -> impl Sink<T> + use<T> {
     })
 }
 
-/// `room` is the capacity plus one item per worker (broadcast: the capacity).
-fn assert_bound(probe: &Probe, report: &Report, room: u64) {
+/// Runs `N` items through the stage made by `stage` into a slow sink and
+/// checks that pulled − delivered never exceeded `room` (the capacity plus
+/// one item per worker; broadcast: the capacity) and reached it exactly.
+async fn assert_bound<U: Send + 'static>(
+    room: u64,
+    stage: impl FnOnce(Pipeline<u64>, &Arc<Probe>) -> Fallible<U, u64, Infallible>,
+) -> Arc<Probe> {
+    let probe = Arc::new(Probe::default());
+    let report =
+        stage(source(&probe), &probe).halt_on_error().sink(slow_sink(&probe)).run().await.expect("runs");
     assert_eq!(report.delivered(), N);
-    assert_conserved(report);
+    assert_conserved(&report);
     let gap = probe.max_gap.load(SeqCst);
     assert!(gap <= room, "{gap} items pulled and not delivered, room {room}");
     assert_eq!(gap, room, "a slow sink fills the stage to its capacity plus one per worker exactly");
+    probe
 }
 
 #[tokio::test(start_paused = true)]
 async fn unordered_pulled_minus_delivered_never_exceeds_capacity() {
-    let probe = Arc::new(Probe::default());
-    let report = source(&probe)
-        .fan_out("op", FanOut::workers(3).capacity(8), op(&probe))
-        .halt_on_error()
-        .sink(slow_sink(&probe))
-        .run()
-        .await
-        .expect("runs");
-    assert_bound(&probe, &report, 8 + 3);
+    let probe =
+        assert_bound(8 + 3, |p, probe| p.fan_out("op", FanOut::workers(3).capacity(8), op(probe))).await;
     assert_eq!(probe.max_running.load(SeqCst), 3);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_capacity_below_the_worker_count_still_bounds_the_stage() {
-    let probe = Arc::new(Probe::default());
-    let report = source(&probe)
-        .fan_out("op", FanOut::workers(4).capacity(2), op(&probe))
-        .halt_on_error()
-        .sink(slow_sink(&probe))
-        .run()
-        .await
-        .expect("runs");
-    assert_bound(&probe, &report, 2 + 4);
+    let probe =
+        assert_bound(2 + 4, |p, probe| p.fan_out("op", FanOut::workers(4).capacity(2), op(probe))).await;
     assert!(probe.max_running.load(SeqCst) <= 4);
 }
 
 #[tokio::test(start_paused = true)]
 async fn ordered_reorder_window_counts_against_capacity() {
-    let probe = Arc::new(Probe::default());
-    let report = source(&probe)
-        .fan_out("op", FanOut::workers(3).capacity(8).ordered(), op(&probe))
-        .halt_on_error()
-        .sink(slow_sink(&probe))
-        .run()
-        .await
-        .expect("runs");
-    assert_bound(&probe, &report, 8 + 3);
+    assert_bound(8 + 3, |p, probe| p.fan_out("op", FanOut::workers(3).capacity(8).ordered(), op(probe)))
+        .await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn keyed_pulled_minus_delivered_never_exceeds_capacity() {
-    let probe = Arc::new(Probe::default());
-    let report = source(&probe)
-        .fan_out_keyed("op", FanOut::workers(3).capacity(8), |x: &u64| x % 5, op(&probe))
-        .halt_on_error()
-        .sink(slow_sink(&probe))
-        .run()
-        .await
-        .expect("runs");
-    assert_bound(&probe, &report, 8 + 3);
+    assert_bound(8 + 3, |p, probe| {
+        p.fan_out_keyed("op", FanOut::workers(3).capacity(8), |x: &u64| x % 5, op(probe))
+    })
+    .await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn broadcast_capacity_counts_items_not_copies() {
-    let probe = Arc::new(Probe::default());
-    let report = source(&probe)
-        .broadcast("op", 5, vec![op(&probe), op(&probe), op(&probe)])
-        .halt_on_error()
-        .sink(slow_sink(&probe))
-        .run()
-        .await
-        .expect("runs");
-    assert_bound(&probe, &report, 5);
+    assert_bound(5, |p, probe| p.broadcast("op", 5, vec![op(probe), op(probe), op(probe)])).await;
 }
 
 #[tokio::test(start_paused = true)]
