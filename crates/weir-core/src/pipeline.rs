@@ -339,7 +339,12 @@ impl<T: Send + 'static> Pipeline<T> {
         if capacity == 0 {
             self.plan.fail(BuildError::Zero { stage: name.to_owned(), what: "the capacity" });
         }
-        self.push(name, move |input, ctx| stage::buffer::build(input, ctx, capacity.max(1)))
+        let limit = tokio::sync::Semaphore::MAX_PERMITS;
+        if capacity > limit {
+            let message = format!("a capacity of {capacity} items is more than the {limit} a queue can hold");
+            self.plan.fail(BuildError::Invalid { stage: name.to_owned(), message });
+        }
+        self.push(name, move |input, ctx| stage::buffer::build(input, ctx, capacity.clamp(1, limit)))
     }
 
     /// Plugs in a custom [`Stage`].

@@ -293,3 +293,49 @@ async fn route_failures_sees_each_failure_with_its_item() {
     assert_eq!((report.discarded(), report.delivered()), (3, 3));
     assert!(report.is_conserved());
 }
+
+/// Review regression: an upstream panic on a buffer's task must end the
+/// run with `Panicked`, never `Ok` with an item missing (the channel closes
+/// before the panic is recorded).
+#[test]
+fn a_panic_behind_a_buffer_is_always_reported() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    for _ in 0..300 {
+        let result = rt.block_on(
+            Pipeline::from_iter(0..4)
+                .map("explode", |x| if x == 3 { panic!("boom") } else { x })
+                .buffer("queue", 4)
+                .sink(sink::drain())
+                .run(),
+        );
+        assert!(matches!(result, Err(RunError::Panicked { .. })), "{result:?}");
+    }
+    std::panic::set_hook(hook);
+}
+
+/// Review regression: when a send fails and the flush of earlier items
+/// fails too, the run's error still carries the item the sink gave back.
+#[tokio::test]
+async fn the_given_back_item_survives_a_failing_flush() {
+    #[derive(Debug, thiserror::Error)]
+    #[error("e{0}")]
+    struct E(u32);
+    struct FlushFails;
+    impl Sink<u32> for FlushFails {
+        type Error = E;
+        async fn send(&mut self, x: u32) -> Result<(), SinkError<u32, E>> {
+            if x == 1 { Err(SinkError::with_item(E(x), x)) } else { Ok(()) }
+        }
+        async fn flush(&mut self) -> Result<(), E> {
+            Err(E(99))
+        }
+    }
+    let err = Pipeline::from_iter([0u32, 1]).sink(FlushFails).run().await.unwrap_err();
+    let RunError::Sink { error, item, returned, report, .. } = err else { panic!("a sink error") };
+    assert_eq!(error.to_string(), "e1");
+    assert_eq!(item.and_then(|i| i.downcast::<u32>().ok()).map(|b| *b), Some(1));
+    assert_eq!(returned, 2);
+    assert!(report.is_conserved(), "{report}");
+}

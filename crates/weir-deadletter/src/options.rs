@@ -63,10 +63,15 @@ impl DeadLetterOptions {
     ///
     /// # Panics
     ///
-    /// If `max_batch` is 0.
+    /// If `max_batch` is 0, or more than tokio's channel limit
+    /// (`Semaphore::MAX_PERMITS`).
     #[track_caller]
     pub fn max_batch(mut self, max_batch: usize) -> Self {
         assert!(max_batch > 0, "a dead-letter batch holds at least one record");
+        assert!(
+            max_batch <= tokio::sync::Semaphore::MAX_PERMITS,
+            "a dead-letter batch of {max_batch} records is more than a queue can hold; use a smaller batch"
+        );
         self.max_batch = max_batch;
         self
     }

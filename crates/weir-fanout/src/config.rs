@@ -75,7 +75,7 @@ impl FanOut {
         if self.capacity_items() == 0 {
             return Err(BuildError::Zero { stage: stage.to_owned(), what: "the capacity" });
         }
-        Ok(())
+        check_room(stage, self.room())
     }
 
     /// Items the stage may hold: the queue's capacity plus one in each
@@ -89,4 +89,18 @@ impl FanOut {
     pub(crate) fn max_batch(&self) -> usize {
         (self.capacity_items() / self.workers.max(1)).clamp(1, MAX_BATCH)
     }
+}
+
+/// Rejects a stage that would hold more items than tokio's semaphore counts.
+pub(crate) fn check_room(stage: &str, room: usize) -> Result<(), BuildError> {
+    if room > tokio::sync::Semaphore::MAX_PERMITS {
+        return Err(BuildError::Invalid {
+            stage: stage.to_owned(),
+            message: format!(
+                "a capacity of {room} items is more than the {} a stage can hold; use a smaller capacity",
+                tokio::sync::Semaphore::MAX_PERMITS
+            ),
+        });
+    }
+    Ok(())
 }

@@ -61,7 +61,12 @@ impl<T> Router<T> {
                 for queue in &queues[1..] {
                     let copies = batch
                         .iter()
-                        .map(|job| Job::new(job.seq, 0, copy(&job.item), weir_core::Meta::default()))
+                        .map(|job| {
+                            // Copies carry no acks (lane 0's item does) but
+                            // the same count, for retry and attempt metrics.
+                            let meta = weir_core::Meta::new(weir_core::Acks::none(), job.meta.count());
+                            Job::new(job.seq, 0, copy(&job.item), meta)
+                        })
                         .collect();
                     let _ = queue.try_send(copies);
                 }

@@ -22,6 +22,7 @@ pub(crate) struct FanOutStream<A: Assemble<T, E>, T, E> {
     /// Items emitted whose slots are not yet given back to the feeder.
     emitted: usize,
     tasks: JoinSet<()>,
+    aborted_rest: bool,
     ctx: StageContext,
 }
 
@@ -33,7 +34,7 @@ impl<A: Assemble<T, E>, T, E> FanOutStream<A, T, E> {
         tasks: JoinSet<()>,
         ctx: StageContext,
     ) -> Self {
-        Self { results, assembly, room, emitted: 0, tasks, ctx }
+        Self { results, assembly, room, emitted: 0, tasks, aborted_rest: false, ctx }
     }
 
     fn give_back_room(&mut self) {
@@ -42,14 +43,24 @@ impl<A: Assemble<T, E>, T, E> FanOutStream<A, T, E> {
         }
     }
 
-    /// Re-raises a panic of the feeder (an upstream inline stage panicked
-    /// on the feeder task) so that the run reports it.
-    fn check_tasks(&mut self) {
-        while let Some(joined) = self.tasks.try_join_next() {
-            if let Err(error) = joined
-                && error.is_panic()
-            {
-                std::panic::resume_unwind(error.into_panic());
+    /// Once every worker has exited: waits for the stage's tasks to be
+    /// reaped and re-raises a panic of any of them (an upstream inline stage
+    /// runs on the feeder task), so that the run reports it instead of
+    /// ending normally with items missing. A feeder still alive then can
+    /// make no progress (no worker takes its items): it is aborted.
+    fn poll_tasks_done(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.aborted_rest {
+            self.aborted_rest = true;
+            self.tasks.abort_all();
+        }
+        loop {
+            match self.tasks.poll_join_next(cx) {
+                Poll::Ready(Some(Err(error))) if error.is_panic() => {
+                    std::panic::resume_unwind(error.into_panic())
+                }
+                Poll::Ready(Some(_)) => continue,
+                Poll::Ready(None) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
             }
         }
     }
@@ -83,10 +94,21 @@ where
             match this.results.poll_recv(cx) {
                 Poll::Ready(Some(batch)) => this.assembly.receive(batch),
                 Poll::Ready(None) => {
-                    this.check_tasks();
-                    return Poll::Ready(None);
+                    return this.poll_tasks_done(cx).map(|()| None);
                 }
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    // A worker that died (it cannot panic through an
+                    // operation, which is caught) would leave the run waiting
+                    // for its items: surface its panic instead.
+                    while let Some(joined) = this.tasks.try_join_next() {
+                        if let Err(error) = joined
+                            && error.is_panic()
+                        {
+                            std::panic::resume_unwind(error.into_panic());
+                        }
+                    }
+                    return Poll::Pending;
+                }
             }
         }
     }

@@ -157,7 +157,7 @@ where
         if self.capacity == 0 {
             return Err(BuildError::Zero { stage: self.name.clone(), what: "the capacity" });
         }
-        Ok(())
+        crate::config::check_room(&self.name, self.capacity)
     }
 
     fn build(

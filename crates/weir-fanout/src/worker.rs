@@ -17,6 +17,9 @@ use weir_core::{Cause, ErrorClass, Operation, StageContext, Verdict};
 use crate::feeder::BatchHint;
 use crate::job::{Done, Failed, Job};
 
+/// The longest an item is parked for a retry.
+const MAX_PARK: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+
 /// Everything a worker owns.
 pub(crate) struct Worker<Op, T, U, E> {
     pub(crate) op: Arc<Op>,
@@ -93,7 +96,9 @@ where
                         if self.hold_keys {
                             held.entry(key).or_default();
                         }
-                        parked.insert(job, delay);
+                        // The timer wheel takes delays up to about two years;
+                        // a longer one (a huge cap or Retry-After) waits a year.
+                        parked.insert(job, delay.min(MAX_PARK));
                     }
                     Next::Finished if self.hold_keys => {
                         if let Some(queue) = held.get_mut(&key) {

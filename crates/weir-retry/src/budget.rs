@@ -255,11 +255,20 @@ impl RetryBudget {
             state.pending -= absorbed;
             n -= absorbed;
             let back = start.saturating_sub(since).div_ceil(slot_nanos);
-            if let Ok(back) = usize::try_from(back)
-                && back < SLOTS
-            {
-                let slot = (state.current + SLOTS - back) % SLOTS;
-                state.slots[slot].attempts += n;
+            match usize::try_from(back) {
+                Ok(back) if back < SLOTS => {
+                    let slot = (state.current + SLOTS - back) % SLOTS;
+                    state.slots[slot].attempts += n;
+                }
+                _ => {
+                    // The group started before the window: assume its
+                    // deposits were spread evenly since then and keep the
+                    // share that falls in the window, in the oldest slot.
+                    let age = u128::from(self.nanos_since_base(now).saturating_sub(since)).max(1);
+                    let window = u128::from(slot_nanos) * SLOTS as u128;
+                    let share = u64::try_from(u128::from(n) * window / age).unwrap_or(n).min(n);
+                    state.slots[(state.current + 1) % SLOTS].attempts += share;
+                }
             }
         }
     }
@@ -312,6 +321,22 @@ impl fmt::Debug for RetryBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn steady_low_traffic_keeps_its_in_window_share() {
+        // 50 deposits 400 ms apart (one group, older than the 10 s window):
+        // about half fall in the window and pay for retries.
+        let budget = RetryBudget::new(0.5, Duration::from_secs(10), 0).unwrap();
+        for _ in 0..50 {
+            budget.deposit();
+            tokio::time::advance(Duration::from_millis(400)).await;
+        }
+        let mut granted = 0;
+        while budget.withdraw() {
+            granted += 1;
+        }
+        assert!((10..=13).contains(&granted), "{granted} retries for ~25 in-window deposits at 50 %");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn deposits_expire_with_the_window() {

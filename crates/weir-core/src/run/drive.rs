@@ -58,10 +58,12 @@ where
                     }
                     (_, item) => (error, item),
                 };
-                flush(&mut sink, &ctx, &mut acks, &mut unflushed).await;
+                // The send error comes first, so the run's error keeps the
+                // item even if the flush of earlier items fails too.
                 metrics.record_returned(count);
                 let item = item.map(|i| Box::new(i) as Box<dyn std::any::Any + Send>);
                 control.fail_items(ctx.name(), Box::new(error), item, count);
+                flush(&mut sink, &ctx, &mut acks, &mut unflushed).await;
                 return true;
             }
             unflushed += meta.drain_into(&mut acks);

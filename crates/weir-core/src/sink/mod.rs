@@ -59,6 +59,12 @@ pub trait Sink<T>: Send + 'static {
     fn send(&mut self, item: T) -> impl Future<Output = Result<(), SinkError<T, Self::Error>>> + Send;
 
     /// Makes every item sent so far durable.
+    ///
+    /// If it fails, the items sent since the last successful flush are not
+    /// acknowledged. A sink that can be flushed again after a failure must
+    /// keep those items until a flush succeeds (a retry layer on the sink
+    /// relies on it); a sink that loses them on failure should not be
+    /// wrapped in a retry layer.
     fn flush(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 

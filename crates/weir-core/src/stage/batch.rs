@@ -92,7 +92,7 @@ where
                 }
                 return Poll::Ready(Some(take(this.items, this.meta, this.weight)));
             };
-            if !this.items.is_empty() && *this.weight + w > this.limits.max_weight {
+            if !this.items.is_empty() && this.weight.saturating_add(w) > this.limits.max_weight {
                 *this.carry = Some((env, w));
                 return Poll::Ready(Some(take(this.items, this.meta, this.weight)));
             }
@@ -102,7 +102,7 @@ where
             let (item, meta) = env.into_parts();
             this.items.push(item);
             this.meta.merge(meta);
-            *this.weight += w;
+            *this.weight = this.weight.saturating_add(w);
             if this.items.len() >= this.limits.max_items || *this.weight >= this.limits.max_weight {
                 return Poll::Ready(Some(take(this.items, this.meta, this.weight)));
             }

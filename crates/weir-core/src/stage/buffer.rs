@@ -25,12 +25,17 @@ impl<T> Stream for Buffered<T> {
         let this = self.get_mut();
         let polled = this.items.poll_recv(cx);
         if let Poll::Ready(None) = polled {
-            // Upstream ended; re-raise a panic of an upstream stage so the run reports it.
-            while let Some(joined) = this.task.try_join_next() {
-                if let Err(error) = joined
-                    && error.is_panic()
-                {
-                    std::panic::resume_unwind(error.into_panic());
+            // Upstream ended: wait until its task is reaped, and re-raise
+            // its panic so that the run reports it (the channel closes
+            // before the panic is recorded).
+            loop {
+                match this.task.poll_join_next(cx) {
+                    Poll::Ready(Some(Err(error))) if error.is_panic() => {
+                        std::panic::resume_unwind(error.into_panic())
+                    }
+                    Poll::Ready(Some(_)) => continue,
+                    Poll::Ready(None) => break,
+                    Poll::Pending => return Poll::Pending,
                 }
             }
         }
