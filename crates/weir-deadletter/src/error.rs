@@ -37,6 +37,13 @@ pub enum DeadLetterError {
     /// An earlier batch could not be stored, so this failure was not tried.
     #[error("the dead-letter sink is down: an earlier batch could not be stored")]
     SinkDown,
+    /// The stored records could not be synced to durable storage at the end
+    /// of the run (they were flushed; a crash may still lose them).
+    #[error("the dead-letter sink could not sync its records at the end of the run: {message}")]
+    SyncFailed {
+        /// The sink's last error.
+        message: String,
+    },
     /// The dead-letter stage's writer task ended before the failure reached it.
     #[error("the dead-letter writer task ended unexpectedly")]
     WriterGone,

@@ -112,8 +112,8 @@ where
     }
 
     /// Syncs the sink, retrying with the policy (once only if it is down).
-    /// Every stored record was acknowledged already, so a failure here can
-    /// only be logged.
+    /// Every stored record was acknowledged already (after its flush), so a
+    /// sync that keeps failing ends the run with an error that says so.
     async fn sync(&mut self) {
         let mut attempt = Attempt::first();
         loop {
@@ -135,6 +135,7 @@ where
                 }
                 _ => {
                     tracing::error!(%error, "dead-letter sink sync failed; stored records may not survive a crash");
+                    self.control.fail_run(&self.name, DeadLetterError::SyncFailed { message: error });
                     return;
                 }
             }

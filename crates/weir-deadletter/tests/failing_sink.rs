@@ -153,3 +153,38 @@ async fn a_panicking_sink_ends_the_run_and_its_failures_are_counted() {
     assert!(returned >= 1);
     assert!(report.is_conserved(), "{report}");
 }
+
+/// Stores everything but can never sync it to durable storage.
+#[derive(Debug)]
+struct NoSync;
+
+impl DeadLetterSink<u32> for NoSync {
+    type Error = Unavailable;
+
+    async fn store(&mut self, _records: Vec<DeadLetter<u32>>) -> Result<(), StoreError<u32, Unavailable>> {
+        Ok(())
+    }
+
+    async fn sync(&mut self) -> Result<(), Unavailable> {
+        Err(Unavailable)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_final_sync_that_keeps_failing_ends_the_run_with_an_error_that_says_so() {
+    let err = Pipeline::from_iter(0..10u32)
+        .try_map("check", |x| if x % 3 == 0 { Err(Three) } else { Ok(x) })
+        .dead_letter_with(NoSync, options(3))
+        .sink(sink::drain())
+        .run()
+        .await
+        .unwrap_err();
+    let RunError::Sink { error, returned, report, .. } = err else { panic!("expected a sink error") };
+    assert!(
+        matches!(error.downcast_ref::<DeadLetterError>(), Some(DeadLetterError::SyncFailed { .. })),
+        "{error}"
+    );
+    assert_eq!(returned, 0, "the records were stored (flushed) and acknowledged");
+    assert_eq!((report.delivered(), report.dead_lettered()), (6, 4));
+    assert!(report.is_conserved(), "{report}");
+}

@@ -115,6 +115,41 @@ impl RunControl {
         self.fail_items(stage, error.into(), Some(Box::new(failure.into_item())), count);
     }
 
+    /// Ends the run with `error` once in-flight items are drained, without
+    /// an item to return: for an error of a stage's own, such as a
+    /// dead-letter file that could not be synced at the end. Stops intake;
+    /// only the first such error is kept.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weir_core::prelude::*;
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("could not sync the store")]
+    /// struct SyncFailed;
+    ///
+    /// # #[derive(Debug, thiserror::Error)] #[error("odd")] struct Odd;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = Pipeline::from_iter(0..3)
+    ///     .try_map("even", |x| if x % 2 == 0 { Ok(x) } else { Err(Odd) })
+    ///     .route_failures(|failure, control: RunControl| {
+    ///         failure.settle(Settled::Discarded);
+    ///         control.fail_run("even", SyncFailed);
+    ///         std::future::ready(())
+    ///     })
+    ///     .sink(sink::drain())
+    ///     .run()
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(matches!(err, RunError::Sink { returned: 0, .. }));
+    /// # }
+    /// ```
+    pub fn fail_run(&self, stage: &str, error: impl Into<BoxError>) {
+        self.fail_items(stage, error.into(), None, 0);
+    }
+
     pub(crate) fn fail_items(
         &self,
         stage: &str,
