@@ -117,3 +117,36 @@ async fn a_shared_retry_budget_bounds_the_retries_of_a_fan_out_while_a_dependenc
     assert_eq!(report.discarded(), u64::from(items));
     assert!(report.is_conserved(), "{report}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_operation_times_out_and_frees_its_worker() {
+    use weir_retry::{AttemptError, TimeoutExt};
+    let start = tokio::time::Instant::now();
+    let lookup = |x: u32| async move {
+        if x == 0 {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        Ok::<_, Infallible>(x)
+    };
+    let (sink, out) = sink::collect();
+    let timed_out = Arc::new(AtomicU32::new(0));
+    let count = timed_out.clone();
+    let report = Pipeline::from_iter(0..10u32)
+        .fan_out("lookup", FanOut::workers(1), lookup.timeout(Duration::from_millis(100)))
+        .route_failures(move |failure: Failure<u32, AttemptError<Infallible>>, _| {
+            if matches!(failure.cause().error(), Some(AttemptError::TimedOut(_))) {
+                count.fetch_add(1, SeqCst);
+            }
+            failure.settle(Settled::Discarded);
+            std::future::ready(())
+        })
+        .sink(sink)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(timed_out.load(SeqCst), 1);
+    assert_eq!(out.take(), (1..10).collect::<Vec<_>>());
+    assert_eq!(start.elapsed(), Duration::from_millis(100 + 9 * 10), "one worker: the timeout, then 9 items");
+    assert!(report.is_conserved(), "{report}");
+}

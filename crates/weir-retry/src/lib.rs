@@ -69,6 +69,7 @@ mod layer;
 mod policy;
 mod sink;
 mod timeout;
+mod timeout_layer;
 
 pub use budget::RetryBudget;
 pub use builder::RetryPolicyBuilder;
@@ -79,3 +80,4 @@ pub use layer::{Retry, RetryExt};
 pub use policy::RetryPolicy;
 pub use sink::{RetrySink, RetrySinkExt};
 pub use timeout::{AttemptFuture, NoTimeout, WithTimeout};
+pub use timeout_layer::{Timeout, TimeoutExt};

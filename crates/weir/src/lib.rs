@@ -61,7 +61,7 @@ pub mod prelude {
     pub use weir_core::prelude::*;
     pub use weir_deadletter::{DeadLetter, DeadLetterExt, JsonLines, SinkDeadLetterExt};
     pub use weir_fanout::{FanOut, FanOutExt};
-    pub use weir_retry::{Jitter, RetryBudget, RetryExt, RetryPolicy, RetrySinkExt};
+    pub use weir_retry::{Jitter, RetryBudget, RetryExt, RetryPolicy, RetrySinkExt, TimeoutExt};
 }
 
 /// The README's example, compiled and run as a doctest.
