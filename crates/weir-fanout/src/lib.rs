@@ -107,7 +107,9 @@ pub trait FanOutExt<T>: Sized {
     /// `partition_by`); output interleaves keys in completion order. While
     /// an item waits for a retry, later items of its key wait behind it;
     /// other keys keep flowing. A key that is much busier than the others
-    /// keeps its worker busy: spread keys evenly.
+    /// keeps its worker busy: spread keys evenly. Keys are told apart by a
+    /// 64-bit hash: two keys whose hashes collide (vanishingly rare) also
+    /// wait for each other's retries.
     ///
     /// # Examples
     ///
