@@ -1,6 +1,7 @@
 //! The pipeline builder.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
@@ -13,10 +14,13 @@ use crate::metrics::StageKind;
 use crate::plan::{Assembly, Plan};
 use crate::run::Runnable;
 use crate::sink::Sink;
-use crate::stage::counted::Counted;
+use crate::stage::counted::{Counted, Passing};
 use crate::stage::{self, EnvelopeStream, FallibleStream, Stage, StageContext};
 
-type Build<T> = Box<dyn FnOnce(&mut Assembly) -> EnvelopeStream<T> + Send>;
+type Build<T> = Chained<Envelope<T>>;
+
+/// A build step: makes a stage's (counted) output stream when the run starts.
+type Chained<Item> = Box<dyn FnOnce(&mut Assembly) -> Pin<Box<dyn Stream<Item = Item> + Send>> + Send>;
 
 /// A pipeline under construction: a source and the named stages after it.
 ///
@@ -132,42 +136,47 @@ impl<T: Send + 'static> Pipeline<T> {
         Self { build, plan }
     }
 
-    /// Adds a stage made by `make` from its counted input and its context;
-    /// its output is counted too.
-    fn push<U, F>(mut self, name: &str, make: F) -> Pipeline<U>
+    /// Adds a stage that `make` builds from its input and its context
+    /// when the pipeline runs; the stage's output is counted (its input is
+    /// the previous stage's counted output). Returns the new build step
+    /// and the plan, for a [`Pipeline`] or a [`Fallible`].
+    fn chain<S, F>(mut self, name: &str, make: F) -> (Chained<S::Item>, Plan)
     where
-        U: Send + 'static,
-        F: FnOnce(EnvelopeStream<T>, StageContext) -> EnvelopeStream<U> + Send + 'static,
+        S: Stream + Send + 'static,
+        S::Item: Passing,
+        F: FnOnce(EnvelopeStream<T>, StageContext) -> S + Send + 'static,
     {
         self.plan.add(name);
         let name = name.to_owned();
         let upstream = self.build;
-        let build: Build<U> = Box::new(move |asm: &mut Assembly| {
+        let build: Chained<S::Item> = Box::new(move |asm: &mut Assembly| {
             let input = upstream(asm);
             let ctx = asm.stage(&name, StageKind::Transform);
             let stage = ctx.stage_ref().clone();
             Counted::new(make(input, ctx), stage).boxed()
         });
-        Pipeline { build, plan: self.plan }
+        (build, self.plan)
     }
 
-    /// Adds a fallible stage made by `make`; see [`push`](Self::push).
-    fn push_fallible<U, E, F>(mut self, name: &str, make: F) -> Fallible<U, T, E>
+    /// Adds an infallible stage; see [`chain`](Self::chain).
+    fn push<U, F>(self, name: &str, make: F) -> Pipeline<U>
+    where
+        U: Send + 'static,
+        F: FnOnce(EnvelopeStream<T>, StageContext) -> EnvelopeStream<U> + Send + 'static,
+    {
+        let (build, plan) = self.chain(name, make);
+        Pipeline { build, plan }
+    }
+
+    /// Adds a fallible stage; see [`chain`](Self::chain).
+    fn push_fallible<U, E, F>(self, name: &str, make: F) -> Fallible<U, T, E>
     where
         U: Send + 'static,
         E: Send + 'static,
         F: FnOnce(EnvelopeStream<T>, StageContext) -> FallibleStream<U, T, E> + Send + 'static,
     {
-        self.plan.add(name);
-        let name = name.to_owned();
-        let upstream = self.build;
-        let build = Box::new(move |asm: &mut Assembly| {
-            let input = upstream(asm);
-            let ctx = asm.stage(&name, StageKind::Transform);
-            let stage = ctx.stage_ref().clone();
-            Counted::new(make(input, ctx), stage).boxed() as FallibleStream<U, T, E>
-        });
-        Fallible { build, plan: self.plan }
+        let (build, plan) = self.chain(name, make);
+        Fallible { build, plan }
     }
 
     /// Transforms each item with a synchronous, infallible function.

@@ -8,7 +8,7 @@ use weir_core::{BuildError, EnvelopeStream, FallibleStage, FallibleStream, Opera
 use crate::assemble::{Broadcast, Ordered, Unordered};
 use crate::config::FanOut;
 use crate::feeder::Router;
-use crate::launch::{Layout, launch};
+use crate::launch::{Layout, WorkerSlot, launch};
 
 /// Stage for [`FanOutExt::fan_out`](crate::FanOutExt::fan_out).
 #[derive(Debug)]
@@ -44,18 +44,9 @@ where
     fn build(self, input: EnvelopeStream<T>, ctx: StageContext) -> FallibleStream<Op::Output, T, Op::Error> {
         let queue = async_channel::unbounded();
         let op = Arc::new(self.op);
-        let layout = Layout {
-            workers: (0..self.config.worker_count()).map(|_| (op.clone(), queue.1.clone(), 0)).collect(),
-            router: Router::Shared(queue.0),
-            capacity: self.config.room(),
-            max_batch: self.config.max_batch(),
-            hold_keys: false,
-        };
-        if self.config.is_ordered() {
-            launch(layout, input, ctx, Ordered::default())
-        } else {
-            launch(layout, input, ctx, Unordered::default())
-        }
+        let workers = (0..self.config.worker_count()).map(|_| (op.clone(), queue.1.clone(), 0)).collect();
+        let ordered = self.config.is_ordered();
+        launch_sized(&self.config, workers, Router::Shared(queue.0), false, ordered, input, ctx)
     }
 }
 
@@ -105,21 +96,16 @@ where
         let op = Arc::new(self.op);
         let queues: Vec<_> = (0..self.config.worker_count()).map(|_| async_channel::unbounded()).collect();
         let key = self.key;
-        let layout = Layout {
-            workers: queues.iter().map(|q| (op.clone(), q.1.clone(), 0)).collect(),
-            router: Router::Keyed {
-                queues: queues.into_iter().map(|q| q.0).collect(),
-                hash: Box::new(move |item: &T| {
-                    let mut hasher = rustc_hash::FxHasher::default();
-                    key(item).hash(&mut hasher);
-                    hasher.finish()
-                }),
-            },
-            capacity: self.config.room(),
-            max_batch: self.config.max_batch(),
-            hold_keys: true,
+        let workers = queues.iter().map(|q| (op.clone(), q.1.clone(), 0)).collect();
+        let router = Router::Keyed {
+            queues: queues.into_iter().map(|q| q.0).collect(),
+            hash: Box::new(move |item: &T| {
+                let mut hasher = rustc_hash::FxHasher::default();
+                key(item).hash(&mut hasher);
+                hasher.finish()
+            }),
         };
-        launch(layout, input, ctx, Unordered::default())
+        launch_sized(&self.config, workers, router, true, false, input, ctx)
     }
 }
 
@@ -181,5 +167,30 @@ where
             hold_keys: false,
         };
         launch(layout, input, ctx, Broadcast::new(lanes))
+    }
+}
+
+/// Launches a stage sized by `config` (its room and batch size), with its
+/// results in input order when `ordered`, else in completion order.
+fn launch_sized<T, Op>(
+    config: &FanOut,
+    workers: Vec<WorkerSlot<T, Op>>,
+    router: Router<T>,
+    hold_keys: bool,
+    ordered: bool,
+    input: EnvelopeStream<T>,
+    ctx: StageContext,
+) -> FallibleStream<Op::Output, T, Op::Error>
+where
+    T: Clone + Send + 'static,
+    Op: Operation<T>,
+    Op::Error: std::fmt::Display,
+{
+    let layout =
+        Layout { workers, router, capacity: config.room(), max_batch: config.max_batch(), hold_keys };
+    if ordered {
+        launch(layout, input, ctx, Ordered::default())
+    } else {
+        launch(layout, input, ctx, Unordered::default())
     }
 }

@@ -24,7 +24,7 @@ const MAX_UNFLUSHED: usize = 1024;
 /// is one (the run goes on), else the run ends. Items lost by a failed
 /// flush always end the run: they cannot be routed.
 pub(crate) async fn drive<T, Si, R>(
-    input: EnvelopeStream<T>,
+    mut input: EnvelopeStream<T>,
     mut sink: Si,
     mut route: Option<R>,
     ctx: StageContext,
@@ -34,7 +34,6 @@ where
     Si: Sink<T>,
     R: FailureRoute<T, Si::Error>,
 {
-    let mut input = input;
     let mut ended = false;
     let control = ctx.control();
     let metrics = ctx.metrics();

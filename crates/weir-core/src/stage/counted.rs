@@ -29,22 +29,6 @@ impl<T, I, E> Passing for Result<Envelope<T>, Failure<I, E>> {
     }
 }
 
-/// Counts every item of one stream into its stage's counter, with a
-/// shard of its own (a plain store per item, no atomic add).
-#[derive(Debug)]
-pub(crate) struct Tally(Shard);
-
-impl Tally {
-    pub(crate) fn new(stage: &StageRef) -> Self {
-        Self(stage.metrics().emitted.shard())
-    }
-
-    #[inline]
-    pub(crate) fn add(&mut self, n: u64) {
-        self.0.add(n);
-    }
-}
-
 pin_project! {
     /// Counts the items a stream yields as emitted by a stage, inside the
     /// stage's tracing span.
@@ -52,7 +36,9 @@ pin_project! {
     pub(crate) struct Counted<St> {
         #[pin]
         stream: St,
-        tally: Tally,
+        // This stream's own shard of the stage's `emitted` counter: a plain
+        // store per item, no atomic add.
+        emitted: Shard,
         // The stage's span, entered while the stage runs (a disabled span
         // costs a branch).
         span: tracing::Span,
@@ -62,7 +48,7 @@ pin_project! {
 impl<St> Counted<St> {
     pub(crate) fn new(stream: St, stage: StageRef) -> Self {
         let span = tracing::debug_span!("weir.stage", stage = stage.name());
-        Self { stream, tally: Tally::new(&stage), span }
+        Self { stream, emitted: stage.metrics().emitted.shard(), span }
     }
 }
 
@@ -78,7 +64,7 @@ where
         let _entered = this.span.enter();
         let polled = this.stream.poll_next(cx);
         if let Poll::Ready(Some(item)) = &polled {
-            this.tally.add(item.passing());
+            this.emitted.add(item.passing());
         }
         polled
     }
