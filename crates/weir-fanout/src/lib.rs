@@ -104,7 +104,8 @@ pub trait FanOutExt<T>: Sized {
 
     /// Like [`fan_out`](Self::fan_out), but items with equal keys always go
     /// to the same worker, so per-key order holds (like Broadway's
-    /// `partition_by`); output interleaves keys in completion order. While
+    /// `partition_by`); output interleaves keys in completion order, or
+    /// keeps input order with [`FanOut::ordered`]. While
     /// an item waits for a retry, later items of its key wait behind it;
     /// other keys keep flowing. A key that is much busier than the others
     /// keeps its worker busy: spread keys evenly. Keys are told apart by a

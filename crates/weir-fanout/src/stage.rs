@@ -105,7 +105,8 @@ where
                 hasher.finish()
             }),
         };
-        launch_sized(&self.config, workers, router, true, false, input, ctx)
+        let ordered = self.config.is_ordered();
+        launch_sized(&self.config, workers, router, true, ordered, input, ctx)
     }
 }
 

@@ -150,3 +150,26 @@ async fn a_hung_operation_times_out_and_frees_its_worker() {
     assert_eq!(start.elapsed(), Duration::from_millis(100 + 9 * 10), "one worker: the timeout, then 9 items");
     assert!(report.is_conserved(), "{report}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn keyed_mode_honours_ordered() {
+    // Later items finish first (delays shrink), so completion order differs
+    // from input order; `.ordered()` must restore input order.
+    let (sink, out) = sink::collect();
+    Pipeline::from_iter(0..12u32)
+        .fan_out_keyed(
+            "keyed",
+            FanOut::workers(3).ordered(),
+            |x: &u32| x % 4,
+            |x: u32| async move {
+                tokio::time::sleep(Duration::from_millis(u64::from(12 - x))).await;
+                Ok::<_, Infallible>(x)
+            },
+        )
+        .discard_failures()
+        .sink(sink)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(out.take(), (0..12).collect::<Vec<_>>());
+}
