@@ -15,48 +15,34 @@ use tokio::sync::Semaphore;
 use weir_core::EnvelopeStream;
 use weir_core::poll::ready_now;
 
+use crate::dispatch::Dispatch;
 use crate::job::Job;
 
-type Queue<T> = async_channel::Sender<Vec<Job<T>>>;
+/// Hashes an item's key (keyed mode).
+pub(crate) type KeyHash<T> = Box<dyn Fn(&T) -> u64 + Send>;
 
-/// Where the feeder sends items.
+/// Where the feeder sends items. Dropping it (when the input ends, or
+/// the feeder panics) closes the queues: the workers finish what they hold
+/// and exit.
 pub(crate) enum Router<T> {
-    /// One queue shared by every worker.
-    Shared(Queue<T>),
-    /// One queue per worker; an item goes to the worker its key hashes to.
-    Keyed { queues: Vec<Queue<T>>, hash: Box<dyn Fn(&T) -> u64 + Send> },
+    /// One queue shared by every worker (in keyed mode, the queue keeps
+    /// per-key order by the key's hash).
+    Shared { queue: Arc<Dispatch<T>>, hash: Option<KeyHash<T>> },
     /// One queue per consumer; every consumer gets a copy of every item.
-    Broadcast { queues: Vec<Queue<T>>, copy: fn(&T) -> T },
+    Broadcast { queues: Vec<Arc<Dispatch<T>>>, copy: fn(&T) -> T },
 }
 
 impl<T> Router<T> {
     fn key(&self, item: &T) -> u64 {
         match self {
-            Router::Keyed { hash, .. } => hash(item),
+            Router::Shared { hash: Some(hash), .. } => hash(item),
             _ => 0,
         }
     }
 
     fn send(&self, batch: Vec<Job<T>>) {
-        // The queues are unbounded: the stage's semaphore bounds the items
-        // in them. A send fails only once every worker is gone, which
-        // happens only when the stage is being dropped.
         match self {
-            Router::Shared(queue) => {
-                let _ = queue.try_send(batch);
-            }
-            Router::Keyed { queues, .. } => {
-                let n = queues.len() as u64;
-                let mut split: Vec<Vec<Job<T>>> = queues.iter().map(|_| Vec::new()).collect();
-                for job in batch {
-                    split[(job.key % n) as usize].push(job);
-                }
-                for (queue, jobs) in queues.iter().zip(split) {
-                    if !jobs.is_empty() {
-                        let _ = queue.try_send(jobs);
-                    }
-                }
-            }
+            Router::Shared { queue, .. } => queue.push(batch),
             Router::Broadcast { queues, copy } => {
                 for queue in &queues[1..] {
                     let copies = batch
@@ -68,17 +54,28 @@ impl<T> Router<T> {
                             Job::new(job.seq, 0, copy(&job.item), meta)
                         })
                         .collect();
-                    let _ = queue.try_send(copies);
+                    queue.push(copies);
                 }
-                let _ = queues[0].try_send(batch);
+                queues[0].push(batch);
             }
+        }
+    }
+}
+
+impl<T> Drop for Router<T> {
+    fn drop(&mut self) {
+        match self {
+            Router::Shared { queue, .. } => queue.close(),
+            Router::Broadcast { queues, .. } => queues.iter().for_each(|queue| queue.close()),
         }
     }
 }
 
 /// Shared between the feeder and the workers: how many items a hand-off
 /// may carry. Workers lower it to 1 when operations wait (slow items are
-/// better spread one by one) and raise it when they complete at once.
+/// better spread one by one) and raise it when they complete at once. It
+/// only tunes the cost of hand-offs: a worker gives back the items it holds
+/// the moment an operation waits, whatever the hint.
 #[derive(Debug)]
 pub(crate) struct BatchHint {
     current: AtomicUsize,

@@ -8,25 +8,28 @@ use tracing::Instrument;
 use weir_core::{EnvelopeStream, FallibleStream, Operation, StageContext};
 
 use crate::assemble::Assemble;
+use crate::dispatch::Dispatch;
 use crate::feeder::{BatchHint, Router, feed};
-use crate::job::Job;
 use crate::output::FanOutStream;
+use crate::park::park;
 use crate::worker::Worker;
 
-/// One worker's operation, queue and lane (broadcast consumer).
-pub(crate) type WorkerSlot<T, Op> = (Arc<Op>, async_channel::Receiver<Vec<Job<T>>>, usize);
+/// One worker's operation and lane: the index of its queue (a broadcast
+/// consumer's), else 0.
+pub(crate) type WorkerSlot<Op> = (Arc<Op>, usize);
 
 /// The tasks of a fan-out stage and how they are connected.
 pub(crate) struct Layout<T, Op> {
-    /// Each worker: its operation, its queue, its lane (broadcast consumer).
-    pub(crate) workers: Vec<WorkerSlot<T, Op>>,
+    pub(crate) workers: Vec<WorkerSlot<Op>>,
+    /// The queues, by lane.
+    pub(crate) queues: Vec<Arc<Dispatch<T>>>,
     pub(crate) router: Router<T>,
     pub(crate) capacity: usize,
     pub(crate) max_batch: usize,
-    pub(crate) hold_keys: bool,
 }
 
-/// Spawns the feeder and the workers, owned by the returned stream.
+/// Spawns the feeder, the workers and the parking task, owned by the
+/// returned stream.
 pub(crate) fn launch<T, Op, A>(
     layout: Layout<T, Op>,
     input: EnvelopeStream<T>,
@@ -44,15 +47,17 @@ where
     let hint = Arc::new(BatchHint::new(layout.max_batch));
     let (output, results) = mpsc::unbounded_channel();
     let span = ctx.span();
+    let (parking, parked) = mpsc::unbounded_channel();
     let mut tasks = JoinSet::new();
     tasks.spawn(feed(input, layout.router, room.clone(), hint.clone()).instrument(span.clone()));
-    for (op, queue, lane) in layout.workers {
+    tasks.spawn(park(parked, layout.queues.clone()).instrument(span.clone()));
+    for (op, lane) in layout.workers {
         let worker = Worker {
             op,
-            queue,
+            queue: layout.queues[lane].clone(),
+            park: parking.clone(),
             output: output.clone(),
             lane,
-            hold_keys: layout.hold_keys,
             hint: hint.clone(),
             ctx: ctx.clone(),
         };

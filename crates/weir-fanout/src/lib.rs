@@ -17,8 +17,13 @@
 //!   item; the worker goes on with the next one.
 //! - **Retries don't hold a worker.** An item waiting for its backoff is
 //!   parked on a timer; its worker serves other items meanwhile.
+//! - **Work sharing.** An item never waits in one worker's hands while
+//!   another worker is idle: a worker that meets a slow item gives the
+//!   items it holds back to the queue before it waits, from the first item
+//!   on, and an item whose retry delay is over goes to whichever worker is
+//!   free first.
 //! - **Fast.** Hand-offs between tasks move every ready item at once when
-//!   the queue is hot and one item when it is cold.
+//!   the queue is hot and every worker busy, and one item when it is cold.
 //!
 //! Four modes, all on [`FanOutExt`]:
 //!
@@ -26,16 +31,18 @@
 //! |---|---|---|
 //! | [`fan_out`](FanOutExt::fan_out) (unordered, default) | completion order | the source, when `capacity` items plus one per worker are inside |
 //! | [`fan_out`](FanOutExt::fan_out) with [`FanOut::ordered`] | input order | same; a slow item also holds back finished items behind it |
-//! | [`fan_out_keyed`](FanOutExt::fan_out_keyed) | per-key input order | same; a busy key's worker holds its own queue |
+//! | [`fan_out_keyed`](FanOutExt::fan_out_keyed) | per-key input order | same; the items of a busy key wait for it, other keys go on |
 //! | [`broadcast`](FanOutExt::broadcast) | input order | the slowest consumer sets the rate |
 #![doc(test(no_crate_inject, attr(deny(warnings), allow(dead_code, unused_variables))))]
 
 mod assemble;
 mod config;
+mod dispatch;
 mod feeder;
 mod job;
 mod launch;
 mod output;
+mod park;
 mod stage;
 mod worker;
 
@@ -102,15 +109,16 @@ pub trait FanOutExt<T>: Sized {
         Op: Operation<T>,
         Op::Error: std::fmt::Display;
 
-    /// Like [`fan_out`](Self::fan_out), but items with equal keys always go
-    /// to the same worker, so per-key order holds (like Broadway's
-    /// `partition_by`); output interleaves keys in completion order, or
-    /// keeps input order with [`FanOut::ordered`]. While
-    /// an item waits for a retry, later items of its key wait behind it;
-    /// other keys keep flowing. A key that is much busier than the others
-    /// keeps its worker busy: spread keys evenly. Keys are told apart by a
+    /// Like [`fan_out`](Self::fan_out), but items with equal keys are
+    /// processed one at a time, in input order (like Broadway's
+    /// `partition_by`, without pinning a key to a worker): while an item of
+    /// a key is in a worker's hands or waits for a retry, later items of
+    /// that key wait behind it, and any idle worker takes the next item of
+    /// any other key. Output interleaves keys in completion order, or keeps
+    /// input order with [`FanOut::ordered`]. A key that is much busier than
+    /// the others runs no faster than one worker. Keys are told apart by a
     /// 64-bit hash: two keys whose hashes collide (vanishingly rare) also
-    /// wait for each other's retries.
+    /// wait for each other.
     ///
     /// # Examples
     ///

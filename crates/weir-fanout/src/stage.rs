@@ -7,8 +7,9 @@ use weir_core::{BuildError, EnvelopeStream, FallibleStage, FallibleStream, Opera
 
 use crate::assemble::{Broadcast, Ordered, Unordered};
 use crate::config::FanOut;
-use crate::feeder::Router;
-use crate::launch::{Layout, WorkerSlot, launch};
+use crate::dispatch::Dispatch;
+use crate::feeder::{KeyHash, Router};
+use crate::launch::{Layout, launch};
 
 /// Stage for [`FanOutExt::fan_out`](crate::FanOutExt::fan_out).
 #[derive(Debug)]
@@ -42,11 +43,7 @@ where
     }
 
     fn build(self, input: EnvelopeStream<T>, ctx: StageContext) -> FallibleStream<Op::Output, T, Op::Error> {
-        let queue = async_channel::unbounded();
-        let op = Arc::new(self.op);
-        let workers = (0..self.config.worker_count()).map(|_| (op.clone(), queue.1.clone(), 0)).collect();
-        let ordered = self.config.is_ordered();
-        launch_sized(&self.config, workers, Router::Shared(queue.0), false, ordered, input, ctx)
+        launch_sized(&self.config, self.op, None, input, ctx)
     }
 }
 
@@ -93,20 +90,13 @@ where
     }
 
     fn build(self, input: EnvelopeStream<T>, ctx: StageContext) -> FallibleStream<Op::Output, T, Op::Error> {
-        let op = Arc::new(self.op);
-        let queues: Vec<_> = (0..self.config.worker_count()).map(|_| async_channel::unbounded()).collect();
         let key = self.key;
-        let workers = queues.iter().map(|q| (op.clone(), q.1.clone(), 0)).collect();
-        let router = Router::Keyed {
-            queues: queues.into_iter().map(|q| q.0).collect(),
-            hash: Box::new(move |item: &T| {
-                let mut hasher = rustc_hash::FxHasher::default();
-                key(item).hash(&mut hasher);
-                hasher.finish()
-            }),
-        };
-        let ordered = self.config.is_ordered();
-        launch_sized(&self.config, workers, router, true, ordered, input, ctx)
+        let hash = Box::new(move |item: &T| {
+            let mut hasher = rustc_hash::FxHasher::default();
+            key(item).hash(&mut hasher);
+            hasher.finish()
+        });
+        launch_sized(&self.config, self.op, Some(hash), input, ctx)
     }
 }
 
@@ -153,32 +143,26 @@ where
         ctx: StageContext,
     ) -> FallibleStream<Vec<Op::Output>, T, Op::Error> {
         let lanes = self.consumers.len();
-        let queues: Vec<_> = (0..lanes).map(|_| async_channel::unbounded()).collect();
+        let queues: Vec<_> = (0..lanes).map(|_| Arc::new(Dispatch::new(false))).collect();
         let layout = Layout {
-            workers: self
-                .consumers
-                .into_iter()
-                .zip(&queues)
-                .enumerate()
-                .map(|(lane, (op, q))| (Arc::new(op), q.1.clone(), lane))
-                .collect(),
-            router: Router::Broadcast { queues: queues.into_iter().map(|q| q.0).collect(), copy: T::clone },
+            workers: self.consumers.into_iter().enumerate().map(|(lane, op)| (Arc::new(op), lane)).collect(),
+            router: Router::Broadcast { queues: queues.clone(), copy: T::clone },
+            queues,
             capacity: self.capacity,
             max_batch: (self.capacity / lanes).clamp(1, crate::config::MAX_BATCH),
-            hold_keys: false,
         };
         launch(layout, input, ctx, Broadcast::new(lanes))
     }
 }
 
-/// Launches a stage sized by `config` (its room and batch size), with its
-/// results in input order when `ordered`, else in completion order.
+/// Launches `config.worker_count()` workers running `op` on one shared
+/// queue, sized by `config` (its room and batch size), keyed by `hash` when
+/// given, with results in input order when `config` is ordered, else in
+/// completion order.
 fn launch_sized<T, Op>(
     config: &FanOut,
-    workers: Vec<WorkerSlot<T, Op>>,
-    router: Router<T>,
-    hold_keys: bool,
-    ordered: bool,
+    op: Op,
+    hash: Option<KeyHash<T>>,
     input: EnvelopeStream<T>,
     ctx: StageContext,
 ) -> FallibleStream<Op::Output, T, Op::Error>
@@ -187,9 +171,16 @@ where
     Op: Operation<T>,
     Op::Error: std::fmt::Display,
 {
-    let layout =
-        Layout { workers, router, capacity: config.room(), max_batch: config.max_batch(), hold_keys };
-    if ordered {
+    let op = Arc::new(op);
+    let queue = Arc::new(Dispatch::new(hash.is_some()));
+    let layout = Layout {
+        workers: (0..config.worker_count()).map(|_| (op.clone(), 0)).collect(),
+        queues: vec![queue.clone()],
+        router: Router::Shared { queue, hash },
+        capacity: config.room(),
+        max_batch: config.max_batch(),
+    };
+    if config.is_ordered() {
         launch(layout, input, ctx, Ordered::default())
     } else {
         launch(layout, input, ctx, Unordered::default())

@@ -1,42 +1,45 @@
-//! A worker: runs the operation on the items of its queue, parks items
-//! that wait for a retry on a timer, and sends results to the output.
+//! A worker: runs the operation on the items it takes from its queue,
+//! parks items that wait for a retry, and sends results to the output.
+//!
+//! Before an operation waits, the worker hands what it finished
+//! downstream and gives the items it has not started back to the queue:
+//! it holds no item while it waits (see [`dispatch`](crate::dispatch)).
 
-use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
 use std::sync::Arc;
 
 use futures::FutureExt;
-use rustc_hash::FxHashMap;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
-use tokio_util::time::DelayQueue;
 use weir_core::operation::give_up;
 use weir_core::{Cause, ErrorClass, Operation, StageContext, Verdict};
 
+use crate::dispatch::Dispatch;
 use crate::feeder::BatchHint;
 use crate::job::{Done, Failed, Job};
-
-/// The longest an item is parked for a retry.
-const MAX_PARK: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+use crate::park::ParkSender;
 
 /// Everything a worker owns.
 pub(crate) struct Worker<Op, T, U, E> {
     pub(crate) op: Arc<Op>,
-    pub(crate) queue: async_channel::Receiver<Vec<Job<T>>>,
+    pub(crate) queue: Arc<Dispatch<T>>,
+    pub(crate) park: ParkSender<T>,
     pub(crate) output: UnboundedSender<Vec<Done<U, T, E>>>,
     pub(crate) lane: usize,
-    /// Keyed mode: while one item of a key waits for a retry, later items
-    /// of that key wait behind it, so per-key order holds.
-    pub(crate) hold_keys: bool,
     pub(crate) hint: Arc<BatchHint>,
     pub(crate) ctx: StageContext,
 }
 
-/// What the worker does with an item after an attempt.
-enum Next<T> {
-    Finished,
-    Parked(Job<T>, std::time::Duration),
+/// The items a worker took and what became of them so far.
+struct Hands<T, U, E> {
+    /// Taken, not started.
+    rest: std::vec::IntoIter<Job<T>>,
+    /// Finished, not yet sent downstream.
+    out: Vec<Done<U, T, E>>,
+    /// Finished since the queue was last told, and their keys.
+    finished: usize,
+    keys: Vec<u64>,
 }
 
 impl<Op, T, U, E> Worker<Op, T, U, E>
@@ -47,76 +50,34 @@ where
     E: std::fmt::Display + Send + 'static,
 {
     pub(crate) async fn run(self) {
-        let mut parked: DelayQueue<Job<T>> = DelayQueue::new();
-        let mut held: FxHashMap<u64, VecDeque<Job<T>>> = FxHashMap::default();
-        let mut out = Vec::new();
-        let mut open = true;
-        loop {
-            let (batch, resumed) = tokio::select! {
-                biased;
-                Some(expired) = futures::future::poll_fn(|cx| parked.poll_expired(cx)), if !parked.is_empty() => {
-                    (vec![expired.into_inner()], true)
-                }
-                batch = self.queue.recv(), if open => match batch {
-                    Ok(batch) => (batch, false),
-                    Err(_) => {
-                        open = false;
-                        continue;
-                    }
-                },
-                else => break,
-            };
-            out.reserve(batch.len());
+        let mut hands =
+            Hands { rest: Vec::new().into_iter(), out: Vec::new(), finished: 0, keys: Vec::new() };
+        while let Some(batch) = self.queue.take(self.hint.get()).await {
+            hands.out.reserve(batch.len());
+            hands.rest = batch.into_iter();
             // When the next attempt starts: refreshed after every attempt that
             // waited, so that each item's time limits count from its own first
             // attempt, not from the start of its hand-off.
             let mut started = Instant::now();
             let mut waited = false;
-            // Items of a key released by a finished retry go before the rest.
-            let mut released: VecDeque<Job<T>> = VecDeque::new();
-            let mut jobs = batch.into_iter();
-            loop {
-                let (job, resumed) = match released.pop_front() {
-                    Some(job) => (job, true),
-                    None => match jobs.next() {
-                        Some(job) => (job, resumed),
-                        None => break,
-                    },
-                };
-                if self.hold_keys
-                    && !resumed
-                    && let Some(queue) = held.get_mut(&job.key)
-                {
-                    queue.push_back(job);
-                    continue;
-                }
-                let key = job.key;
-                match self.attempt(job, &mut started, &mut out, &mut waited).await {
-                    Next::Parked(job, delay) => {
-                        if self.hold_keys {
-                            held.entry(key).or_default();
-                        }
-                        // The timer wheel takes delays up to about two years;
-                        // a longer one (a huge cap or Retry-After) waits a year.
-                        parked.insert(job, delay.min(MAX_PARK));
-                    }
-                    Next::Finished if self.hold_keys => {
-                        if let Some(queue) = held.get_mut(&key) {
-                            match queue.pop_front() {
-                                Some(next) => released.push_back(next),
-                                None => {
-                                    held.remove(&key);
-                                }
-                            }
-                        }
-                    }
-                    Next::Finished => {}
-                }
+            while let Some(job) = hands.rest.next() {
+                self.attempt(job, &mut started, &mut hands, &mut waited).await;
             }
             if !waited {
                 self.hint.fast();
             }
-            self.flush(&mut out);
+            self.settle(&mut hands);
+        }
+    }
+
+    /// Sends what is finished downstream, then tells the queue (so that the
+    /// last item's result is out before the workers may exit), and gives
+    /// back the items not started.
+    fn settle(&self, hands: &mut Hands<T, U, E>) {
+        self.flush(&mut hands.out);
+        self.queue.finish(std::mem::take(&mut hands.finished), &mut hands.keys);
+        if hands.rest.len() > 0 {
+            self.queue.give_back(std::mem::take(&mut hands.rest));
         }
     }
 
@@ -127,14 +88,15 @@ where
         }
     }
 
-    /// Makes one attempt; the result goes to `out`, or the item is parked.
+    /// Makes one attempt; the result goes to the worker's hands, or the
+    /// item is parked.
     async fn attempt(
         &self,
         mut job: Job<T>,
         started: &mut Instant,
-        out: &mut Vec<Done<U, T, E>>,
+        hands: &mut Hands<T, U, E>,
         waited: &mut bool,
-    ) -> Next<T> {
+    ) {
         let began = *started;
         let op = &*self.op;
         let item = job.item.clone();
@@ -145,10 +107,11 @@ where
                     Some(outcome) => outcome,
                     None => {
                         // A slow operation: hand what is finished downstream
-                        // now, and spread the next items one by one.
+                        // now, give the rest back for idle workers, and
+                        // spread the next items one by one.
                         *waited = true;
                         self.hint.slow();
-                        self.flush(out);
+                        self.settle(hands);
                         let outcome = fut.await;
                         *started = Instant::now();
                         outcome
@@ -175,7 +138,11 @@ where
                     );
                     attempt.next(delay);
                     job.attempt = Some(Box::new(attempt));
-                    return Next::Parked(job, delay);
+                    // Its key (keyed mode) stays busy while it is parked.
+                    // The parking task is gone only when the stage is being
+                    // dropped.
+                    let _ = self.park.send((self.lane, job, delay));
+                    return;
                 }
                 let (cause, class) = give_up(verdict, error);
                 Err(Box::new(Failed { item: job.item, cause, class, attempts: attempt.number() }))
@@ -193,7 +160,10 @@ where
         if attempts > 1 {
             self.ctx.metrics().record_attempts(attempts, job.meta.count());
         }
-        out.push(Done { seq: job.seq, lane: self.lane, meta: job.meta, result });
-        Next::Finished
+        hands.finished += 1;
+        if self.queue.is_keyed() {
+            hands.keys.push(job.key);
+        }
+        hands.out.push(Done { seq: job.seq, lane: self.lane, meta: job.meta, result });
     }
 }

@@ -1,0 +1,201 @@
+//! The queue between the feeder and the workers: work sharing.
+//!
+//! Every worker of a stage takes its items from one shared queue (a
+//! broadcast consumer has a queue of its own). The rule it keeps is the
+//! design's ninth guarantee: an item never waits in one worker's hands
+//! while another worker is idle.
+//!
+//! - A worker takes a batch only when the queue is hot: at most its fair
+//!   share of the ready items (the queue split among it and the workers
+//!   waiting), and at most the [`BatchHint`](crate::feeder::BatchHint),
+//!   which drops to one item as soon as an operation has to wait.
+//! - The moment an operation has to wait, its worker gives the rest of its
+//!   batch back to the front of the queue, before it waits, and wakes the
+//!   idle workers: a slow item never holds the items behind it, from the
+//!   very first one.
+//! - Keyed mode keeps per-key order without pinning a key to a worker: one
+//!   item per key is out at a time (ready, in a worker's hands, or parked
+//!   for a retry); the items of a busy key wait in that key's line and the
+//!   next one becomes ready when the previous one is finished. Any idle
+//!   worker takes any ready item, so distinct keys share the workers.
+//!
+//! Why not `async_channel` of batches, as before: a batch in a channel
+//! cannot be split again once a worker holds it, and per-worker queues
+//! leave one worker's keys waiting while another is idle.
+
+use std::collections::VecDeque;
+use std::collections::hash_map::Entry;
+use std::pin::pin;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use rustc_hash::FxHashMap;
+use tokio::sync::Notify;
+
+use crate::job::Job;
+
+/// One queue and its workers.
+pub(crate) struct Dispatch<T> {
+    state: Mutex<State<T>>,
+    wake: Notify,
+    keyed: bool,
+}
+
+struct State<T> {
+    ready: VecDeque<Job<T>>,
+    /// Keyed mode: each key with an item out, and the items of that key
+    /// that came after it, in input order.
+    busy_keys: FxHashMap<u64, VecDeque<Job<T>>>,
+    /// Items given to the queue and not finished: ready, in workers'
+    /// hands, parked for a retry, or waiting for their key.
+    outstanding: usize,
+    /// Workers waiting for an item.
+    idle: usize,
+    /// The feeder is done: no item will be pushed any more.
+    closed: bool,
+}
+
+impl<T> Dispatch<T> {
+    pub(crate) fn new(keyed: bool) -> Self {
+        let state = State {
+            ready: VecDeque::new(),
+            busy_keys: FxHashMap::default(),
+            outstanding: 0,
+            idle: 0,
+            closed: false,
+        };
+        Self { state: Mutex::new(state), wake: Notify::new(), keyed }
+    }
+
+    /// Whether the queue keeps per-key order.
+    pub(crate) fn is_keyed(&self) -> bool {
+        self.keyed
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // The lock is never held across user code, so a poisoned lock
+        // holds consistent state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes up to `n` idle workers.
+    fn wake(&self, n: usize) {
+        for _ in 0..n {
+            self.wake.notify_one();
+        }
+    }
+
+    /// The feeder's hand-off: new items, in input order.
+    pub(crate) fn push(&self, batch: Vec<Job<T>>) {
+        let mut state = self.lock();
+        state.outstanding += batch.len();
+        if self.keyed {
+            let State { ready, busy_keys, .. } = &mut *state;
+            for job in batch {
+                match busy_keys.entry(job.key) {
+                    Entry::Occupied(mut line) => line.get_mut().push_back(job),
+                    Entry::Vacant(free) => {
+                        free.insert(VecDeque::new());
+                        ready.push_back(job);
+                    }
+                }
+            }
+        } else {
+            state.ready.extend(batch);
+        }
+        let wake = state.idle.min(state.ready.len());
+        drop(state);
+        self.wake(wake);
+    }
+
+    /// Items a worker took and has not started, or a parked item whose
+    /// delay is over: they go first, in the order given.
+    pub(crate) fn give_back(&self, jobs: impl DoubleEndedIterator<Item = Job<T>>) {
+        let mut state = self.lock();
+        for job in jobs.rev() {
+            state.ready.push_front(job);
+        }
+        let wake = state.idle.min(state.ready.len());
+        drop(state);
+        self.wake(wake);
+    }
+
+    /// A worker finished `count` items; in keyed mode, `keys` are their
+    /// keys, whose next items become ready.
+    pub(crate) fn finish(&self, count: usize, keys: &mut Vec<u64>) {
+        if count == 0 {
+            return;
+        }
+        let mut state = self.lock();
+        state.outstanding -= count;
+        let mut promoted = 0;
+        for key in keys.drain(..) {
+            let State { ready, busy_keys, .. } = &mut *state;
+            if let Entry::Occupied(mut line) = busy_keys.entry(key) {
+                match line.get_mut().pop_front() {
+                    // It waited for its key: it goes first.
+                    Some(next) => {
+                        ready.push_front(next);
+                        promoted += 1;
+                    }
+                    None => {
+                        line.remove();
+                    }
+                }
+            }
+        }
+        let done = state.closed && state.outstanding == 0;
+        let wake = state.idle.min(promoted);
+        drop(state);
+        if done {
+            self.wake.notify_waiters();
+        } else {
+            self.wake(wake);
+        }
+    }
+
+    /// The feeder is done: workers exit once every item is finished.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.wake.notify_waiters();
+    }
+
+    /// The next items for a worker, at most `max`; `None` once the queue is
+    /// closed and every item is finished.
+    pub(crate) async fn take(&self, max: usize) -> Option<Vec<Job<T>>> {
+        let mut waited = false;
+        loop {
+            let mut notified = pin!(self.wake.notified());
+            notified.as_mut().enable();
+            {
+                let mut state = self.lock();
+                if waited {
+                    state.idle -= 1;
+                }
+                if !state.ready.is_empty() {
+                    // A fair share: the rest stays for the workers waiting.
+                    let share = state.ready.len().div_ceil(state.idle + 1);
+                    let n = share.min(max).max(1);
+                    return Some(state.ready.drain(..n).collect());
+                }
+                if state.closed && state.outstanding == 0 {
+                    return None;
+                }
+                state.idle += 1;
+            }
+            waited = true;
+            notified.await;
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Dispatch<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.lock();
+        f.debug_struct("Dispatch")
+            .field("ready", &state.ready.len())
+            .field("outstanding", &state.outstanding)
+            .field("idle", &state.idle)
+            .field("closed", &state.closed)
+            .finish_non_exhaustive()
+    }
+}
