@@ -122,10 +122,13 @@ impl<T> Dispatch<T> {
     /// A worker finished `count` items; in keyed mode, `keys` are their
     /// keys, whose next items become ready.
     pub(crate) fn finish(&self, count: usize, keys: &mut Vec<u64>) {
-        if count == 0 {
-            return;
+        if count > 0 {
+            let state = self.lock();
+            self.finish_locked(state, count, keys);
         }
-        let mut state = self.lock();
+    }
+
+    fn finish_locked(&self, mut state: MutexGuard<'_, State<T>>, count: usize, keys: &mut Vec<u64>) {
         state.outstanding -= count;
         let mut promoted = 0;
         for key in keys.drain(..) {
@@ -159,32 +162,61 @@ impl<T> Dispatch<T> {
         self.wake.notify_waiters();
     }
 
-    /// The next items for a worker, at most `max`; `None` once the queue is
-    /// closed and every item is finished.
-    pub(crate) async fn take(&self, max: usize) -> Option<Vec<Job<T>>> {
+    /// Tells the queue that the worker finished `count` items (and their
+    /// `keys`, in keyed mode), then waits for its next items, at most
+    /// `max`; `None` once the queue is closed and every item is finished.
+    /// One lock when items are ready.
+    pub(crate) async fn take(&self, max: usize, count: usize, keys: &mut Vec<u64>) -> Option<Vec<Job<T>>> {
+        if count > 0 {
+            let state = self.lock();
+            self.finish_locked(state, count, keys);
+        }
         let mut waited = false;
         loop {
-            let mut notified = pin!(self.wake.notified());
-            notified.as_mut().enable();
             {
                 let mut state = self.lock();
                 if waited {
                     state.idle -= 1;
+                    waited = false;
                 }
-                if !state.ready.is_empty() {
-                    // A fair share: the rest stays for the workers waiting.
-                    let share = state.ready.len().div_ceil(state.idle + 1);
-                    let n = share.min(max).max(1);
-                    return Some(state.ready.drain(..n).collect());
+                if let Some(batch) = state.take(max) {
+                    return Some(batch);
                 }
-                if state.closed && state.outstanding == 0 {
+                if state.is_done() {
                     return None;
+                }
+            }
+            // Nothing ready: register for a wake-up, then look again, so
+            // that no push between the two is missed.
+            let mut notified = pin!(self.wake.notified());
+            notified.as_mut().enable();
+            {
+                let mut state = self.lock();
+                if !state.ready.is_empty() || state.is_done() {
+                    continue;
                 }
                 state.idle += 1;
             }
             waited = true;
             notified.await;
         }
+    }
+}
+
+impl<T> State<T> {
+    /// A fair share of the ready items, at most `max`: the rest stays for
+    /// the workers waiting.
+    fn take(&mut self, max: usize) -> Option<Vec<Job<T>>> {
+        if self.ready.is_empty() {
+            return None;
+        }
+        let share = self.ready.len().div_ceil(self.idle + 1);
+        let n = share.min(max).max(1);
+        Some(self.ready.drain(..n).collect())
+    }
+
+    fn is_done(&self) -> bool {
+        self.closed && self.outstanding == 0
     }
 }
 

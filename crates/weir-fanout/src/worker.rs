@@ -52,7 +52,10 @@ where
     pub(crate) async fn run(self) {
         let mut hands =
             Hands { rest: Vec::new().into_iter(), out: Vec::new(), finished: 0, keys: Vec::new() };
-        while let Some(batch) = self.queue.take(self.hint.get()).await {
+        // What the last batch finished is told to the queue with the next take.
+        while let Some(batch) =
+            self.queue.take(self.hint.get(), std::mem::take(&mut hands.finished), &mut hands.keys).await
+        {
             hands.out.reserve(batch.len());
             hands.rest = batch.into_iter();
             // When the next attempt starts: refreshed after every attempt that
@@ -66,7 +69,7 @@ where
             if !waited {
                 self.hint.fast();
             }
-            self.settle(&mut hands);
+            self.flush(&mut hands.out);
         }
     }
 
