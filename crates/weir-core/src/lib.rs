@@ -57,6 +57,9 @@ pub use run::shared::RunControl;
 pub use run::{DEFAULT_DRAIN_TIMEOUT, PipelineHandle, Runnable};
 pub use sink::{Sink, SinkError};
 pub use stage::{EnvelopeStream, FallibleStage, FallibleStream, Stage, StageContext};
+/// A future made part of a run by [`StageContext::track`] or
+/// [`RunControl::track`] (tokio-util's task tracker).
+pub use tokio_util::task::task_tracker::TrackedFuture;
 
 /// The types most pipelines need, for a glob import.
 pub mod prelude {

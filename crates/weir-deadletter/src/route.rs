@@ -5,7 +5,7 @@ use std::fmt;
 
 use futures::future::BoxFuture;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 use weir_core::{Failure, FailureRoute, RunControl};
 
@@ -24,7 +24,8 @@ pub(crate) struct DeadLetterRoute<I, E, Si> {
 
 struct Running<I, E> {
     failures: mpsc::Sender<Failure<I, E>>,
-    writer: AbortOnDrop,
+    /// Aborted when the pipeline is dropped (a forced ending).
+    writer: AbortOnDropHandle<()>,
     name: String,
 }
 
@@ -72,8 +73,8 @@ where
             let name = options.name.clone();
             let (writer, failures) = writer(sink, options, control);
             let span = tracing::info_span!("weir.dead_letter", stage = %name);
-            let task = tokio::spawn(writer.run().instrument(span));
-            self.running = Some(Running { failures, writer: AbortOnDrop(task), name });
+            let task = tokio::spawn(control.track(writer.run().instrument(span)));
+            self.running = Some(Running { failures, writer: AbortOnDropHandle::new(task), name });
         }
         let running = self.running.as_ref().expect("the writer starts at the first failure");
         let (failures, name, control) = (running.failures.clone(), running.name.clone(), control.clone());
@@ -89,7 +90,7 @@ where
             (_, Some(Running { failures, mut writer, .. })) => {
                 drop(failures);
                 Box::pin(async move {
-                    if let Err(e) = (&mut writer.0).await {
+                    if let Err(e) = (&mut writer).await {
                         tracing::error!(error = %e, "the dead-letter writer task failed");
                     }
                 })
@@ -101,14 +102,5 @@ where
             }
             (None, None) => Box::pin(std::future::ready(())),
         }
-    }
-}
-
-/// Aborts the writer task when the pipeline is dropped (forced abort).
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }

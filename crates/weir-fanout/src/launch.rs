@@ -49,8 +49,8 @@ where
     let span = ctx.span();
     let (parking, parked) = mpsc::unbounded_channel();
     let mut tasks = JoinSet::new();
-    tasks.spawn(feed(input, layout.router, room.clone(), hint.clone()).instrument(span.clone()));
-    tasks.spawn(park(parked, layout.queues.clone()).instrument(span.clone()));
+    tasks.spawn(ctx.track(feed(input, layout.router, room.clone(), hint.clone()).instrument(span.clone())));
+    tasks.spawn(ctx.track(park(parked, layout.queues.clone()).instrument(span.clone())));
     for (op, lane) in layout.workers {
         let worker = Worker {
             op,
@@ -61,7 +61,7 @@ where
             hint: hint.clone(),
             ctx: ctx.clone(),
         };
-        tasks.spawn(worker.run().instrument(span.clone()));
+        tasks.spawn(ctx.track(worker.run().instrument(span.clone())));
     }
     Box::pin(FanOutStream::new(results, assembly, room, tasks, ctx))
 }

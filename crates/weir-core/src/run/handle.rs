@@ -1,11 +1,13 @@
 //! The handle of a pipeline running in the background.
 
 use std::fmt;
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
+use super::shared::RunShared;
 use super::{Assembled, execute};
 use crate::error::RunError;
 use crate::metrics::StageRef;
@@ -39,6 +41,7 @@ pub struct PipelineHandle {
     shutdown: CancellationToken,
     abort: CancellationToken,
     stages: Vec<StageRef>,
+    shared: Arc<RunShared>,
     started: tokio::time::Instant,
 }
 
@@ -47,10 +50,11 @@ impl PipelineHandle {
         let shutdown = CancellationToken::new();
         let abort = CancellationToken::new();
         let stages = assembled.stages.clone();
+        let shared = assembled.shared.clone();
         let signal = shutdown.clone().cancelled_owned();
         let run = execute(assembled, signal, abort.clone()).instrument(tracing::info_span!("weir.run"));
         let task = AbortOnDropHandle::new(tokio::spawn(run));
-        Self { task, shutdown, abort, stages, started: tokio::time::Instant::now() }
+        Self { task, shutdown, abort, stages, shared, started: tokio::time::Instant::now() }
     }
 
     /// A snapshot of the live per-stage counts.
@@ -75,13 +79,17 @@ impl PipelineHandle {
         self.join().await
     }
 
-    /// Aborts at once: every item in flight is abandoned (counted per
-    /// stage, not acknowledged).
+    /// Aborts at once: intake stops, every item in flight is abandoned
+    /// (counted per stage, not acknowledged). Returns once every task of
+    /// the pipeline has stopped, so the report is final: nothing is pulled
+    /// from the source, stored or acknowledged after it.
     ///
     /// # Errors
     ///
     /// As for [`Runnable::run`](super::Runnable::run).
     pub async fn abort(self) -> Result<Report, RunError> {
+        // Intake stops at once, before the run's task is woken to abort.
+        self.shared.stop.cancel();
         self.abort.cancel();
         self.join().await
     }

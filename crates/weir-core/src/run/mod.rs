@@ -37,7 +37,10 @@ pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 ///   [`PipelineHandle`] for live metrics and `shutdown()`.
 ///
 /// Every task the pipeline spawns belongs to the run: dropping the run
-/// future (or the handle) aborts them all.
+/// future (or the handle) aborts them all. Whatever ends a run
+/// (completion, shutdown, drain deadline, abort, panic), its report is
+/// taken only once every task of the pipeline has stopped and intake has
+/// stopped: what the report counts is final.
 ///
 /// # Examples
 ///
@@ -167,6 +170,15 @@ pub(crate) async fn execute(
         outcome = AssertUnwindSafe(drive).catch_unwind() => Some(outcome),
         () = deadline => None,
     };
+    // The stages are dropped now, which aborts their tasks; on a forced
+    // ending those may still be running on other threads. Stop intake
+    // and wait until every task has stopped: the report is then final
+    // (nothing is pulled, stored or acknowledged after it).
+    if !matches!(outcome, Some(Ok(false))) {
+        stop.cancel();
+    }
+    shared.tasks.close();
+    shared.tasks.wait().await;
     let halted = std::mem::take(&mut *shared.halted.lock().unwrap_or_else(|e| e.into_inner()));
     let fatal = shared.fatal.lock().unwrap_or_else(|e| e.into_inner()).take();
     let ending = match &outcome {

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio_util::task::TaskTracker;
 
 use crate::error::BoxError;
 use crate::failure::ErasedFailure;
@@ -49,6 +50,9 @@ pub(crate) struct RunShared {
     pub(crate) stop: Stop,
     pub(crate) halted: Mutex<Vec<ErasedFailure>>,
     pub(crate) fatal: Mutex<Option<Fatal>>,
+    /// Every task the run's stages spawned: the run ends (and its report
+    /// is taken) only once they have all stopped.
+    pub(crate) tasks: TaskTracker,
 }
 
 impl fmt::Debug for RunShared {
@@ -148,6 +152,37 @@ impl RunControl {
     /// ```
     pub fn fail_run(&self, stage: &str, error: impl Into<BoxError>) {
         self.fail_items(stage, error.into(), None, 0);
+    }
+
+    /// Makes `task` part of the run: whatever ends the run, its report is
+    /// taken only once every such task has stopped. See
+    /// [`StageContext::track`](crate::StageContext::track), the same for
+    /// stages.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weir_core::prelude::*;
+    ///
+    /// # #[derive(Debug, thiserror::Error)] #[error("odd")] struct Odd;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let report = Pipeline::from_iter(0..4u32)
+    ///     .try_map("even", |x| if x % 2 == 0 { Ok(x) } else { Err(Odd) })
+    ///     .route_failures(|failure, control: RunControl| async move {
+    ///         // Settled on a task of the run's own.
+    ///         let task = tokio::spawn(control.track(async move { failure.settle(Settled::Discarded) }));
+    ///         let _ = task.await;
+    ///     })
+    ///     .sink(sink::drain())
+    ///     .run()
+    ///     .await?;
+    /// assert_eq!(report.discarded(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn track<F: std::future::Future>(&self, task: F) -> crate::TrackedFuture<F> {
+        self.0.tasks.track_future(task)
     }
 
     pub(crate) fn fail_items(

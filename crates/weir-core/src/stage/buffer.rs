@@ -50,15 +50,13 @@ pub(crate) fn build<T: Send + 'static>(
 ) -> EnvelopeStream<T> {
     let (tx, items) = mpsc::channel(capacity);
     let mut task = JoinSet::new();
-    task.spawn(
-        async move {
-            while let Some(env) = input.next().await {
-                if tx.send(env).await.is_err() {
-                    break;
-                }
+    let pull = async move {
+        while let Some(env) = input.next().await {
+            if tx.send(env).await.is_err() {
+                break;
             }
         }
-        .instrument(ctx.span()),
-    );
+    };
+    task.spawn(ctx.track(pull.instrument(ctx.span())));
     Buffered { items, task }.boxed()
 }

@@ -132,6 +132,65 @@ impl StageContext {
         self.shared.stop.cancelled()
     }
 
+    /// Makes `task` part of the run. A stage that spawns tasks (to run its
+    /// upstream in parallel, or a writer) wraps each future in this before
+    /// spawning it, and keeps the task's handle in its output stream (a
+    /// `JoinSet`, an `AbortOnDropHandle`) so that dropping the stage aborts
+    /// it. Whatever ends the run (completion, shutdown, drain deadline,
+    /// abort, panic), its report is taken, and `run()`, `shutdown()` and
+    /// `abort()` return, only once every tracked task has stopped: the
+    /// report is final, no item it counts as abandoned is acknowledged
+    /// later.
+    ///
+    /// # Examples
+    ///
+    /// A stage that pulls its input on a task of its own, a few items
+    /// ahead:
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use tokio::task::JoinSet;
+    /// use weir_core::prelude::*;
+    ///
+    /// struct Prefetch;
+    ///
+    /// impl Stage<u64> for Prefetch {
+    ///     type Output = u64;
+    ///
+    ///     fn name(&self) -> &str {
+    ///         "prefetch"
+    ///     }
+    ///
+    ///     fn build(self, mut input: EnvelopeStream<u64>, ctx: StageContext) -> EnvelopeStream<u64> {
+    ///         let (tx, rx) = tokio::sync::mpsc::channel(8);
+    ///         let mut tasks = JoinSet::new();
+    ///         tasks.spawn(ctx.track(async move {
+    ///             while let Some(env) = input.next().await {
+    ///                 if tx.send(env).await.is_err() {
+    ///                     break;
+    ///                 }
+    ///             }
+    ///         }));
+    ///         // The output owns the task: dropping the stage aborts it.
+    ///         futures::stream::unfold((rx, tasks), |(mut rx, tasks)| async move {
+    ///             rx.recv().await.map(|env| (env, (rx, tasks)))
+    ///         })
+    ///         .boxed()
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let (sink, out) = sink::collect();
+    /// Pipeline::from_iter(0..5u64).stage(Prefetch).sink(sink).run().await?;
+    /// assert_eq!(out.take(), [0, 1, 2, 3, 4]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn track<F: std::future::Future>(&self, task: F) -> crate::TrackedFuture<F> {
+        self.shared.tasks.track_future(task)
+    }
+
     /// Drops an envelope on purpose: counts its items as filtered and
     /// acknowledges them.
     pub fn filter<T>(&self, envelope: Envelope<T>) {
