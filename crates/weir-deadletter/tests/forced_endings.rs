@@ -76,3 +76,99 @@ async fn an_item_reported_abandoned_is_never_stored_or_acknowledged_after_abort(
     assert_eq!(at_return.1, at_return.0, "acknowledged exactly when stored");
     assert!(report.is_conserved(), "{report}");
 }
+
+mod random_schedules {
+    //! Random pipelines (a buffer, a fan-out whose items take random
+    //! times and fail now and then, dead letters, a filter) ended at a
+    //! random moment by `abort()` or by a shutdown whose drain deadline is
+    //! about to expire, on the multi-thread runtime. What the report says
+    //! must be what the test counts itself, and nothing may happen after
+    //! the ending returned.
+
+    use super::*;
+    use proptest::prelude::*;
+    use weir_deadletter::memory;
+    use weir_fanout::{FanOut, FanOutExt};
+
+    #[derive(Debug, Clone)]
+    struct Case {
+        items: u64,
+        workers: usize,
+        fail_every: u64,
+        /// Item `i` sleeps `i % spread` microseconds.
+        spread: u64,
+        end_after_us: u64,
+        abort: bool,
+    }
+
+    fn case() -> impl Strategy<Value = Case> {
+        (1..300u64, 1..4usize, 2..7u64, 1..400u64, 0..3000u64, any::<bool>()).prop_map(
+            |(items, workers, fail_every, spread, end_after_us, abort)| Case {
+                items,
+                workers,
+                fail_every,
+                spread,
+                end_after_us,
+                abort,
+            },
+        )
+    }
+
+    async fn check(case: Case) -> Result<(), TestCaseError> {
+        let (pulled, acked) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (p, a) = (pulled.clone(), acked.clone());
+        let source = futures::stream::iter(0..case.items).map(move |x| {
+            p.fetch_add(1, SeqCst);
+            let a = a.clone();
+            (
+                x,
+                Ack::new(move || {
+                    a.fetch_add(1, SeqCst);
+                }),
+            )
+        });
+        let (dead, records) = memory();
+        let (sink, out) = sink::collect();
+        let (fail_every, spread) = (case.fail_every, case.spread);
+        let handle = Pipeline::from_acked(source)
+            .filter("not-7", |x| x % 7 != 0)
+            .buffer("hand-off", 8)
+            .fan_out("work", FanOut::workers(case.workers).capacity(16), move |x: u64| async move {
+                tokio::time::sleep(Duration::from_micros(x % spread)).await;
+                if x % fail_every == 0 { Err(Odd(x)) } else { Ok(x) }
+            })
+            .dead_letter(dead)
+            .sink(sink)
+            .drain_timeout(Duration::from_micros(200))
+            .spawn()
+            .expect("valid");
+        tokio::time::sleep(Duration::from_micros(case.end_after_us)).await;
+        let report = if case.abort { handle.abort().await } else { handle.shutdown().await };
+        let report = report.expect("no error");
+        let counts = || (pulled.load(SeqCst), acked.load(SeqCst), records.len() as u64, out.len() as u64);
+        let at_return = counts();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        prop_assert_eq!(counts(), at_return, "nothing happened after the ending returned");
+        let (pulled, acked, stored, delivered) = at_return;
+        prop_assert_eq!(report.source_items(), pulled, "items in: {}", report);
+        prop_assert_eq!(report.dead_lettered(), stored, "dead-lettered: {}", report);
+        prop_assert_eq!(report.delivered(), delivered, "delivered: {}", report);
+        prop_assert_eq!(acked, delivered + stored + report.filtered(), "acknowledged: {}", report);
+        prop_assert!(report.is_conserved(), "{}", report);
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        #[test]
+        fn what_the_report_says_is_what_happened(case in case()) {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(check(case))?;
+        }
+    }
+}
