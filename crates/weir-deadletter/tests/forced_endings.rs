@@ -131,11 +131,11 @@ mod random_schedules {
         let (sink, out) = sink::collect();
         let (fail_every, spread) = (case.fail_every, case.spread);
         let handle = Pipeline::from_acked(source)
-            .filter("not-7", |x| x % 7 != 0)
+            .filter("not-7", |x| !x.is_multiple_of(7))
             .buffer("hand-off", 8)
             .fan_out("work", FanOut::workers(case.workers).capacity(16), move |x: u64| async move {
                 tokio::time::sleep(Duration::from_micros(x % spread)).await;
-                if x % fail_every == 0 { Err(Odd(x)) } else { Ok(x) }
+                if x.is_multiple_of(fail_every) { Err(Odd(x)) } else { Ok(x) }
             })
             .dead_letter(dead)
             .sink(sink)
