@@ -54,7 +54,7 @@ pub use pipeline::Pipeline;
 pub use report::{Ending, Report, StageReport};
 pub use route::FailureRoute;
 pub use run::shared::RunControl;
-pub use run::{DEFAULT_DRAIN_TIMEOUT, PipelineHandle, Runnable};
+pub use run::{DEFAULT_DRAIN_TIMEOUT, PipelineHandle, PipelineStream, Runnable};
 pub use sink::{Sink, SinkError};
 pub use stage::{EnvelopeStream, FallibleStage, FallibleStream, Stage, StageContext};
 /// A future made part of a run by [`StageContext::track`] or
@@ -67,7 +67,7 @@ pub mod prelude {
     pub use crate::sink::{self, Sink, SinkError};
     pub use crate::{
         Ack, Cause, Classify, Ending, Envelope, EnvelopeStream, ErrorClass, Failure, Fallible, FallibleStage,
-        FallibleStream, Operation, Pipeline, PipelineHandle, Report, RunControl, RunError, Runnable, Settled,
-        Stage, StageContext,
+        FallibleStream, Operation, Pipeline, PipelineHandle, PipelineStream, Report, RunControl, RunError,
+        Runnable, Settled, Stage, StageContext,
     };
 }

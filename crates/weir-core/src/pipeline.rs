@@ -12,7 +12,7 @@ use crate::error::BuildError;
 use crate::fallible::Fallible;
 use crate::metrics::StageKind;
 use crate::plan::{Assembly, Plan};
-use crate::run::Runnable;
+use crate::run::{PipelineStream, Runnable};
 use crate::sink::Sink;
 use crate::stage::counted::{Counted, Passing};
 use crate::stage::{self, EnvelopeStream, FallibleStream, Stage, StageContext};
@@ -59,6 +59,30 @@ pub struct Pipeline<T> {
 impl<T> std::fmt::Debug for Pipeline<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pipeline").field("plan", &self.plan).finish_non_exhaustive()
+    }
+}
+
+/// `Pipeline::from(stream)` is [`Pipeline::new`].
+///
+/// # Examples
+///
+/// ```
+/// use weir_core::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), RunError> {
+/// let report = Pipeline::from(futures::stream::iter(0..3)).sink(sink::drain()).await?;
+/// assert_eq!(report.source_items(), 3);
+/// # Ok(())
+/// # }
+/// ```
+impl<T, St> From<St> for Pipeline<T>
+where
+    T: Send + 'static,
+    St: Stream<Item = T> + Send + 'static,
+{
+    fn from(source: St) -> Self {
+        Self::new(source)
     }
 }
 
@@ -118,6 +142,67 @@ impl<T: Send + 'static> Pipeline<T> {
         St: Stream<Item = (T, Ack)> + Send + 'static,
     {
         Self::from_envelopes(source.map(|(item, ack)| Envelope::with_ack(item, ack)))
+    }
+
+    /// Starts a pipeline from a stream of `Result`s: a line reader, a frame
+    /// decoder, a client library's stream. Each `Err` becomes a
+    /// [`Failure`](crate::Failure) of the stage `name` right after the
+    /// source, so the result must say what happens to it, like any
+    /// failure: dead-letter it, halt on it or discard it, counted in the
+    /// report either way. An error is never dropped silently, and the
+    /// stream goes on after it: most streams of results (`LinesStream`, a
+    /// TCP frame reader) yield an error and then go on or end by
+    /// themselves. To stop at the first error, use
+    /// [`halt_on_error`](Fallible::halt_on_error).
+    ///
+    /// The failure keeps no item (`()`): the stream gave none. Its class is
+    /// [`ErrorClass::Permanent`](crate::ErrorClass::Permanent): weir cannot
+    /// read the same item again. Every `Ok` and every `Err` counts as an
+    /// item that left the source.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io;
+    /// use weir_core::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let lines = futures::stream::iter(vec![
+    ///     Ok("a".to_owned()),
+    ///     Err(io::Error::other("connection reset")),
+    ///     Ok("b".to_owned()),
+    /// ]);
+    /// let (sink, out) = sink::collect();
+    /// let err = Pipeline::try_new("read", lines).halt_on_error().sink(sink).run().await.unwrap_err();
+    /// let RunError::Halted { failures, report } = err else { panic!() };
+    /// assert_eq!((failures[0].stage(), failures[0].message()), ("read", "connection reset"));
+    /// assert_eq!(out.take(), ["a"]); // intake stopped at the error
+    /// assert!(report.is_conserved());
+    /// # }
+    /// ```
+    pub fn try_new<St, E>(name: &str, source: St) -> Fallible<T, (), E>
+    where
+        St: Stream<Item = Result<T, E>> + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+    {
+        let (build, plan) = Pipeline::new(source).chain(name, |input, ctx| {
+            input
+                .map(move |env| {
+                    let (result, meta) = env.into_parts();
+                    match result {
+                        Ok(item) => Ok(Envelope::from_parts(item, meta)),
+                        Err(error) => Err(ctx.failure(
+                            Envelope::from_parts((), meta),
+                            crate::Cause::Error(error),
+                            crate::ErrorClass::Permanent,
+                            1,
+                        )),
+                    }
+                })
+                .boxed()
+        });
+        Fallible { build, plan }
     }
 
     /// Starts a pipeline from a stream of envelopes (for sources that build
@@ -452,6 +537,70 @@ impl<T: Send + 'static> Pipeline<T> {
         R: crate::FailureRoute<T, Si::Error>,
     {
         self.connect(name, sink, Some(route))
+    }
+
+    /// Runs the pipeline on a task of its own and returns its output as a
+    /// [`Stream`] for the rest of the program, through a queue of
+    /// `capacity` items: when the program stops reading, the pipeline
+    /// waits (backpressure). The end stage is named `"stream"` in reports.
+    /// An item counts as delivered, and its acknowledgement fires, when the
+    /// program takes it. The stream ends when the pipeline has ended;
+    /// [`PipelineStream::finish`] then returns the run's report (or error).
+    /// Dropping the stream aborts the pipeline.
+    ///
+    /// # Errors
+    ///
+    /// The configuration error, if any (a `capacity` of zero is one);
+    /// nothing is spawned then.
+    ///
+    /// # Panics
+    ///
+    /// When called outside a tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use weir_core::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut squares = Pipeline::from_iter(1..=4).map("square", |x| x * x).into_stream(16)?;
+    /// let mut got = Vec::new();
+    /// while let Some(x) = squares.next().await {
+    ///     got.push(x);
+    /// }
+    /// assert_eq!(got, [1, 4, 9, 16]);
+    /// let report = squares.finish().await?;
+    /// assert_eq!(report.delivered(), 4);
+    /// assert!(report.is_conserved());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn into_stream(mut self, capacity: usize) -> Result<PipelineStream<T>, BuildError> {
+        const NAME: &str = "stream";
+        if capacity == 0 {
+            self.plan.fail(BuildError::Zero { stage: NAME.to_owned(), what: "the capacity" });
+        }
+        let limit = tokio::sync::Semaphore::MAX_PERMITS;
+        if capacity > limit {
+            let message = format!("a capacity of {capacity} items is more than the {limit} a queue can hold");
+            self.plan.fail(BuildError::Invalid { stage: NAME.to_owned(), message });
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity.clamp(1, limit));
+        let taken = std::sync::Arc::new(crate::run::stream::Taken::default());
+        let counted = taken.clone();
+        self.plan.add(NAME);
+        let upstream = self.build;
+        let runnable = Runnable::new(
+            Box::new(move |asm: &mut Assembly| {
+                let input = upstream(asm);
+                asm.stage(NAME, StageKind::Sink);
+                Box::pin(crate::run::stream::hand_over(input, tx, counted))
+            }),
+            self.plan,
+        );
+        Ok(PipelineStream::new(rx, taken, runnable.spawn()?))
     }
 
     fn connect<Si, R>(mut self, name: &str, sink: Si, route: Option<R>) -> Runnable

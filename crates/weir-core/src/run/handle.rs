@@ -62,6 +62,11 @@ impl PipelineHandle {
         Report::snapshot(&self.stages, self.started.elapsed(), Ending::Running)
     }
 
+    /// The run's stages, in pipeline order.
+    pub(crate) fn stages(&self) -> &[StageRef] {
+        &self.stages
+    }
+
     /// Whether the run has ended.
     pub fn is_finished(&self) -> bool {
         self.task.is_finished()

@@ -4,6 +4,7 @@
 pub(crate) mod drive;
 mod handle;
 pub(crate) mod shared;
+pub(crate) mod stream;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 pub use handle::PipelineHandle;
+pub use stream::PipelineStream;
 
 use crate::error::{BuildError, RunError, panic_message};
 use crate::metrics::StageRef;
@@ -143,6 +145,29 @@ impl Runnable {
     pub fn spawn(self) -> Result<PipelineHandle, BuildError> {
         let assembled = self.assemble()?;
         Ok(PipelineHandle::spawn(assembled))
+    }
+}
+
+/// `pipeline.sink(s).await` runs it, like [`Runnable::run`].
+///
+/// # Examples
+///
+/// ```
+/// use weir_core::prelude::*;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), RunError> {
+/// let report = Pipeline::from_iter(0..3).sink(sink::drain()).await?;
+/// assert_eq!(report.delivered(), 3);
+/// # Ok(())
+/// # }
+/// ```
+impl std::future::IntoFuture for Runnable {
+    type Output = Result<Report, RunError>;
+    type IntoFuture = BoxFuture<'static, Result<Report, RunError>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
     }
 }
 
