@@ -7,6 +7,7 @@
 //! `futures::Sink` ([`from_futures`]), a tokio channel, and collectors for
 //! tests ([`collect`], [`drain`]).
 
+mod boxed;
 mod collect;
 mod from_fn;
 mod from_futures;
@@ -14,6 +15,7 @@ mod from_futures;
 use std::fmt;
 use std::future::Future;
 
+pub use boxed::{BoxSink, BoxSinkError};
 pub use collect::{Collected, Collector, Drain, collect, drain};
 pub use from_fn::{FromFn, from_fn};
 pub use from_futures::{FromFutures, from_futures};
@@ -117,6 +119,21 @@ impl<T, E> SinkError<T, E> {
     /// The error and the item.
     pub fn into_parts(self) -> (E, Option<T>) {
         (self.error, self.item)
+    }
+
+    /// The same item with its error changed by `f`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weir_core::SinkError;
+    ///
+    /// let err: SinkError<u32, &str> = SinkError::with_item("full", 7);
+    /// let err = err.map_err(|e| e.len());
+    /// assert_eq!((*err.error(), err.item()), (4, Some(&7)));
+    /// ```
+    pub fn map_err<F>(self, f: impl FnOnce(E) -> F) -> SinkError<T, F> {
+        SinkError { error: f(self.error), item: self.item }
     }
 }
 
