@@ -84,11 +84,14 @@ where
     }
 
     /// Sends every failure to a [`FailureRoute`], which is also told when
-    /// the input ends (to flush and sync what it stored).
-    pub fn route_failures_with<R>(self, route: R) -> Pipeline<T>
+    /// the input ends (to flush and sync what it stored). The route's
+    /// [`validate`](FailureRoute::validate) error, if any, is returned by
+    /// `run()` or `spawn()` before anything starts.
+    pub fn route_failures_with<R>(mut self, route: R) -> Pipeline<T>
     where
         R: FailureRoute<I, E>,
     {
+        self.plan.check(route.validate());
         let upstream = self.build;
         let build = Box::new(move |asm: &mut Assembly| {
             let control = RunControl(asm.shared.clone());

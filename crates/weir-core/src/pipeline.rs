@@ -490,7 +490,9 @@ impl<T: Send + 'static> Pipeline<T> {
     /// any) to `route` as a [`Failure`](crate::Failure) of the sink's
     /// stage, class transient, and goes on. The `weir-deadletter` crate's
     /// `sink_dead_lettering` builds on it. Items a sink cannot give back
-    /// (a failed flush, a `futures::Sink`) still end the run.
+    /// (a failed flush, a `futures::Sink`) still end the run. The route's
+    /// [`validate`](crate::FailureRoute::validate) error, if any, is
+    /// returned by `run()` or `spawn()` before anything starts.
     ///
     /// # Examples
     ///
@@ -609,6 +611,9 @@ impl<T: Send + 'static> Pipeline<T> {
         R: crate::FailureRoute<T, Si::Error>,
     {
         self.plan.add(name);
+        if let Some(route) = &route {
+            self.plan.check(route.validate());
+        }
         let name = name.to_owned();
         let upstream = self.build;
         Runnable::new(

@@ -63,6 +63,56 @@ pub trait FailureRoute<I, E>: Send + 'static {
     /// What `finish` returns.
     type Finish: Future<Output = ()> + Send + 'static;
 
+    /// Checks the route's configuration when the pipeline is built, like
+    /// [`FallibleStage::validate`](crate::FallibleStage::validate): an
+    /// error is returned by `run()` or `spawn()` before anything starts.
+    /// The default accepts any configuration.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::future::{Ready, ready};
+    /// use weir_core::prelude::*;
+    /// use weir_core::FailureRoute;
+    ///
+    /// /// Discards failures, in groups of `self.0` (which must not be 0).
+    /// struct Groups(usize);
+    ///
+    /// impl<I: Send + 'static, E: Send + 'static> FailureRoute<I, E> for Groups {
+    ///     type Future = Ready<()>;
+    ///     type Finish = Ready<()>;
+    ///     fn validate(&self) -> Result<(), BuildError> {
+    ///         if self.0 == 0 {
+    ///             return Err(BuildError::Zero { stage: "groups".to_owned(), what: "the group size" });
+    ///         }
+    ///         Ok(())
+    ///     }
+    ///     fn route(&mut self, failure: Failure<I, E>, _: &RunControl) -> Ready<()> {
+    ///         failure.settle(Settled::Discarded);
+    ///         ready(())
+    ///     }
+    ///     fn finish(self, _: &RunControl) -> Ready<()> {
+    ///         ready(())
+    ///     }
+    /// }
+    ///
+    /// # #[derive(Debug, thiserror::Error)] #[error("odd")] struct Odd;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = Pipeline::from_iter(0..4)
+    ///     .try_map("even", |x| if x % 2 == 0 { Ok(x) } else { Err(Odd) })
+    ///     .route_failures_with(Groups(0))
+    ///     .sink(sink::drain())
+    ///     .run()
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(matches!(err, RunError::Build(BuildError::Zero { what: "the group size", .. })));
+    /// # }
+    /// ```
+    fn validate(&self) -> Result<(), crate::BuildError> {
+        Ok(())
+    }
+
     /// Handles one failure.
     fn route(&mut self, failure: Failure<I, E>, control: &RunControl) -> Self::Future;
 

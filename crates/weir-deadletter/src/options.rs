@@ -2,10 +2,15 @@
 
 use std::time::Duration;
 
+use weir_core::BuildError;
 use weir_retry::RetryPolicy;
 
 /// The default number of records stored in one batch.
 pub const DEFAULT_MAX_BATCH: usize = 128;
+
+/// The largest batch: the batch size is also the capacity of the queue to
+/// the writer, and a tokio queue holds at most this many.
+pub(crate) const MAX_QUEUE: usize = tokio::sync::Semaphore::MAX_PERMITS;
 
 /// Settings of a dead-letter stage, for
 /// [`dead_letter_with`](crate::DeadLetterExt::dead_letter_with).
@@ -61,17 +66,33 @@ impl DeadLetterOptions {
 
     /// Stores at most `max_batch` records per batch.
     ///
-    /// # Panics
+    /// The value is checked when the pipeline is built: 0, or more than a
+    /// queue can hold (tokio's `Semaphore::MAX_PERMITS`), makes `run()` and
+    /// `spawn()` return a [`BuildError`](weir_core::BuildError) naming the
+    /// stage, before anything runs.
     ///
-    /// If `max_batch` is 0, or more than tokio's channel limit
-    /// (`Semaphore::MAX_PERMITS`).
-    #[track_caller]
+    /// # Examples
+    ///
+    /// ```
+    /// use weir_core::prelude::*;
+    /// use weir_deadletter::{DeadLetterExt, DeadLetterOptions, memory};
+    ///
+    /// # #[derive(Debug, thiserror::Error)] #[error("odd")] struct Odd;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (dead, _records) = memory();
+    /// let err = Pipeline::from_iter(0..4)
+    ///     .try_map("even", |x| if x % 2 == 0 { Ok(x) } else { Err(Odd) })
+    ///     .dead_letter_with(dead, DeadLetterOptions::new().max_batch(0))
+    ///     .sink(sink::drain())
+    ///     .run()
+    ///     .await
+    ///     .unwrap_err();
+    /// let RunError::Build(BuildError::Zero { stage, what }) = err else { panic!("{err:?}") };
+    /// assert_eq!((stage.as_str(), what), ("dead-letter", "max_batch"));
+    /// # }
+    /// ```
     pub fn max_batch(mut self, max_batch: usize) -> Self {
-        assert!(max_batch > 0, "a dead-letter batch holds at least one record");
-        assert!(
-            max_batch <= tokio::sync::Semaphore::MAX_PERMITS,
-            "a dead-letter batch of {max_batch} records is more than a queue can hold; use a smaller batch"
-        );
         self.max_batch = max_batch;
         self
     }
@@ -91,5 +112,22 @@ impl DeadLetterOptions {
     /// The batch size.
     pub fn get_max_batch(&self) -> usize {
         self.max_batch
+    }
+
+    /// Checks the settings; the error names the stage.
+    pub(crate) fn validate(&self) -> Result<(), BuildError> {
+        let stage = || self.name.clone();
+        if self.max_batch == 0 {
+            return Err(BuildError::Zero { stage: stage(), what: "max_batch" });
+        }
+        let limit = MAX_QUEUE;
+        if self.max_batch > limit {
+            let message = format!(
+                "max_batch is {}, more than the {limit} failures a queue can hold; use a smaller batch (the default is {DEFAULT_MAX_BATCH})",
+                self.max_batch
+            );
+            return Err(BuildError::Invalid { stage: stage(), message });
+        }
+        Ok(())
     }
 }

@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
-use weir_core::{Failure, FailureRoute, RunControl};
+use weir_core::{BuildError, Failure, FailureRoute, RunControl};
 
 use crate::error::DeadLetterError;
 use crate::options::DeadLetterOptions;
@@ -46,13 +46,15 @@ fn writer<I, E, Si>(
     options: DeadLetterOptions,
     control: &RunControl,
 ) -> (Writer<I, E, Si>, mpsc::Sender<Failure<I, E>>) {
-    let (tx, rx) = mpsc::channel(options.max_batch);
+    // `validate` rejected other sizes before the run started.
+    let max_batch = options.max_batch.clamp(1, crate::options::MAX_QUEUE);
+    let (tx, rx) = mpsc::channel(max_batch);
     let writer = Writer {
         sink,
         failures: rx,
         control: control.clone(),
         policy: options.retry,
-        max_batch: options.max_batch,
+        max_batch,
         name: options.name,
         down: false,
     };
@@ -67,6 +69,10 @@ where
 {
     type Future = BoxFuture<'static, ()>;
     type Finish = BoxFuture<'static, ()>;
+
+    fn validate(&self) -> Result<(), BuildError> {
+        self.idle.as_ref().map_or(Ok(()), |(_, options)| options.validate())
+    }
 
     fn route(&mut self, failure: Failure<I, E>, control: &RunControl) -> Self::Future {
         if let Some((sink, options)) = self.idle.take() {

@@ -34,9 +34,12 @@ where
     /// already waiting, up to `max_batch`), then syncs the sink once the
     /// input has ended.
     pub(crate) async fn run(mut self) {
-        let mut batch = Vec::with_capacity(self.max_batch);
+        // Not `max_batch`: a large batch size bounds a batch, it must not
+        // allocate one up front.
+        let capacity = self.max_batch.min(crate::options::DEFAULT_MAX_BATCH);
+        let mut batch = Vec::with_capacity(capacity);
         while self.failures.recv_many(&mut batch, self.max_batch).await > 0 {
-            let failures = std::mem::replace(&mut batch, Vec::with_capacity(self.max_batch));
+            let failures = std::mem::replace(&mut batch, Vec::with_capacity(capacity));
             self.write(failures).await;
         }
         self.sync().await;
