@@ -34,6 +34,20 @@ pub enum DeadLetterError {
         /// The panic message.
         message: String,
     },
+    /// The sink cannot store this failure's record in a form that reads
+    /// back ([`DeadLetterSink::check`](crate::DeadLetterSink::check)
+    /// rejected it; for a [`JsonLines`](crate::JsonLines) file, an item
+    /// holding a NaN or infinite float). It was not stored and not retried;
+    /// the other records were stored.
+    #[error(
+        "a dead letter of stage `{stage}` cannot be stored: {source}; its item is returned in this error, unacknowledged: change how the item is serialized, then process it again"
+    )]
+    Unstorable {
+        /// The stage where the item failed.
+        stage: String,
+        /// The sink's reason.
+        source: BoxError,
+    },
     /// An earlier batch could not be stored, so this failure was not tried.
     #[error("the dead-letter sink is down: an earlier batch could not be stored")]
     SinkDown,

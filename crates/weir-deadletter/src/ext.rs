@@ -34,6 +34,13 @@ pub trait DeadLetterExt<T, I, E>: Sized {
     /// [`DeadLetterError`](crate::DeadLetterError). Items returned this way
     /// are not acknowledged, so an acking source delivers them again.
     ///
+    /// A record the sink can never store in a form that reads back (see
+    /// [`DeadLetterSink::check`](crate::DeadLetterSink::check): for a
+    /// [`JsonLines`](crate::JsonLines) file, an item holding a NaN) fails
+    /// on its own, without retries: its item is returned the same way,
+    /// with [`DeadLetterError::Unstorable`](crate::DeadLetterError::Unstorable),
+    /// and the other records are stored.
+    ///
     /// # Cancellation safety
     ///
     /// Dropping the run (or a forced abort after the drain timeout) aborts

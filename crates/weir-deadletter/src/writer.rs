@@ -52,7 +52,10 @@ where
             }
             return;
         }
-        let (mut records, rest): (Vec<_>, Vec<_>) = failures.into_iter().map(DeadLetter::split).unzip();
+        let (mut records, rest) = self.storable(failures);
+        if records.is_empty() {
+            return;
+        }
         let mut attempt = Attempt::first();
         loop {
             self.policy.deposit();
@@ -89,6 +92,34 @@ where
                 }
             }
         }
+    }
+
+    /// The records of `failures` that the sink can store, with the rest of
+    /// their failures. A record the sink rejects fails on its own: its item
+    /// is returned in the run's error (not retried: it would fail again),
+    /// and the others are stored as usual.
+    fn storable(&mut self, failures: Vec<Failure<I, E>>) -> (Vec<DeadLetter<I>>, Vec<Failure<(), E>>) {
+        let mut records = Vec::with_capacity(failures.len());
+        let mut rest = Vec::with_capacity(failures.len());
+        for failure in failures {
+            let (record, failure) = DeadLetter::split(failure);
+            let error = match std::panic::catch_unwind(AssertUnwindSafe(|| self.sink.check(&record))) {
+                Ok(Ok(())) => {
+                    records.push(record);
+                    rest.push(failure);
+                    continue;
+                }
+                Ok(Err(error)) => Box::new(error) as weir_core::BoxError,
+                Err(payload) => {
+                    let message = format!("the sink panicked checking it: {}", panic_message(&*payload));
+                    message.into()
+                }
+            };
+            let error = DeadLetterError::Unstorable { stage: record.stage().to_owned(), source: error };
+            tracing::error!(error = %error, "a dead letter cannot be stored; its item is returned");
+            self.control.fail(&self.name, error, failure.map_item(|()| record.into_item()));
+        }
+        (records, rest)
     }
 
     /// Returns `failures` in the run's error, each with its item when the

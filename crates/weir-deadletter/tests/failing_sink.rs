@@ -188,3 +188,46 @@ async fn a_final_sync_that_keeps_failing_ends_the_run_with_an_error_that_says_so
     assert_eq!((report.delivered(), report.dead_lettered()), (6, 4));
     assert!(report.is_conserved(), "{report}");
 }
+
+/// Panics checking the record of item 3; stores the others into memory.
+struct PanickyCheck(Memory<u32>);
+
+impl DeadLetterSink<u32> for PanickyCheck {
+    type Error = Unavailable;
+
+    fn check(&self, record: &DeadLetter<u32>) -> Result<(), Unavailable> {
+        assert_ne!(*record.item(), 3, "check bug");
+        Ok(())
+    }
+
+    async fn store(&mut self, records: Vec<DeadLetter<u32>>) -> Result<(), StoreError<u32, Unavailable>> {
+        self.0.store(records).await.map_err(|e| match e.into_parts().0 {})
+    }
+
+    async fn sync(&mut self) -> Result<(), Unavailable> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_check_that_panics_fails_that_record_alone_and_returns_its_item() {
+    let (inner, records) = memory();
+    let err = Pipeline::from_iter(0..4u32)
+        .try_map("check", |x| if x % 3 == 0 { Err(Three) } else { Ok(x) })
+        .dead_letter(PanickyCheck(inner))
+        .sink(sink::drain())
+        .run()
+        .await
+        .unwrap_err();
+    let RunError::Sink { error, item, returned, report, .. } = err else { panic!("{err:?}") };
+    let Some(DeadLetterError::Unstorable { stage, source }) = error.downcast_ref() else {
+        panic!("{error:?}")
+    };
+    assert_eq!(stage, "check");
+    assert!(source.to_string().contains("check bug"), "{source}");
+    assert_eq!(*item.unwrap().downcast::<u32>().unwrap(), 3);
+    assert_eq!(returned, 1);
+    assert_eq!(records.take().into_iter().map(DeadLetter::into_item).collect::<Vec<_>>(), [0]);
+    assert_eq!((report.delivered(), report.dead_lettered()), (2, 1));
+    assert!(report.is_conserved(), "{report}");
+}

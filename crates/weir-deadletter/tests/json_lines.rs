@@ -6,7 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use weir_core::prelude::*;
-use weir_deadletter::{DeadLetterExt, JsonLines, ReplayError, replay};
+use weir_deadletter::{DeadLetterError, DeadLetterExt, JsonLines, JsonLinesError, ReplayError, replay};
 
 /// A unique path in the temp dir, removed when dropped.
 struct TempFile(PathBuf);
@@ -194,4 +194,90 @@ async fn appending_keeps_earlier_records() {
         classic(&file).await;
     }
     assert_eq!(replay::<Vec<u8>>(&tmp.0).stage("decode").load().unwrap().len(), 4);
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Reading {
+    id: u32,
+    value: f64,
+    spare: Option<f64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("reading {0} is out of range")]
+struct OutOfRange(u32);
+
+/// Runs readings with acknowledgements through a stage that fails them all
+/// into a `JsonLines` file; returns the run's result and the acknowledged ids.
+async fn dead_letter_readings(
+    path: &std::path::Path,
+    readings: Vec<Reading>,
+) -> (Result<Report, RunError>, Vec<u32>) {
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = acked.clone();
+    let source = futures::stream::iter(readings.into_iter().map(move |r| {
+        let (log, id) = (log.clone(), r.id);
+        (r, Ack::new(move || log.lock().unwrap().push(id)))
+    }));
+    let result = Pipeline::from_acked(source)
+        .try_map("range", |r: Reading| Err::<Reading, _>(OutOfRange(r.id)))
+        .dead_letter(JsonLines::open(path).unwrap())
+        .sink(sink::drain())
+        .run()
+        .await;
+    let mut acked = acked.lock().unwrap().clone();
+    acked.sort_unstable();
+    (result, acked)
+}
+
+fn reading(id: u32) -> Reading {
+    Reading { id, value: f64::from(id) / 2.0, spare: None }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_record_that_would_not_read_back_fails_alone_and_its_item_is_returned_unacknowledged() {
+    let tmp = TempFile::new("nan");
+    let mut readings: Vec<Reading> = (0..6).map(reading).collect();
+    readings[2].value = f64::NAN;
+    let (result, acked) = dead_letter_readings(&tmp.0, readings).await;
+
+    let Err(RunError::Sink { stage, error, item, returned, report, .. }) = result else {
+        panic!("expected the NaN reading to be returned, got {result:?}")
+    };
+    assert_eq!((stage.as_str(), returned), ("dead-letter", 1));
+    let item = *item.expect("the item is returned").downcast::<Reading>().unwrap();
+    assert_eq!(item.id, 2);
+    assert!(item.value.is_nan());
+    let Some(DeadLetterError::Unstorable { stage, source }) = error.downcast_ref() else {
+        panic!("{error:?}")
+    };
+    assert_eq!(stage, "range");
+    let Some(JsonLinesError::NonFinite { field, value, .. }) = source.downcast_ref() else {
+        panic!("{source:?}")
+    };
+    assert_eq!(field, "item.value");
+    assert!(value.is_nan());
+    assert!(error.to_string().contains("`item.value` is NaN"), "{error}");
+
+    // Every line written reads back, the returned item was neither written
+    // nor acknowledged, and every written record was acknowledged.
+    let loaded = replay::<Reading>(&tmp.0).load().unwrap();
+    let stored: Vec<u32> = loaded.iter().map(|r| r.item().id).collect();
+    assert!(stored.starts_with(&[0, 1]) && !stored.contains(&2), "{stored:?}");
+    assert_eq!(acked, stored, "stored records are acknowledged, the returned one is not");
+    assert_eq!(report.dead_lettered(), stored.len() as u64);
+    assert_eq!(report.returned(), 1);
+    assert!(report.is_conserved(), "{report}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_optional_infinite_float_is_rejected_too_rather_than_read_back_as_none() {
+    let tmp = TempFile::new("inf");
+    let mut readings = vec![reading(0)];
+    readings[0].spare = Some(f64::NEG_INFINITY);
+    let (result, acked) = dead_letter_readings(&tmp.0, readings).await;
+    let Err(RunError::Sink { error, returned: 1, .. }) = result else { panic!("{result:?}") };
+    assert!(error.to_string().contains("`item.spare` is -inf"), "{error}");
+    assert!(acked.is_empty());
+    assert_eq!(std::fs::read_to_string(&tmp.0).unwrap(), "");
 }

@@ -20,6 +20,14 @@ use crate::record::DeadLetter;
 /// twice and no half line is left behind. Writes run on tokio's blocking
 /// pool, never on a worker thread.
 ///
+/// Every record written reads back: a record whose item holds a NaN or
+/// infinite float (which serde_json would write as `null`) or cannot be
+/// serialized is rejected by [`check`](DeadLetterSink::check) before the
+/// batch is written, with [`JsonLinesError::NonFinite`] naming the field.
+/// It is not written and its item is returned in the run's error,
+/// unacknowledged; the other records are written (see
+/// [`DeadLetterSink::check`]).
+///
 /// The handle is cheap to clone, and every clone appends to the same file
 /// under one lock: use clones for the dead-letter stages of one pipeline
 /// (the record's `stage` field tells them apart, and
@@ -81,6 +89,22 @@ pub enum JsonLinesError {
         /// The I/O error.
         #[source]
         source: io::Error,
+    },
+    /// A record's item holds a NaN or infinite float. JSON has no number
+    /// for it: serde_json would write `null`, which does not read back as
+    /// the float (replay would reject the line), so the record is not
+    /// written. Keep such values as `Option<f64>` set to `None`, or as
+    /// text, in the item.
+    #[error(
+        "cannot write a dead letter of stage `{stage}` as JSON that reads back: `{field}` is {value}, which JSON has no number for; store it as text or an Option in the item"
+    )]
+    NonFinite {
+        /// The stage of the record.
+        stage: String,
+        /// Where the float is in the record, such as `item.readings[2]`.
+        field: String,
+        /// The float.
+        value: f64,
     },
     /// A record could not be serialized (a permanent error: its item's
     /// `Serialize` implementation failed).
@@ -162,6 +186,18 @@ where
 
 impl<I: Serialize + Send + 'static> DeadLetterSink<I> for JsonLines {
     type Error = JsonLinesError;
+
+    /// Rejects a record whose item holds a NaN or infinite float
+    /// ([`JsonLinesError::NonFinite`]) or cannot be serialized
+    /// ([`JsonLinesError::Serialize`]).
+    fn check(&self, record: &DeadLetter<I>) -> Result<(), JsonLinesError> {
+        let stage = || record.stage().to_owned();
+        if let Some((field, value)) = super::finite::non_finite(record) {
+            return Err(JsonLinesError::NonFinite { stage: stage(), field, value });
+        }
+        serde_json::to_writer(io::sink(), record)
+            .map_err(|source| JsonLinesError::Serialize { stage: stage(), source })
+    }
 
     async fn store(&mut self, records: Vec<DeadLetter<I>>) -> Result<(), StoreError<I, JsonLinesError>> {
         let mut bytes = Vec::with_capacity(256 * records.len());

@@ -1,5 +1,6 @@
 //! Dead-letter sinks: where dead-letter records are stored.
 
+mod finite;
 mod from_futures;
 mod json_lines;
 mod memory;
@@ -31,6 +32,12 @@ pub use memory::{Memory, MemoryRecords, memory};
 /// [`sync`](DeadLetterSink::sync) is called once, when the pipeline's input
 /// has ended, to put everything stored on stable storage (for a file,
 /// `fsync`).
+///
+/// A sink that cannot store some records in a form that reads back (a JSON
+/// file and an item holding a NaN) says so in
+/// [`check`](DeadLetterSink::check), which the stage calls for each record
+/// before it is stored: such a record fails on its own and does not block
+/// the others of its batch.
 ///
 /// # Examples
 ///
@@ -80,6 +87,70 @@ pub trait DeadLetterSink<I>: Send + 'static {
         &mut self,
         records: Vec<DeadLetter<I>>,
     ) -> impl Future<Output = Result<(), StoreError<I, Self::Error>>> + Send;
+
+    /// Checks that `record` can be stored in a form that reads back, before
+    /// it is stored. The default accepts every record.
+    ///
+    /// A record this rejects is not stored and not retried (retrying cannot
+    /// help): its item is returned in the run's error as
+    /// [`DeadLetterError::Unstorable`](crate::DeadLetterError::Unstorable),
+    /// unacknowledged, and intake stops as for
+    /// [`halt_on_error`](weir_core::Fallible::halt_on_error), while the
+    /// other records of its batch, and failures still draining, are stored
+    /// as usual. An item that can be neither processed nor stored is left
+    /// for its owner to look at, never dropped.
+    ///
+    /// # Errors
+    ///
+    /// The sink's error, saying why the record cannot be stored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weir_core::prelude::*;
+    /// use weir_deadletter::{DeadLetter, DeadLetterError, DeadLetterExt, DeadLetterSink, StoreError};
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("an empty item cannot be stored")]
+    /// struct Empty;
+    ///
+    /// /// Stores non-empty strings.
+    /// struct Texts(Vec<String>);
+    ///
+    /// impl DeadLetterSink<String> for Texts {
+    ///     type Error = Empty;
+    ///     fn check(&self, record: &DeadLetter<String>) -> Result<(), Empty> {
+    ///         if record.item().is_empty() { Err(Empty) } else { Ok(()) }
+    ///     }
+    ///     async fn store(&mut self, records: Vec<DeadLetter<String>>) -> Result<(), StoreError<String, Empty>> {
+    ///         self.0.extend(records.into_iter().map(DeadLetter::into_item));
+    ///         Ok(())
+    ///     }
+    ///     async fn sync(&mut self) -> Result<(), Empty> {
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// # #[derive(Debug, thiserror::Error)] #[error("not a number")] struct NotANumber;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = Pipeline::from_iter(["1", "", "x"].map(String::from))
+    ///     .try_map("parse", |s: String| s.parse::<u32>().map_err(|_| NotANumber))
+    ///     .dead_letter(Texts(Vec::new()))
+    ///     .sink(sink::drain())
+    ///     .run()
+    ///     .await
+    ///     .unwrap_err();
+    /// let RunError::Sink { error, item, returned, report, .. } = err else { panic!() };
+    /// assert!(matches!(error.downcast_ref(), Some(DeadLetterError::Unstorable { .. })));
+    /// assert_eq!(item.and_then(|i| i.downcast::<String>().ok()).as_deref().map(String::as_str), Some(""));
+    /// assert_eq!((returned, report.dead_lettered()), (1, 1)); // "x" was stored
+    /// # }
+    /// ```
+    fn check(&self, record: &DeadLetter<I>) -> Result<(), Self::Error> {
+        let _ = record;
+        Ok(())
+    }
 
     /// Puts every record stored so far on stable storage. Called once, when
     /// the pipeline's input has ended.
