@@ -63,25 +63,23 @@ pub enum DeadLetterError {
     WriterGone,
 }
 
-/// Why a dead-letter file could not be replayed. Nothing is replayed from
-/// a file that has a malformed line.
+/// Why a dead-letter file could not be replayed at all: it cannot be
+/// opened. (A line that is not a record does not stop a replay: see
+/// [`BadLine`].)
 ///
 /// # Examples
 ///
 /// ```
 /// use weir_deadletter::{ReplayError, replay};
 ///
-/// # let path = std::env::temp_dir().join(format!("weir-doc-replay-err-{}.jsonl", std::process::id()));
-/// std::fs::write(&path, "{not json}\n")?;
-/// let err = replay::<u32>(&path).load().unwrap_err();
-/// assert!(matches!(err, ReplayError::Malformed { line: 1, .. }));
-/// # std::fs::remove_file(&path)?;
-/// # Ok::<(), std::io::Error>(())
+/// let err = replay::<u32>("/no/such/dead-letters.jsonl").load().unwrap_err();
+/// assert!(matches!(err, ReplayError::Io { .. }));
+/// assert!(err.to_string().starts_with("cannot read dead letters from /no/such/dead-letters.jsonl"));
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReplayError {
-    /// The file could not be read.
+    /// The file could not be opened.
     #[error("cannot read dead letters from {}: {source}", path.display())]
     Io {
         /// The file.
@@ -90,20 +88,83 @@ pub enum ReplayError {
         #[source]
         source: std::io::Error,
     },
-    /// A line is not a dead-letter record of the expected item type.
+}
+
+/// A line of a dead-letter file that replay could not read as a record,
+/// with its number and the reason. Replay reports it and goes on with the
+/// next line.
+///
+/// # Examples
+///
+/// ```
+/// use weir_deadletter::{BadLineKind, replay};
+///
+/// # let path = std::env::temp_dir().join(format!("weir-doc-bad-line-{}.jsonl", std::process::id()));
+/// std::fs::write(&path, "{not json}\n")?;
+/// let bad = replay::<u32>(&path).load()?.bad_lines.remove(0);
+/// assert_eq!((bad.line(), bad.text()), (1, "{not json}"));
+/// assert!(matches!(bad.kind(), BadLineKind::Malformed(_)));
+/// assert!(bad.to_string().contains(":1: not a dead-letter record"));
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("{}:{line}: {kind}", path.display())]
+pub struct BadLine {
+    path: PathBuf,
+    line: usize,
+    #[source]
+    kind: BadLineKind,
+    text: String,
+}
+
+impl BadLine {
+    pub(crate) fn new(path: &std::path::Path, line: usize, kind: BadLineKind, text: &str) -> Self {
+        Self { path: path.to_owned(), line, kind, text: text.to_owned() }
+    }
+
+    /// The file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// The line's number, counting from 1.
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// Why the line is not a record.
+    pub fn kind(&self) -> &BadLineKind {
+        &self.kind
+    }
+
+    /// The line's text (invalid UTF-8 replaced by `U+FFFD`; empty when the
+    /// file could not be read).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+/// Why a line of a dead-letter file is not a record; see [`BadLine`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BadLineKind {
+    /// The line ends inside a record: the writer was interrupted (a crash
+    /// or a full disk) or the file was cut. Nothing of the record can be
+    /// trusted; find its item in the source system, or drop the line.
+    #[error("truncated: the line ends inside a record ({0}); the rest of the record is lost")]
+    Truncated(#[source] serde_json::Error),
+    /// The line is not JSON, or not a record, or its item is not of the
+    /// type replayed (for a file shared by stages, select one with
+    /// [`Replay::stage`](crate::Replay::stage)).
     #[error(
-        "{}:{line}: not a dead-letter record ({malformed} malformed line(s) in all): {source}",
-        path.display()
+        "not a dead-letter record of the item type replayed ({0}); fix the line, or replay its stage with its own item type"
     )]
-    Malformed {
-        /// The file.
-        path: PathBuf,
-        /// The first malformed line, counting from 1.
-        line: usize,
-        /// How many lines of the file are malformed.
-        malformed: usize,
-        /// Why the first one could not be read.
-        #[source]
-        source: serde_json::Error,
-    },
+    Malformed(#[source] serde_json::Error),
+    /// The line is not UTF-8 text.
+    #[error("not UTF-8 text ({0}); a dead-letter file is JSON lines, so the line was damaged")]
+    NotUtf8(#[source] std::str::Utf8Error),
+    /// Reading the file failed at this line; nothing after it is read.
+    #[error("the file could not be read from this line on ({0})")]
+    Unreadable(#[source] std::io::Error),
 }

@@ -66,8 +66,9 @@
 //! - the record, [`DeadLetter`], serializable with serde;
 //! - sinks: [`JsonLines`] (a file, one record per line), [`memory`] (for
 //!   tests) and [`from_futures`] (any `futures::Sink` of records);
-//! - [`replay`], which reads a JSON-lines file back as a source of the
-//!   original items, with their failure history.
+//! - [`replay`], which reads a JSON-lines file back, lazily, as a source
+//!   of the original items with their failure history; a line that is not
+//!   a record is reported on its own ([`BadLine`]) and the replay goes on.
 #![doc(test(no_crate_inject, attr(deny(warnings), allow(dead_code, unused_variables))))]
 
 mod error;
@@ -79,11 +80,11 @@ mod route;
 mod sink;
 mod writer;
 
-pub use error::{DeadLetterError, ReplayError};
+pub use error::{BadLine, BadLineKind, DeadLetterError, ReplayError};
 pub use ext::{DeadLetterExt, SinkDeadLetterExt};
 pub use options::{DEFAULT_MAX_BATCH, DeadLetterOptions};
 pub use record::DeadLetter;
-pub use replay::{Replay, ReplayStream, replay};
+pub use replay::{Loaded, REPLAY_STAGE, Replay, ReplayLine, ReplayStream, replay};
 pub use sink::{
     DeadLetterSink, FromFutures, JsonLines, JsonLinesError, Memory, MemoryRecords, StoreError, from_futures,
     memory,

@@ -6,7 +6,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use weir_core::prelude::*;
-use weir_deadletter::{DeadLetterError, DeadLetterExt, JsonLines, JsonLinesError, ReplayError, replay};
+use weir_deadletter::{
+    BadLineKind, DeadLetterError, DeadLetterExt, JsonLines, JsonLinesError, ReplayError, replay,
+};
 
 /// A unique path in the temp dir, removed when dropped.
 struct TempFile(PathBuf);
@@ -79,12 +81,12 @@ async fn two_stages_share_one_file_and_each_replays_its_own_items() {
     assert!(report.is_conserved());
     assert_eq!(std::fs::read_to_string(&tmp.0).unwrap().lines().count(), 3);
 
-    let bytes = replay::<Vec<u8>>(&tmp.0).stage("decode").load().unwrap();
+    let bytes = replay::<Vec<u8>>(&tmp.0).stage("decode").load().unwrap().records;
     let items: Vec<_> = bytes.iter().map(|r| r.item().clone()).collect();
     assert_eq!(items, [vec![2], vec![]]);
     assert_eq!(bytes[0].error(), "packet too short: 1 byte(s)");
 
-    let packets = replay::<Packet>(&tmp.0).stage("store").load().unwrap();
+    let packets = replay::<Packet>(&tmp.0).stage("store").load().unwrap().records;
     assert_eq!(packets.len(), 1);
     assert_eq!(*packets[0].item(), Packet { id: 4, value: -56 });
     assert_eq!(packets[0].error(), "cannot store packet 4");
@@ -111,7 +113,7 @@ async fn a_record_round_trips_through_the_file() {
         .run()
         .await
         .unwrap();
-    let from_file = replay::<Vec<u8>>(&tmp.0).load().unwrap();
+    let from_file = replay::<Vec<u8>>(&tmp.0).load().unwrap().records;
     let in_memory = records.take();
     assert_eq!(from_file.len(), 2);
     for (f, m) in from_file.iter().zip(&in_memory) {
@@ -145,6 +147,7 @@ async fn a_replayed_item_that_fails_again_extends_its_history() {
     let report = replay::<Vec<u8>>(&first.0)
         .into_pipeline()
         .unwrap()
+        .halt_on_error()
         .try_map("decode", decode)
         .dead_letter(JsonLines::open(&second.0).unwrap())
         .sink(sink::drain())
@@ -152,7 +155,7 @@ async fn a_replayed_item_that_fails_again_extends_its_history() {
         .await
         .unwrap();
     assert_eq!(report.dead_lettered(), 2);
-    let again = replay::<Vec<u8>>(&second.0).load().unwrap();
+    let again = replay::<Vec<u8>>(&second.0).load().unwrap().records;
     assert_eq!(again.len(), 2);
     for r in &again {
         assert_eq!(r.attempts(), 4, "3 earlier attempts + 1");
@@ -163,27 +166,36 @@ async fn a_replayed_item_that_fails_again_extends_its_history() {
 }
 
 #[test]
-fn malformed_lines_are_reported_with_their_line_number() {
+fn every_malformed_line_is_reported_with_its_number_and_the_others_are_read() {
     let tmp = TempFile::new("malformed");
     let good = r#"{"stage":"s","error":"e","sources":[],"class":"poison","attempts":1,"first_failed_at_ms":0,"last_failed_at_ms":0,"panic":"p","count":1,"item":5}"#;
     std::fs::write(&tmp.0, format!("{good}\n\n{good}\n{{\"stage\":\n{good}\nnot json\n")).unwrap();
-    let err = replay::<u32>(&tmp.0).load().unwrap_err();
-    let ReplayError::Malformed { line, malformed, .. } = &err else { panic!("{err:?}") };
-    assert_eq!((*line, *malformed), (4, 2));
-    assert!(err.to_string().contains(":4:"), "{err}");
+    let loaded = replay::<u32>(&tmp.0).load().unwrap();
+    assert_eq!(loaded.records.len(), 3, "the records around the bad lines are read");
+    let bad: Vec<(usize, &str)> = loaded.bad_lines.iter().map(|b| (b.line(), b.text())).collect();
+    assert_eq!(bad, [(4, r#"{"stage":"#), (6, "not json")]);
+    assert!(matches!(loaded.bad_lines[0].kind(), BadLineKind::Truncated(_)));
+    assert!(matches!(loaded.bad_lines[1].kind(), BadLineKind::Malformed(_)));
+    assert!(loaded.bad_lines[0].to_string().contains(":4: truncated"), "{}", loaded.bad_lines[0]);
 
     // A record whose item is not of the expected type is malformed too.
     std::fs::write(&tmp.0, format!("{good}\n")).unwrap();
-    let err = replay::<String>(&tmp.0).load().unwrap_err();
-    assert!(matches!(err, ReplayError::Malformed { line: 1, malformed: 1, .. }), "{err:?}");
+    let loaded = replay::<String>(&tmp.0).load().unwrap();
+    assert!(loaded.records.is_empty());
+    assert_eq!(loaded.bad_lines.len(), 1);
+    assert_eq!(loaded.bad_lines[0].line(), 1);
+    assert!(matches!(loaded.bad_lines[0].kind(), BadLineKind::Malformed(_)));
     // ... unless its stage is filtered out.
-    assert!(replay::<String>(&tmp.0).stage("other").load().unwrap().is_empty());
+    let loaded = replay::<String>(&tmp.0).stage("other").load().unwrap();
+    assert!(loaded.records.is_empty() && loaded.bad_lines.is_empty());
 }
 
 #[test]
 fn a_missing_file_is_an_io_error() {
     let tmp = TempFile::new("missing");
     assert!(matches!(replay::<u32>(&tmp.0).load(), Err(ReplayError::Io { .. })));
+    assert!(matches!(replay::<u32>(&tmp.0).records(), Err(ReplayError::Io { .. })));
+    assert!(matches!(replay::<u32>(&tmp.0).into_pipeline(), Err(ReplayError::Io { .. })));
 }
 
 #[tokio::test(start_paused = true)]
@@ -193,7 +205,7 @@ async fn appending_keeps_earlier_records() {
         let file = JsonLines::open(&tmp.0).unwrap();
         classic(&file).await;
     }
-    assert_eq!(replay::<Vec<u8>>(&tmp.0).stage("decode").load().unwrap().len(), 4);
+    assert_eq!(replay::<Vec<u8>>(&tmp.0).stage("decode").load().unwrap().records.len(), 4);
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -262,7 +274,8 @@ async fn a_record_that_would_not_read_back_fails_alone_and_its_item_is_returned_
     // Every line written reads back, the returned item was neither written
     // nor acknowledged, and every written record was acknowledged.
     let loaded = replay::<Reading>(&tmp.0).load().unwrap();
-    let stored: Vec<u32> = loaded.iter().map(|r| r.item().id).collect();
+    assert!(loaded.bad_lines.is_empty(), "{:?}", loaded.bad_lines);
+    let stored: Vec<u32> = loaded.records.iter().map(|r| r.item().id).collect();
     assert!(stored.starts_with(&[0, 1]) && !stored.contains(&2), "{stored:?}");
     assert_eq!(acked, stored, "stored records are acknowledged, the returned one is not");
     assert_eq!(report.dead_lettered(), stored.len() as u64);
