@@ -73,25 +73,28 @@ where
 ///
 /// let mut attempt = Attempt::first();
 /// assert_eq!(attempt.number(), 1);
+/// assert!(attempt.first_failed_at().is_none());
 /// attempt.next(std::time::Duration::from_millis(10));
 /// assert_eq!(attempt.number(), 2);
+/// assert!(attempt.first_failed_at().is_some());
 /// ```
 #[derive(Debug, Clone)]
 pub struct Attempt {
     number: u32,
     first_at: tokio::time::Instant,
+    first_failed_at: Option<tokio::time::Instant>,
     last_delay: Option<Duration>,
 }
 
 impl Attempt {
     /// The state before the first attempt's outcome is known.
     pub fn first() -> Self {
-        Self { number: 1, first_at: tokio::time::Instant::now(), last_delay: None }
+        Self::starting_at(tokio::time::Instant::now())
     }
 
     /// The state of an item whose first attempt started at `first_at`.
     pub fn starting_at(first_at: tokio::time::Instant) -> Self {
-        Self { number: 1, first_at, last_delay: None }
+        Self { number: 1, first_at, first_failed_at: None, last_delay: None }
     }
 
     /// The number of the attempt that just failed (1 for the first).
@@ -114,8 +117,18 @@ impl Attempt {
         self.last_delay
     }
 
-    /// Records that the next attempt comes after `delay`.
+    /// When the first attempt failed, once a retry followed it (`None`
+    /// before that: the failing attempt is the first).
+    pub fn first_failed_at(&self) -> Option<tokio::time::Instant> {
+        self.first_failed_at
+    }
+
+    /// Records that the attempt that just failed is retried after `delay`.
+    /// Call it when the failure happens: the first call also records the
+    /// first failure's time ([`first_failed_at`](Self::first_failed_at)),
+    /// which a failure's record keeps.
     pub fn next(&mut self, delay: Duration) {
+        self.first_failed_at.get_or_insert_with(tokio::time::Instant::now);
         self.number = self.number.saturating_add(1);
         self.last_delay = Some(delay);
     }

@@ -188,3 +188,28 @@ async fn two_stages_count_their_dead_letters_separately_and_the_sink_is_synced_p
     assert_eq!(records.syncs(), 2);
     assert!(report.is_conserved());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_retried_items_record_keeps_the_first_attempts_failure_time() {
+    use std::time::Duration;
+    use weir_fanout::{FanOut, FanOutExt};
+    use weir_retry::{RetryExt, RetryPolicy};
+
+    let policy = RetryPolicy::constant(Duration::from_millis(300)).max_attempts(3).build().unwrap();
+    let op = |x: u32| async move { if x == 1 { Err(Disk) } else { Ok(x) } };
+    let (dead, records) = memory();
+    let report = Pipeline::from_iter(0..3u32)
+        .fan_out("store", FanOut::workers(2), op.retry(policy))
+        .dead_letter(dead)
+        .sink(sink::drain())
+        .run()
+        .await
+        .unwrap();
+    let records = records.take();
+    assert_eq!(records.len(), 1);
+    let r = &records[0];
+    assert_eq!(r.attempts(), 3);
+    let span = r.last_failed_at().duration_since(r.first_failed_at()).unwrap();
+    assert_eq!(span, Duration::from_millis(600), "3 failures, 300 ms apart");
+    assert_eq!(report.stage("store").unwrap().retries, 2);
+}

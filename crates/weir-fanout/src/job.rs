@@ -33,7 +33,8 @@ pub(crate) struct Failed<T, E> {
     pub(crate) item: T,
     pub(crate) cause: Cause<E>,
     pub(crate) class: ErrorClass,
-    pub(crate) attempts: u32,
+    /// The attempts made (their number, and when the first failed).
+    pub(crate) attempt: Attempt,
 }
 
 /// A finished item, from a worker to the output.

@@ -82,12 +82,11 @@ where
                 this.emitted += 1;
                 return Poll::Ready(Some(match result {
                     Ok(value) => Ok(Envelope::from_parts(value, meta)),
-                    Err(f) => Err(this.ctx.failure(
-                        Envelope::from_parts(f.item, meta),
-                        f.cause,
-                        f.class,
-                        f.attempts,
-                    )),
+                    Err(f) => {
+                        let f = *f;
+                        let envelope = Envelope::from_parts(f.item, meta);
+                        Err(this.ctx.failure_after(envelope, f.cause, f.class, &f.attempt))
+                    }
                 }));
             }
             this.give_back_room();

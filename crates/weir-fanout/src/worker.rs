@@ -148,17 +148,17 @@ where
                     return;
                 }
                 let (cause, class) = give_up(verdict, error);
-                Err(Box::new(Failed { item: job.item, cause, class, attempts: attempt.number() }))
+                Err(Box::new(Failed { item: job.item, cause, class, attempt }))
             }
             Err(payload) => {
-                let attempts = job.attempt.as_ref().map_or(1, |a| a.number());
+                let attempt = job.attempt(began);
                 let cause = Cause::from_panic(&*payload);
-                Err(Box::new(Failed { item: job.item, cause, class: ErrorClass::Poison, attempts }))
+                Err(Box::new(Failed { item: job.item, cause, class: ErrorClass::Poison, attempt }))
             }
         };
         let attempts = match &result {
             Ok(_) => job.attempt.as_ref().map_or(1, |a| a.number()),
-            Err(failed) => failed.attempts,
+            Err(failed) => failed.attempt.number(),
         };
         if attempts > 1 {
             self.ctx.metrics().record_attempts(attempts, job.meta.count());

@@ -199,13 +199,102 @@ impl StageContext {
     }
 
     /// Makes a failure of this stage from the envelope the stage received,
-    /// and counts it as failed.
+    /// and counts it as failed. Its first and last failure times are now
+    /// (or, for a replayed item, the first is its history's); for an item
+    /// that was retried, use [`failure_after`](Self::failure_after).
     pub fn failure<I, E>(
         &self,
         envelope: Envelope<I>,
         cause: Cause<E>,
         class: ErrorClass,
         attempts: u32,
+    ) -> Failure<I, E>
+    where
+        E: std::fmt::Display,
+    {
+        self.make_failure(envelope, cause, class, attempts, None)
+    }
+
+    /// Makes a failure of this stage after the attempts `attempt` describes,
+    /// and counts it as failed: it records `attempt.number()` attempts and,
+    /// when the item was retried, the first attempt's failure as its first
+    /// failure time (a replayed item keeps its history's).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use futures::StreamExt;
+    /// use weir_core::Attempt;
+    /// use weir_core::prelude::*;
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("down")]
+    /// struct Down;
+    ///
+    /// /// Fails each item after three attempts, 300 ms apart.
+    /// struct ThreeTries;
+    ///
+    /// impl FallibleStage<u32> for ThreeTries {
+    ///     type Output = u32;
+    ///     type Error = Down;
+    ///     fn name(&self) -> &str { "tries" }
+    ///     fn build(self, input: EnvelopeStream<u32>, ctx: StageContext) -> FallibleStream<u32, u32, Down> {
+    ///         input
+    ///             .then(move |env| {
+    ///                 let ctx = ctx.clone();
+    ///                 async move {
+    ///                     let mut attempt = Attempt::first();
+    ///                     for _ in 1..3 {
+    ///                         attempt.next(Duration::from_millis(300));
+    ///                         tokio::time::sleep(Duration::from_millis(300)).await;
+    ///                     }
+    ///                     Err(ctx.failure_after(env, Cause::Error(Down), ErrorClass::Transient, &attempt))
+    ///                 }
+    ///             })
+    ///             .boxed()
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    /// let kept = seen.clone();
+    /// Pipeline::from_iter([1u32])
+    ///     .try_stage(ThreeTries)
+    ///     .inspect_failures(move |f| kept.lock().unwrap().push((f.attempts(), f.last_failed_at().duration_since(f.first_failed_at()).unwrap())))
+    ///     .discard_failures()
+    ///     .sink(sink::drain())
+    ///     .run()
+    ///     .await?;
+    /// assert_eq!(*seen.lock().unwrap(), [(3, Duration::from_millis(600))]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn failure_after<I, E>(
+        &self,
+        envelope: Envelope<I>,
+        cause: Cause<E>,
+        class: ErrorClass,
+        attempt: &crate::Attempt,
+    ) -> Failure<I, E>
+    where
+        E: std::fmt::Display,
+    {
+        // Measured on tokio's clock (which a test may pause and advance),
+        // then placed before this failure's wall-clock time.
+        let first_failed_ago =
+            attempt.first_failed_at().map(|at| tokio::time::Instant::now().saturating_duration_since(at));
+        self.make_failure(envelope, cause, class, attempt.number(), first_failed_ago)
+    }
+
+    fn make_failure<I, E>(
+        &self,
+        envelope: Envelope<I>,
+        cause: Cause<E>,
+        class: ErrorClass,
+        attempts: u32,
+        first_failed_ago: Option<std::time::Duration>,
     ) -> Failure<I, E>
     where
         E: std::fmt::Display,
@@ -218,9 +307,15 @@ impl StageContext {
         }
         tracing::warn!(stage = self.stage.name(), attempts, class = %class, cause = %cause, "item failed");
         let failure = Failure::new(item, cause, class, attempts, self.stage.clone(), acks, count);
-        match history {
-            Some(h) => failure.with_earlier_attempts(h.attempts()).with_first_failed_at(h.first_failed_at()),
-            None => failure,
+        match (history, first_failed_ago) {
+            (Some(h), _) => {
+                failure.with_earlier_attempts(h.attempts()).with_first_failed_at(h.first_failed_at())
+            }
+            (None, Some(ago)) => {
+                let at = failure.last_failed_at().checked_sub(ago).unwrap_or(std::time::UNIX_EPOCH);
+                failure.with_first_failed_at(at)
+            }
+            (None, None) => failure,
         }
     }
 }
