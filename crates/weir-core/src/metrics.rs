@@ -109,6 +109,28 @@ impl StageMetrics {
         }
     }
 
+    /// Counts `n` items that took `attempts` attempts in one go (a sink
+    /// that retries by itself): their retries, and the attempts
+    /// distribution.
+    pub(crate) fn record_attempts_made(&self, attempts: u32, n: u64) {
+        if attempts > 1 {
+            self.retries.fetch_add(n.saturating_mul(u64::from(attempts - 1)), Relaxed);
+            self.retried.fetch_add(n, Relaxed);
+            self.record_attempts(attempts, n);
+        }
+    }
+
+    /// Counts a flush that took `attempts` attempts for the `n` items it
+    /// covered: a retry for each item per extra attempt, and each item as
+    /// retried unless its send was (`already`, counted then). The attempts
+    /// distribution stays per send.
+    pub(crate) fn record_flush_attempts(&self, attempts: u32, n: u64, already: u64) {
+        if attempts > 1 {
+            self.retries.fetch_add(n.saturating_mul(u64::from(attempts - 1)), Relaxed);
+            self.retried.fetch_add(n.saturating_sub(already), Relaxed);
+        }
+    }
+
     /// Counts `n` items whose operation panicked (they are failures too).
     pub fn record_panic(&self, n: u64) {
         self.panicked.fetch_add(n, Relaxed);

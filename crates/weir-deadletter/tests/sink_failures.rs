@@ -83,3 +83,24 @@ async fn without_a_route_a_refused_row_ends_the_run_with_its_item() {
     assert_eq!(report.delivered(), 3);
     assert!(report.is_conserved(), "{report}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_dead_lettered_rows_record_and_the_report_count_the_sinks_retries() {
+    let policy = RetryPolicy::constant(Duration::from_millis(5)).max_attempts(3).build().unwrap();
+    let (dead, records) = weir_deadletter::memory();
+    let report = Pipeline::from_iter(0..10u32)
+        .sink_dead_lettering("table", Table::default().retry(policy), dead)
+        .run()
+        .await
+        .unwrap();
+    for r in records.take() {
+        assert_eq!(r.attempts(), 3, "row {}", r.item());
+        let span = r.last_failed_at().duration_since(r.first_failed_at()).unwrap();
+        assert_eq!(span, Duration::from_millis(10), "row {}: 3 failures, 5 ms apart", r.item());
+    }
+    let table = report.stage("table").unwrap();
+    assert_eq!((table.failed, table.retried, table.retries), (3, 3, 6));
+    assert_eq!(table.attempts[1], 3, "three rows took 3 attempts");
+    assert_eq!(report.retries(), 6);
+    assert!(report.is_conserved(), "{report}");
+}

@@ -14,7 +14,10 @@ pub trait RetrySinkExt<T>: Sink<T> + Sized {
     /// failed `flush` by `policy`, sleeping between attempts on the sink's
     /// own task; when the policy gives up, the last error (with the item)
     /// is returned, so the pipeline dead-letters it or stops with it. A
-    /// send whose item is lost is not retried.
+    /// send whose item is lost is not retried. The retries are counted in
+    /// the sink stage's report (`retried`, `retries`, `attempts`) and in the
+    /// failure record of an item given back (its attempts, and the first
+    /// failure's time), through [`Sink::last_attempt`].
     ///
     /// # Examples
     ///
@@ -60,7 +63,7 @@ pub trait RetrySinkExt<T>: Sink<T> + Sized {
     where
         K: Classifier<Self::Error>,
     {
-        RetrySink { sink: self, policy }
+        RetrySink { sink: self, policy, last: None }
     }
 }
 
@@ -70,6 +73,8 @@ impl<T, Si: Sink<T>> RetrySinkExt<T> for Si {}
 pub struct RetrySink<Si, K> {
     sink: Si,
     policy: RetryPolicy<K, NoTimeout>,
+    /// The attempts of the latest `send` or `flush`, when it was retried.
+    last: Option<Attempt>,
 }
 
 impl<Si: fmt::Debug, K> fmt::Debug for RetrySink<Si, K> {
@@ -114,31 +119,42 @@ where
     async fn send(&mut self, item: T) -> Result<(), SinkError<T, Si::Error>> {
         let mut attempt = Attempt::first();
         let mut item = item;
-        loop {
+        let result = loop {
             self.policy.deposit();
             let (error, back) = match self.sink.send(item).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => break Ok(()),
                 Err(e) => e.into_parts(),
             };
-            let Some(back) = back else { return Err(SinkError::lost(error)) };
+            let Some(back) = back else { break Err(SinkError::lost(error)) };
             if !again(&self.policy, &mut attempt, &error).await {
-                return Err(SinkError::with_item(error, back));
+                break Err(SinkError::with_item(error, back));
             }
             item = back;
-        }
+        };
+        self.last = (attempt.number() > 1).then_some(attempt);
+        result
     }
 
     async fn flush(&mut self) -> Result<(), Si::Error> {
         let mut attempt = Attempt::first();
-        loop {
+        let result = loop {
             self.policy.deposit();
             let error = match self.sink.flush().await {
-                Ok(()) => return Ok(()),
+                Ok(()) => break Ok(()),
                 Err(error) => error,
             };
             if !again(&self.policy, &mut attempt, &error).await {
-                return Err(error);
+                break Err(error);
             }
-        }
+        };
+        self.last = (attempt.number() > 1).then_some(attempt);
+        result
+    }
+
+    /// The attempts of the latest `send` or `flush`, when it was retried:
+    /// the pipeline counts the retries in its report and in the record of
+    /// an item given back.
+    fn last_attempt(&self) -> Option<&Attempt> {
+        self.last.as_ref()
     }
 }

@@ -38,7 +38,7 @@ where
     let control = ctx.control();
     let metrics = ctx.metrics();
     let mut acks = Acks::none();
-    let mut unflushed = 0u64;
+    let mut unflushed = Unflushed::default();
     while !ended {
         let Some(first) = input.next().await else { break };
         let mut next = Some(first);
@@ -46,12 +46,22 @@ where
         while let Some(env) = next.take() {
             let (item, meta) = env.into_parts();
             let count = meta.count();
-            if let Err(err) = sink.send(item).await {
+            let outcome = sink.send(item).await;
+            let attempt = sink.last_attempt().cloned();
+            if let Some(attempt) = &attempt {
+                metrics.record_attempts_made(attempt.number(), count);
+            }
+            let retried = if attempt.is_some() { count } else { 0 };
+            if let Err(err) = outcome {
                 let (error, item) = err.into_parts();
                 let (error, item) = match (route.as_mut(), item) {
                     (Some(route), Some(item)) => {
                         let envelope = Envelope::from_parts(item, meta);
-                        let failure = ctx.failure(envelope, Cause::Error(error), ErrorClass::Transient, 1);
+                        let (cause, class) = (Cause::Error(error), ErrorClass::Transient);
+                        let failure = match &attempt {
+                            Some(attempt) => ctx.failure_after(envelope, cause, class, attempt),
+                            None => ctx.failure(envelope, cause, class, 1),
+                        };
                         route.route(failure, &control).await;
                         continue;
                     }
@@ -65,7 +75,8 @@ where
                 flush(&mut sink, &ctx, &mut acks, &mut unflushed).await;
                 return true;
             }
-            unflushed += meta.drain_into(&mut acks);
+            unflushed.items += meta.drain_into(&mut acks);
+            unflushed.retried += retried;
             sent += 1;
             if sent < MAX_UNFLUSHED {
                 next = ready_now(&mut input, &mut ended);
@@ -98,17 +109,29 @@ impl<T, E> FailureRoute<T, E> for NoRoute {
     }
 }
 
+/// The items sent since the last flush.
+#[derive(Debug, Default)]
+struct Unflushed {
+    items: u64,
+    /// Those whose send was retried (counted as retried already).
+    retried: u64,
+}
+
 /// Flushes the sink; on success counts the items as delivered and
 /// acknowledges them, on failure fails the run with them.
 async fn flush<T, Si: Sink<T>>(
     sink: &mut Si,
     ctx: &StageContext,
     acks: &mut Acks,
-    unflushed: &mut u64,
+    unflushed: &mut Unflushed,
 ) -> bool {
-    let count = std::mem::take(unflushed);
+    let Unflushed { items: count, retried } = std::mem::take(unflushed);
     let acks = std::mem::take(acks);
-    match sink.flush().await {
+    let flushed = sink.flush().await;
+    if let Some(attempt) = sink.last_attempt() {
+        ctx.metrics().record_flush_attempts(attempt.number(), count, retried);
+    }
+    match flushed {
         Ok(()) => {
             ctx.metrics().record_delivered(count);
             acks.fire();

@@ -109,6 +109,7 @@ impl std::error::Error for BoxSinkError {
 trait DynSink<T>: Send + 'static {
     fn send_boxed(&mut self, item: T) -> BoxFuture<'_, Result<(), SinkError<T, BoxSinkError>>>;
     fn flush_boxed(&mut self) -> BoxFuture<'_, Result<(), BoxSinkError>>;
+    fn last_attempt_dyn(&self) -> Option<&crate::Attempt>;
 }
 
 impl<T: Send + 'static, Si: Sink<T>> DynSink<T> for Si {
@@ -118,6 +119,10 @@ impl<T: Send + 'static, Si: Sink<T>> DynSink<T> for Si {
 
     fn flush_boxed(&mut self) -> BoxFuture<'_, Result<(), BoxSinkError>> {
         Box::pin(async move { self.flush().await.map_err(BoxSinkError::new) })
+    }
+
+    fn last_attempt_dyn(&self) -> Option<&crate::Attempt> {
+        self.last_attempt()
     }
 }
 
@@ -130,5 +135,10 @@ impl<T: Send + 'static> Sink<T> for BoxSink<T> {
 
     async fn flush(&mut self) -> Result<(), BoxSinkError> {
         self.inner.flush_boxed().await
+    }
+
+    /// The boxed sink's (so that a boxed retrying sink's retries are counted).
+    fn last_attempt(&self) -> Option<&crate::Attempt> {
+        self.inner.last_attempt_dyn()
     }
 }

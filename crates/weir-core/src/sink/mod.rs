@@ -68,6 +68,59 @@ pub trait Sink<T>: Send + 'static {
     /// relies on it); a sink that loses them on failure should not be
     /// wrapped in a retry layer.
     fn flush(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// The attempts the latest call to [`send`](Sink::send) or
+    /// [`flush`](Sink::flush) made, for a sink that retries by itself (a
+    /// retry layer such as weir-retry's `RetrySink`): the run counts its
+    /// retries in the report, like a stage's, and records them in the
+    /// failure of an item the sink gives back (attempts, first failure
+    /// time). A retried flush counts a retry for each item it covers (and
+    /// each as retried once); the attempts distribution counts sends.
+    ///
+    /// The default, `None`, means a single attempt. A sink that wraps
+    /// another should forward it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::time::Duration;
+    /// use weir_core::prelude::*;
+    /// use weir_core::Attempt;
+    ///
+    /// /// Takes each item on its second try.
+    /// #[derive(Default)]
+    /// struct SecondTry { last: Option<Attempt> }
+    ///
+    /// impl Sink<u32> for SecondTry {
+    ///     type Error = Infallible;
+    ///     async fn send(&mut self, _: u32) -> Result<(), SinkError<u32, Infallible>> {
+    ///         let mut attempt = Attempt::first();
+    ///         attempt.next(Duration::from_millis(10)); // the first try failed
+    ///         tokio::time::sleep(Duration::from_millis(10)).await;
+    ///         self.last = Some(attempt);
+    ///         Ok(())
+    ///     }
+    ///     async fn flush(&mut self) -> Result<(), Infallible> {
+    ///         self.last = None;
+    ///         Ok(())
+    ///     }
+    ///     fn last_attempt(&self) -> Option<&Attempt> {
+    ///         self.last.as_ref()
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let report = Pipeline::from_iter(0..3u32).sink(SecondTry::default()).run().await?;
+    /// let sink = report.stage("sink").unwrap();
+    /// assert_eq!((sink.delivered, sink.retried, sink.retries), (3, 3, 3));
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn last_attempt(&self) -> Option<&crate::Attempt> {
+        None
+    }
 }
 
 /// A sink's error, with the item it could not take when it can give it back.

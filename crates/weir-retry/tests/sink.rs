@@ -1,0 +1,94 @@
+//! A sink's retry layer: its retries are counted in the sink stage's report.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use weir_core::prelude::*;
+use weir_retry::{RetryPolicy, RetrySinkExt};
+
+#[derive(Debug, thiserror::Error)]
+#[error("database is locked")]
+struct Locked;
+
+/// Refuses each row the first time it is sent, and its first flush.
+#[derive(Debug, Default)]
+struct Shy {
+    tried: Vec<u32>,
+    flushes: u32,
+}
+
+impl Sink<u32> for Shy {
+    type Error = Locked;
+
+    async fn send(&mut self, row: u32) -> Result<(), SinkError<u32, Locked>> {
+        if self.tried.contains(&row) {
+            return Ok(());
+        }
+        self.tried.push(row);
+        Err(SinkError::with_item(Locked, row))
+    }
+
+    async fn flush(&mut self) -> Result<(), Locked> {
+        self.flushes += 1;
+        if self.flushes == 1 { Err(Locked) } else { Ok(()) }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn sink_retries_are_counted_in_the_report_like_a_stages() {
+    let policy = RetryPolicy::constant(Duration::from_millis(5)).max_attempts(3).build().unwrap();
+    // One item per flush: each item's send is retried once, and the first
+    // flush (of item 0) once.
+    let source = futures::stream::iter(0..3u32).then(|x| async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        x
+    });
+    let report = Pipeline::new(source).sink(Shy::default().retry(policy)).run().await.unwrap();
+    let sink = report.stage("sink").unwrap();
+    assert_eq!(sink.delivered, 3);
+    assert_eq!(sink.retries, 4, "3 sends and 1 flush retried once");
+    assert_eq!(sink.retried, 3, "each item needed a retry (item 0: its send and its flush)");
+    assert_eq!(sink.attempts[0], 3, "each send took 2 attempts");
+    assert_eq!(report.retries(), 4);
+    assert!(report.to_string().contains("sink: 4 retries"), "{report}");
+}
+
+/// Takes rows once its flush has failed `fails` times; counts flushes.
+#[derive(Debug)]
+struct FlushFails {
+    fails: u32,
+}
+
+impl Sink<u32> for FlushFails {
+    type Error = Locked;
+
+    async fn send(&mut self, _: u32) -> Result<(), SinkError<u32, Locked>> {
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), Locked> {
+        if self.fails > 0 {
+            self.fails -= 1;
+            return Err(Locked);
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retried_flush_counts_a_retry_for_each_item_it_covers() {
+    let policy = RetryPolicy::constant(Duration::from_millis(5)).max_attempts(3).build().unwrap();
+    let report =
+        Pipeline::from_iter(0..4u32).sink(FlushFails { fails: 2 }.retry(policy)).run().await.unwrap();
+    let sink = report.stage("sink").unwrap();
+    assert_eq!((sink.delivered, sink.retried, sink.retries), (4, 4, 8));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_boxed_retrying_sink_still_reports_its_retries() {
+    let policy = RetryPolicy::constant(Duration::from_millis(5)).max_attempts(3).build().unwrap();
+    let boxed = weir_core::sink::BoxSink::new(FlushFails { fails: 1 }.retry(policy));
+    let report = Pipeline::from_iter(0..4u32).sink(boxed).run().await.unwrap();
+    let sink = report.stage("sink").unwrap();
+    assert_eq!((sink.delivered, sink.retried, sink.retries), (4, 4, 4));
+}
