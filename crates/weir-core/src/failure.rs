@@ -267,6 +267,37 @@ impl<I, E> Failure<I, E> {
         }))
     }
 
+    /// Counts, in its stage's report
+    /// ([`StageReport::store_retries`](crate::StageReport::store_retries)),
+    /// that storing this failure failed and is tried again: for a failure
+    /// route with a store of its own, such as a dead-letter stage, whose
+    /// retries would otherwise only be traced.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weir_core::prelude::*;
+    ///
+    /// # #[derive(Debug, thiserror::Error)] #[error("odd")] struct Odd;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let report = Pipeline::from_iter(0..4)
+    ///     .try_map("even", |x| if x % 2 == 0 { Ok(x) } else { Err(Odd) })
+    ///     .route_failures(|failure, _| async move {
+    ///         failure.record_store_retry(); // the first try to store it failed
+    ///         failure.settle(Settled::DeadLettered);
+    ///     })
+    ///     .sink(sink::drain())
+    ///     .run()
+    ///     .await?;
+    /// assert_eq!(report.stage("even").unwrap().store_retries, 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn record_store_retry(&self) {
+        self.0.stage.metrics().record_store_retry(self.0.count);
+    }
+
     /// Fires the acknowledgements, for a failure whose outcome is now
     /// durable (stored as a dead letter, or explicitly discarded), and
     /// counts it under `outcome` in the report.

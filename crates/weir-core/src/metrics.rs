@@ -72,6 +72,9 @@ pub struct StageMetrics {
     pub(crate) attempts: [AtomicU64; ATTEMPT_BUCKETS],
     pub(crate) panicked: AtomicU64,
     pub(crate) dead_lettered: [AtomicU64; 3],
+    /// Retries of storing this stage's failures (a dead-letter sink that
+    /// failed and was tried again).
+    pub(crate) store_retries: AtomicU64,
     pub(crate) discarded: AtomicU64,
     pub(crate) returned: AtomicU64,
 }
@@ -134,6 +137,10 @@ impl StageMetrics {
     /// Counts `n` items whose operation panicked (they are failures too).
     pub fn record_panic(&self, n: u64) {
         self.panicked.fetch_add(n, Relaxed);
+    }
+
+    pub(crate) fn record_store_retry(&self, n: u64) {
+        self.store_retries.fetch_add(n, Relaxed);
     }
 
     pub(crate) fn record_failed(&self, n: u64) {

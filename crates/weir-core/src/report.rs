@@ -51,6 +51,11 @@ pub struct StageReport {
     /// Failures of this stage stored by a dead-letter sink, by class
     /// (transient, permanent, poison).
     pub dead_lettered_by_class: [u64; 3],
+    /// Retries of storing this stage's failures: each time a dead-letter
+    /// sink failed to store a batch and it was tried again, one per source
+    /// item of this stage in the batch. Not counted in `retries` (those are
+    /// the stage's own attempts at its items).
+    pub store_retries: u64,
     /// Failures of this stage explicitly discarded.
     pub discarded: u64,
     /// Items returned to the caller inside a [`RunError`](crate::RunError)
@@ -80,6 +85,7 @@ impl StageReport {
             attempts: m.attempts.each_ref().map(|a| a.load(Relaxed)),
             panicked: m.panicked.load(Relaxed),
             dead_lettered_by_class: m.dead_lettered_by_class(),
+            store_retries: m.store_retries.load(Relaxed),
             discarded: m.discarded.load(Relaxed),
             returned: m.returned.load(Relaxed),
             delivered: m.delivered.load(Relaxed),
@@ -257,6 +263,12 @@ impl Report {
         self.sum(|s| s.retries)
     }
 
+    /// Retries of storing failures in dead-letter sinks, in all stages
+    /// (see [`StageReport::store_retries`]).
+    pub fn store_retries(&self) -> u64 {
+        self.sum(|s| s.store_retries)
+    }
+
     /// Items abandoned by a forced abort (zero unless the run was aborted).
     pub fn abandoned(&self) -> u64 {
         if self.ending == Ending::Aborted { self.sum(|s| s.in_flight) } else { 0 }
@@ -337,6 +349,9 @@ impl fmt::Display for Report {
                 })
                 .collect();
             writeln!(f, "{}: {} retries; items by attempts: {}", s.name, s.retries, buckets.join(", "))?;
+        }
+        for s in self.stages.iter().filter(|s| s.store_retries > 0) {
+            writeln!(f, "{}: {} retries storing its failures", s.name, s.store_retries)?;
         }
         writeln!(f, "{:?} in {:.3?} ({:.0} items/s)", self.ending, self.wall, self.items_per_sec())?;
         let verdict = if self.is_conserved() { "conserved" } else { "NOT CONSERVED: items were lost" };

@@ -27,7 +27,9 @@ pub trait DeadLetterExt<T, I, E>: Sized {
     ///
     /// A batch the sink fails to store is retried with the stage's
     /// [retry policy](DeadLetterOptions::retry); the sink gives the records
-    /// back on error, so nothing is dropped. When the policy gives up, intake
+    /// back on error, so nothing is dropped. Each retry is counted in the
+    /// report, per failure, under its stage's
+    /// [`store_retries`](weir_core::StageReport::store_retries). When the policy gives up, intake
     /// stops, the pipeline drains what it can, every failure not stored
     /// (that batch and all later ones) is counted as *returned*, and the run
     /// returns [`RunError::Sink`](weir_core::RunError::Sink) with a

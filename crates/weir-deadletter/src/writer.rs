@@ -81,6 +81,9 @@ where
             match self.policy.decide(&mut attempt, class, None) {
                 Verdict::Retry(delay) => {
                     tracing::warn!(error = %error, attempt = attempt.number(), ?delay, "dead-letter sink failed; retrying");
+                    for failure in &rest {
+                        failure.record_store_retry();
+                    }
                     attempt.next(delay);
                     tokio::time::sleep(delay).await;
                 }

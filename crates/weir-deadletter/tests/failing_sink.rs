@@ -231,3 +231,24 @@ async fn a_check_that_panics_fails_that_record_alone_and_returns_its_item() {
     assert_eq!((report.delivered(), report.dead_lettered()), (2, 1));
     assert!(report.is_conserved(), "{report}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn retries_of_the_dead_letter_store_are_counted_in_the_report() {
+    let (inner, records) = memory();
+    let calls = Arc::new(AtomicU32::new(0));
+    let flaky = Flaky { failures: 2, calls: calls.clone(), inner };
+    let report = Pipeline::from_iter(0..3u32)
+        .try_map("check", |x| if x == 1 { Err(Three) } else { Ok(x) })
+        .dead_letter_with(flaky, options(5))
+        .sink(sink::drain())
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "stored on the third try");
+    let check = report.stage("check").unwrap();
+    assert_eq!(check.store_retries, 2, "two retries of one failure's record");
+    assert_eq!(check.retries, 0, "the stage's own attempts are not the store's");
+    assert_eq!(report.store_retries(), 2);
+    assert!(report.to_string().contains("check: 2 retries storing its failures"), "{report}");
+}
