@@ -102,7 +102,8 @@ pub enum RunError {
         report: Box<Report>,
     },
     /// A sink (or a dead-letter sink) failed for good: intake stopped and
-    /// the items it could not store are counted as `returned`.
+    /// the items it could not store, with any halted failures, are counted
+    /// as `returned`.
     #[error("stage `{stage}` failed: {error}; {returned} item(s) could not be stored")]
     Sink {
         /// The sink's stage name.
@@ -112,7 +113,9 @@ pub enum RunError {
         error: BoxError,
         /// The item the sink gave back, when it could (type-erased; downcast it).
         item: Option<Box<dyn Any + Send>>,
-        /// How many source items could not be stored.
+        /// How many source items are returned in this error: the ones the
+        /// sink could not store and the `halted` failures' items. It equals
+        /// the report's [`returned`](Report::returned).
         returned: u64,
         /// Failures a `halt_on_error()` stage returned before or while the
         /// sink failed (they are counted as returned too), first one first.

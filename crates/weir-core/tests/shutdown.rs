@@ -274,7 +274,7 @@ async fn a_sink_error_while_draining_a_halt_keeps_the_halted_failures() {
         .await
         .unwrap_err();
     let RunError::Sink { returned, halted, report, .. } = err else { panic!("expected Sink, got {err:?}") };
-    assert_eq!(returned, 3, "the batch [0, 1, 2]");
+    assert_eq!(returned, 4, "the batch [0, 1, 2] and the halted 3: what the report counts");
     assert_eq!(halted.len(), 1, "the halted failure is returned too");
     assert_eq!(halted.into_iter().next().unwrap().into_item::<u64>().unwrap(), 3);
     assert_eq!(report.returned(), 4);

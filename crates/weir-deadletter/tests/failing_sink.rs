@@ -252,3 +252,32 @@ async fn retries_of_the_dead_letter_store_are_counted_in_the_report() {
     assert_eq!(report.store_retries(), 2);
     assert!(report.to_string().contains("check: 2 retries storing its failures"), "{report}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn failures_halted_after_the_dead_letter_sink_failed_are_counted_in_its_error() {
+    let (inner, _records) = memory();
+    let down = Flaky { failures: u32::MAX, calls: Arc::new(AtomicU32::new(0)), inner };
+    // Item 3 is slow to fail its second check: the dead-letter sink gives
+    // up on item 0 first, then item 3 halts the run.
+    let err = Pipeline::from_iter(0..4u32)
+        .try_map("check", |x| if x == 0 { Err(Three) } else { Ok(x) })
+        .dead_letter_with(down, options(1))
+        .try_then("slow", |x| async move {
+            if x == 3 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                return Err(Three);
+            }
+            Ok(x)
+        })
+        .halt_on_error()
+        .sink(sink::drain())
+        .run()
+        .await
+        .unwrap_err();
+    let RunError::Sink { error, returned, halted, report, .. } = err else { panic!("{err:?}") };
+    assert!(matches!(error.downcast_ref(), Some(DeadLetterError::StoreFailed { .. })), "{error}");
+    assert_eq!(halted.len(), 1, "item 3 halted the run after the sink failed");
+    assert_eq!(report.returned(), 2);
+    assert_eq!(returned, report.returned(), "the error counts what the report counts");
+    assert!(report.is_conserved(), "{report}");
+}

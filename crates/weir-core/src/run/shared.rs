@@ -185,6 +185,10 @@ impl RunControl {
         self.0.tasks.track_future(task)
     }
 
+    /// Keeps the first fatal error; its `returned` counts every item
+    /// returned in the run's error, halted failures included (before or
+    /// after it), so that it matches the report's `returned`. Both this and
+    /// [`halt`](Self::halt) lock `halted` before `fatal`.
     pub(crate) fn fail_items(
         &self,
         stage: &str,
@@ -193,19 +197,26 @@ impl RunControl {
         count: u64,
     ) {
         tracing::error!(stage, error = %error, items = count, "run failed");
+        let halted = self.0.halted.lock().unwrap_or_else(|e| e.into_inner());
         let mut fatal = self.0.fatal.lock().unwrap_or_else(|e| e.into_inner());
         match fatal.as_mut() {
             Some(first) => first.returned += count,
             None => {
-                *fatal = Some(Fatal { stage: stage.to_owned(), error, item, returned: count });
+                let returned = count + halted.iter().map(ErasedFailure::count).sum::<u64>();
+                *fatal = Some(Fatal { stage: stage.to_owned(), error, item, returned });
             }
         }
-        drop(fatal);
+        drop((fatal, halted));
         self.stop_intake();
     }
 
     pub(crate) fn halt(&self, failure: ErasedFailure) {
-        self.0.halted.lock().unwrap_or_else(|e| e.into_inner()).push(failure);
+        let mut halted = self.0.halted.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(fatal) = self.0.fatal.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            fatal.returned += failure.count();
+        }
+        halted.push(failure);
+        drop(halted);
         self.stop_intake();
     }
 }
