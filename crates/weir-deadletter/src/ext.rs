@@ -177,15 +177,81 @@ pub trait SinkDeadLetterExt<T>: Sized {
     fn sink_dead_lettering<Si, D>(self, name: &str, sink: Si, dead_letters: D) -> Runnable
     where
         Si: Sink<T>,
+        D: DeadLetterSink<T>,
+    {
+        self.sink_dead_lettering_with(name, sink, dead_letters, DeadLetterOptions::new())
+    }
+
+    /// Like [`sink_dead_lettering`](SinkDeadLetterExt::sink_dead_lettering),
+    /// with the dead-letter stage's settings (batch size, retry policy for
+    /// the dead-letter sink, name), as for
+    /// [`dead_letter_with`](DeadLetterExt::dead_letter_with). Invalid
+    /// settings are a [`BuildError`](weir_core::BuildError) returned by
+    /// `run()` or `spawn()` before anything runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::prelude::*;
+    /// use weir_deadletter::{DeadLetterOptions, SinkDeadLetterExt};
+    /// use weir_retry::RetryPolicy;
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("row {0} violates a constraint")]
+    /// struct Constraint(u32);
+    ///
+    /// /// Refuses rows above 2, giving them back.
+    /// struct Table;
+    ///
+    /// impl Sink<u32> for Table {
+    ///     type Error = Constraint;
+    ///     async fn send(&mut self, row: u32) -> Result<(), SinkError<u32, Constraint>> {
+    ///         if row > 2 { Err(SinkError::with_item(Constraint(row), row)) } else { Ok(()) }
+    ///     }
+    ///     async fn flush(&mut self) -> Result<(), Constraint> { Ok(()) }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (dead, records) = weir_deadletter::memory();
+    /// let options = DeadLetterOptions::new()
+    ///     .name("refused-rows")
+    ///     .max_batch(64)
+    ///     .retry(RetryPolicy::exponential(Duration::from_millis(10)).max_attempts(20).build()?);
+    /// let report = Pipeline::from_iter(0..5u32)
+    ///     .sink_dead_lettering_with("table", Table, dead, options)
+    ///     .run()
+    ///     .await?;
+    /// assert_eq!(records.len(), 2);
+    /// assert_eq!((report.delivered(), report.dead_lettered()), (3, 2));
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn sink_dead_lettering_with<Si, D>(
+        self,
+        name: &str,
+        sink: Si,
+        dead_letters: D,
+        options: DeadLetterOptions,
+    ) -> Runnable
+    where
+        Si: Sink<T>,
         D: DeadLetterSink<T>;
 }
 
 impl<T: Send + 'static> SinkDeadLetterExt<T> for Pipeline<T> {
-    fn sink_dead_lettering<Si, D>(self, name: &str, sink: Si, dead_letters: D) -> Runnable
+    fn sink_dead_lettering_with<Si, D>(
+        self,
+        name: &str,
+        sink: Si,
+        dead_letters: D,
+        options: DeadLetterOptions,
+    ) -> Runnable
     where
         Si: Sink<T>,
         D: DeadLetterSink<T>,
     {
-        self.sink_routing_failures(name, sink, DeadLetterRoute::new(dead_letters, DeadLetterOptions::new()))
+        self.sink_routing_failures(name, sink, DeadLetterRoute::new(dead_letters, options))
     }
 }

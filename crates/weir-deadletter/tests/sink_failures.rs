@@ -104,3 +104,55 @@ async fn a_dead_lettered_rows_record_and_the_report_count_the_sinks_retries() {
     assert_eq!(report.retries(), 6);
     assert!(report.is_conserved(), "{report}");
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("dead-letter store unavailable")]
+struct Unavailable;
+
+/// A dead-letter store that is always down; counts its calls.
+struct Down(Arc<Mutex<u32>>);
+
+impl weir_deadletter::DeadLetterSink<u32> for Down {
+    type Error = Unavailable;
+
+    async fn store(
+        &mut self,
+        records: Vec<weir_deadletter::DeadLetter<u32>>,
+    ) -> Result<(), weir_deadletter::StoreError<u32, Unavailable>> {
+        *self.0.lock().unwrap() += 1;
+        Err(weir_deadletter::StoreError::transient(Unavailable, records))
+    }
+
+    async fn sync(&mut self) -> Result<(), Unavailable> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sinks_dead_letters_take_the_same_options_as_a_stages() {
+    use weir_deadletter::{DeadLetterError, DeadLetterOptions};
+
+    let calls = Arc::new(Mutex::new(0));
+    let policy = RetryPolicy::constant(Duration::from_millis(5)).max_attempts(2).build().unwrap();
+    let options = DeadLetterOptions::new().name("refused-rows").retry(policy);
+    let err = Pipeline::from_iter(0..10u32)
+        .sink_dead_lettering_with("table", Table::default(), Down(calls.clone()), options)
+        .run()
+        .await
+        .unwrap_err();
+    let RunError::Sink { stage, error, report, .. } = err else { panic!("{err:?}") };
+    assert_eq!(stage, "refused-rows", "the options' name");
+    let Some(DeadLetterError::StoreFailed { attempts, .. }) = error.downcast_ref() else {
+        panic!("{error:?}")
+    };
+    assert_eq!((*attempts, *calls.lock().unwrap()), (2, 2), "the options' retry policy");
+    assert!(report.is_conserved(), "{report}");
+
+    let (dead, _) = weir_deadletter::memory();
+    let err = Pipeline::from_iter(0..10u32)
+        .sink_dead_lettering_with("table", Table::default(), dead, DeadLetterOptions::new().max_batch(0))
+        .run()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RunError::Build(BuildError::Zero { what: "max_batch", .. })), "{err:?}");
+}
