@@ -6,6 +6,7 @@
 //! Run it with `cargo run --example custom_stage`.
 
 use weir::prelude::*;
+use weir::sink;
 use weir_dedup::Dedup;
 
 #[derive(Debug, Clone, PartialEq)]

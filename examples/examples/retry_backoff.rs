@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
 use weir::prelude::*;
+use weir::sink;
 use weir_retry::{Jitter, RetryBudget, RetryExt, RetryPolicy};
 
 /// The error of the flaky dependency.

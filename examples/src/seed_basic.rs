@@ -9,6 +9,7 @@ use std::time::Duration;
 use futures::Stream;
 use tokio::time::sleep;
 use weir::prelude::*;
+use weir::sink;
 
 /// The producer: adds `total` items, waiting `pause` after each.
 pub fn producer(total: u32, pause: Duration, log: Log) -> impl Stream<Item = u32> + Send + 'static {

@@ -18,6 +18,7 @@ use std::time::Duration;
 use futures::Stream;
 use tokio::time::{Instant, sleep};
 use weir::prelude::*;
+use weir::sink;
 
 /// The scenario's sizes and delays.
 #[derive(Debug, Clone, Copy)]

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use weir::prelude::*;
+use weir::sink;
 use weir_deadletter::{DeadLetter, DeadLetterExt, memory};
 use weir_fanout::{FanOut, FanOutExt};
 use weir_retry::{RetryExt, RetryPolicy};

@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 
+use weir::Sink;
 use weir::prelude::*;
 use weir_fanout::{FanOut, FanOutExt};
 

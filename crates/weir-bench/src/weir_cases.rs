@@ -5,6 +5,7 @@ use std::future::{Ready, ready};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use weir::Sink;
 use weir::prelude::*;
 use weir_fanout::{FanOut, FanOutExt};
 

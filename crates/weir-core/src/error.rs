@@ -16,6 +16,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 ///
 /// ```
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -68,6 +69,7 @@ pub enum BuildError {
 ///
 /// ```
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 ///
 /// #[derive(Debug, thiserror::Error)]
 /// #[error("disk full")]

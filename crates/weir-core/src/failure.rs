@@ -92,6 +92,7 @@ impl<E: Error + 'static> Error for Cause<E> {
 ///
 /// ```
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -234,6 +235,7 @@ impl<I, E> Failure<I, E> {
     ///
     /// ```
     /// use weir_core::prelude::*;
+    /// use weir_core::sink;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), RunError> {
@@ -277,6 +279,7 @@ impl<I, E> Failure<I, E> {
     ///
     /// ```
     /// use weir_core::prelude::*;
+    /// use weir_core::sink;
     ///
     /// # #[derive(Debug, thiserror::Error)] #[error("odd")] struct Odd;
     /// # #[tokio::main(flavor = "current_thread")]
@@ -335,6 +338,7 @@ impl<I, E> Failure<I, E> {
 ///
 /// ```
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 ///
 /// # #[derive(Debug, thiserror::Error)] #[error("odd")] struct Odd;
 /// # #[tokio::main(flavor = "current_thread")]
@@ -396,6 +400,7 @@ impl<I, E: fmt::Display> fmt::Display for Failure<I, E> {
 ///
 /// ```
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 ///
 /// # #[derive(Debug, thiserror::Error)] #[error("bad {0}")] struct Bad(u32);
 /// # #[tokio::main(flavor = "current_thread")]

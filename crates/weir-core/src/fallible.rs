@@ -32,6 +32,7 @@ type Build<T, I, E> = Box<dyn FnOnce(&mut Assembly) -> FallibleStream<T, I, E> +
 ///
 /// ```
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 ///
 /// #[derive(Debug, thiserror::Error)]
 /// #[error("not a number: {0:?}")]

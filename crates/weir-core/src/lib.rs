@@ -13,6 +13,7 @@
 //!
 //! ```
 //! use weir_core::prelude::*;
+//! use weir_core::sink;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), RunError> {
@@ -62,9 +63,31 @@ pub use stage::{EnvelopeStream, FallibleStage, FallibleStream, Stage, StageConte
 pub use tokio_util::task::task_tracker::TrackedFuture;
 
 /// The types most pipelines need, for a glob import.
+///
+/// It leaves out the names that `futures::prelude` also exports (the
+/// `sink` module and the `Sink` trait's name), so that importing both
+/// preludes just works; name them as `weir_core::sink` and
+/// `weir_core::Sink`. The trait's methods are in scope all the same.
+///
+/// # Examples
+///
+/// ```
+/// use futures::prelude::*;
+/// use weir_core::prelude::*;
+/// use weir_core::sink;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), RunError> {
+/// let (collect, out) = sink::collect();
+/// Pipeline::from(stream::iter(0..3).map(|x| x * 2)).sink(collect).await?;
+/// assert_eq!(out.take(), [0, 2, 4]);
+/// # Ok(())
+/// # }
+/// ```
 pub mod prelude {
     pub use crate::BuildError;
-    pub use crate::sink::{self, Sink, SinkError};
+    pub use crate::sink::Sink as _;
+    pub use crate::sink::SinkError;
     pub use crate::{
         Ack, Cause, Classify, Ending, Envelope, EnvelopeStream, ErrorClass, Failure, Fallible, FallibleStage,
         FallibleStream, Operation, Pipeline, PipelineHandle, PipelineStream, Report, RunControl, RunError,

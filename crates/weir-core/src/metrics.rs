@@ -18,6 +18,7 @@ pub const ATTEMPT_BUCKETS: usize = 8;
 ///
 /// ```
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 /// use weir_core::StageKind;
 ///
 /// # #[tokio::main(flavor = "current_thread")]

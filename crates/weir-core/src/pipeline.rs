@@ -34,6 +34,7 @@ type Chained<Item> = Box<dyn FnOnce(&mut Assembly) -> Pin<Box<dyn Stream<Item = 
 ///
 /// ```
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), RunError> {
@@ -68,6 +69,7 @@ impl<T> std::fmt::Debug for Pipeline<T> {
 ///
 /// ```
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), RunError> {
@@ -116,6 +118,7 @@ impl<T: Send + 'static> Pipeline<T> {
     /// ```
     /// use std::sync::{Arc, Mutex};
     /// use weir_core::prelude::*;
+    /// use weir_core::sink;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), RunError> {
@@ -165,6 +168,7 @@ impl<T: Send + 'static> Pipeline<T> {
     /// ```
     /// use std::io;
     /// use weir_core::prelude::*;
+    /// use weir_core::sink;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
@@ -313,6 +317,7 @@ impl<T: Send + 'static> Pipeline<T> {
     ///
     /// ```compile_fail
     /// use weir_core::prelude::*;
+    /// use weir_core::sink;
     /// # #[derive(Debug, thiserror::Error)] #[error("bad")] struct Bad;
     /// let _ = Pipeline::from_iter(0..3)
     ///     .try_map("parse", |x| if x > 0 { Ok(x) } else { Err(Bad) })
@@ -359,6 +364,7 @@ impl<T: Send + 'static> Pipeline<T> {
     /// ```
     /// use std::time::Duration;
     /// use weir_core::prelude::*;
+    /// use weir_core::sink;
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() -> Result<(), RunError> {
@@ -406,6 +412,7 @@ impl<T: Send + 'static> Pipeline<T> {
     /// use std::time::Duration;
     /// use tokio::time::{Instant, sleep};
     /// use weir_core::prelude::*;
+    /// use weir_core::sink;
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() -> Result<(), RunError> {
@@ -498,6 +505,7 @@ impl<T: Send + 'static> Pipeline<T> {
     ///
     /// ```
     /// use weir_core::prelude::*;
+    /// use weir_core::Sink;
     ///
     /// #[derive(Debug, thiserror::Error)]
     /// #[error("row {0} violates a constraint")]

@@ -13,6 +13,7 @@ use crate::metrics::{StageKind, StageRef};
 ///
 /// ```
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), RunError> {
@@ -122,6 +123,7 @@ impl StageReport {
 ///
 /// ```
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), RunError> {
@@ -155,6 +157,7 @@ pub enum Ending {
 ///
 /// ```
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), RunError> {

@@ -25,6 +25,7 @@ use crate::run::shared::RunControl;
 /// ```
 /// use std::future::{Ready, ready};
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 /// use weir_core::FailureRoute;
 ///
 /// /// Counts failures and discards them.
@@ -73,6 +74,7 @@ pub trait FailureRoute<I, E>: Send + 'static {
     /// ```
     /// use std::future::{Ready, ready};
     /// use weir_core::prelude::*;
+    /// use weir_core::sink;
     /// use weir_core::FailureRoute;
     ///
     /// /// Discards failures, in groups of `self.0` (which must not be 0).
@@ -128,6 +130,7 @@ pub trait FailureRoute<I, E>: Send + 'static {
 ///
 /// ```
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 ///
 /// # #[derive(Debug, thiserror::Error)] #[error("odd")] struct Odd;
 /// # #[tokio::main(flavor = "current_thread")]

@@ -11,6 +11,7 @@ use std::time::Duration;
 use common::{Bad, acking, ms};
 use futures::StreamExt;
 use weir_core::prelude::*;
+use weir_core::sink::{self, Sink};
 
 #[tokio::test(start_paused = true)]
 async fn delivered_filtered_and_discarded_items_are_acked() {

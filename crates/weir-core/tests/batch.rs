@@ -11,6 +11,7 @@ use common::ms;
 use futures::StreamExt as _;
 use tokio::time::Instant;
 use weir_core::prelude::*;
+use weir_core::sink::{self, Sink};
 
 /// Batches with the time they were sent at.
 type Timed<T> = Arc<Mutex<Vec<(Duration, Vec<T>)>>>;

@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 
 use weir_core::prelude::*;
+use weir_core::sink::{self, Sink};
 use weir_core::sink::{BoxSink, BoxSinkError};
 
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures::Stream;
 use weir_core::prelude::*;
+use weir_core::sink;
 
 /// A source that records whether it was ever polled.
 fn watched() -> (impl Stream<Item = u64> + Send + 'static, Arc<AtomicBool>) {

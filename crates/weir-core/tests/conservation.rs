@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::{Bad, Buffer};
 use proptest::prelude::*;
 use weir_core::prelude::*;
+use weir_core::sink;
 
 #[derive(Debug, Clone)]
 struct Case {

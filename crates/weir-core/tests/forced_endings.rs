@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::Notify;
 use weir_core::prelude::*;
+use weir_core::sink;
 
 /// What the test counts itself.
 #[derive(Default)]

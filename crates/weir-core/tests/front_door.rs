@@ -9,6 +9,7 @@ use futures::StreamExt;
 use tokio::io::AsyncBufReadExt;
 use tokio_stream::wrappers::LinesStream;
 use weir_core::prelude::*;
+use weir_core::sink;
 
 /// Lines of a reader, one of them not UTF-8: an I/O error mid-stream.
 fn lines() -> LinesStream<tokio::io::BufReader<&'static [u8]>> {

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::{Buffer, ms};
 use weir_core::prelude::*;
+use weir_core::sink;
 
 /// What a pipeline under test leaves observable after it is dropped.
 struct Probes {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use weir_core::ErasedFailure;
 use weir_core::prelude::*;
+use weir_core::sink;
 
 #[derive(Debug, thiserror::Error)]
 #[error("bad item {0}")]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use common::{Bad, Buffer, ms};
 use tokio::time::Instant;
 use weir_core::prelude::*;
+use weir_core::sink::{self, Sink};
 
 /// Sleeps `d` per item, then passes it on.
 fn slow(d: Duration) -> impl FnMut(u64) -> futures::future::BoxFuture<'static, u64> + Send {

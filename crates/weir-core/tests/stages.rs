@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use common::{Bad, ms};
 use futures::StreamExt;
 use weir_core::prelude::*;
+use weir_core::sink::{self, Sink};
 
 fn counts(report: &Report, stage: &str) -> (u64, u64, u64, u64, u64) {
     let s = report.stage(stage).unwrap_or_else(|| panic!("no stage {stage} in\n{report}"));

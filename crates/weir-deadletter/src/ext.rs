@@ -53,6 +53,7 @@ pub trait DeadLetterExt<T, I, E>: Sized {
     ///
     /// ```
     /// use weir_core::prelude::*;
+    /// use weir_core::sink;
     /// use weir_deadletter::{DeadLetterExt, memory};
     ///
     /// #[derive(Debug, thiserror::Error)]
@@ -93,6 +94,7 @@ pub trait DeadLetterExt<T, I, E>: Sized {
     /// ```
     /// use std::time::Duration;
     /// use weir_core::prelude::*;
+    /// use weir_core::sink;
     /// use weir_deadletter::{DeadLetterExt, DeadLetterOptions, memory};
     /// use weir_retry::RetryPolicy;
     ///
@@ -146,6 +148,7 @@ pub trait SinkDeadLetterExt<T>: Sized {
     ///
     /// ```
     /// use weir_core::prelude::*;
+    /// use weir_core::Sink;
     /// use weir_deadletter::SinkDeadLetterExt;
     ///
     /// #[derive(Debug, thiserror::Error)]
@@ -194,6 +197,7 @@ pub trait SinkDeadLetterExt<T>: Sized {
     /// ```
     /// use std::time::Duration;
     /// use weir_core::prelude::*;
+    /// use weir_core::Sink;
     /// use weir_deadletter::{DeadLetterOptions, SinkDeadLetterExt};
     /// use weir_retry::RetryPolicy;
     ///

@@ -23,6 +23,7 @@
 //!
 //! ```
 //! use weir_core::prelude::*;
+//! use weir_core::sink;
 //! use weir_deadletter::{DeadLetterExt, memory};
 //!
 //! #[derive(Debug, thiserror::Error)]

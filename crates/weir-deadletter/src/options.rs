@@ -75,6 +75,7 @@ impl DeadLetterOptions {
     ///
     /// ```
     /// use weir_core::prelude::*;
+    /// use weir_core::sink;
     /// use weir_deadletter::{DeadLetterExt, DeadLetterOptions, memory};
     ///
     /// # #[derive(Debug, thiserror::Error)] #[error("odd")] struct Odd;

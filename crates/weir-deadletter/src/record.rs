@@ -72,6 +72,7 @@ impl<I> DeadLetter<I> {
     ///
     /// ```
     /// use weir_core::prelude::*;
+    /// use weir_core::sink;
     /// use weir_deadletter::DeadLetter;
     ///
     /// #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use weir_core::prelude::*;
+use weir_core::sink;
 use weir_core::{Classify, ErrorClass};
 use weir_deadletter::{DeadLetterExt, DeadLetterOptions, memory};
 use weir_fanout::{FanOut, FanOutExt};

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use weir_core::prelude::*;
+use weir_core::sink;
 use weir_deadletter::{
     DeadLetter, DeadLetterError, DeadLetterExt, DeadLetterOptions, DeadLetterSink, Memory, StoreError, memory,
 };

@@ -11,6 +11,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::Notify;
 use weir_core::prelude::*;
+use weir_core::sink;
 use weir_deadletter::{DeadLetter, DeadLetterExt, DeadLetterSink, StoreError};
 
 #[derive(Debug, thiserror::Error)]

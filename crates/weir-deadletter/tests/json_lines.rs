@@ -6,6 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use weir_core::prelude::*;
+use weir_core::sink;
 use weir_deadletter::{
     BadLineKind, DeadLetterError, DeadLetterExt, JsonLines, JsonLinesError, ReplayError, replay,
 };

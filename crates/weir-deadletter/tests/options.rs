@@ -7,6 +7,7 @@ use std::task::Poll;
 
 use futures::Stream;
 use weir_core::prelude::*;
+use weir_core::sink;
 use weir_deadletter::{DeadLetterExt, DeadLetterOptions, memory};
 
 #[derive(Debug, thiserror::Error)]

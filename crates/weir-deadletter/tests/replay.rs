@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use futures::StreamExt;
 use weir_core::prelude::*;
+use weir_core::sink;
 use weir_deadletter::{BadLine, BadLineKind, DeadLetterExt, ReplayLine, memory, replay};
 
 /// A unique path in the temp dir, removed when dropped.

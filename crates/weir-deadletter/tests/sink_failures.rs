@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use weir_core::Sink;
 use weir_core::prelude::*;
 use weir_deadletter::SinkDeadLetterExt;
 use weir_retry::{RetryPolicy, RetrySinkExt};

@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use weir_core::prelude::*;
+use weir_core::sink;
 use weir_deadletter::{DeadLetter, DeadLetterExt, DeadLetterOptions, DeadLetterSink, StoreError, memory};
 
 #[derive(Debug, thiserror::Error)]

@@ -83,6 +83,7 @@ pub trait FanOutExt<T>: Sized {
     /// use std::convert::Infallible;
     /// use std::time::Duration;
     /// use weir_core::prelude::*;
+    /// use weir_core::sink;
     /// use weir_fanout::{FanOut, FanOutExt};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -125,6 +126,7 @@ pub trait FanOutExt<T>: Sized {
     /// ```
     /// use std::convert::Infallible;
     /// use weir_core::prelude::*;
+    /// use weir_core::sink;
     /// use weir_fanout::{FanOut, FanOutExt};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
@@ -170,6 +172,7 @@ pub trait FanOutExt<T>: Sized {
     /// ```
     /// use std::convert::Infallible;
     /// use weir_core::prelude::*;
+    /// use weir_core::sink;
     /// use weir_fanout::FanOutExt;
     ///
     /// # #[tokio::main(flavor = "current_thread")]

@@ -12,6 +12,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::time::{Instant, sleep};
 use weir_core::prelude::*;
+use weir_core::sink::{self, Sink};
 use weir_fanout::{FanOut, FanOutExt};
 use weir_testkit::assert_conserved;
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 use futures::Stream;
 use tokio::time::{Instant, sleep};
 use weir_core::prelude::*;
+use weir_core::sink;
 use weir_fanout::{FanOut, FanOutExt};
 use weir_testkit::assert_conserved;
 

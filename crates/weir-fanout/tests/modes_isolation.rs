@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::Duration;
 
 use weir_core::prelude::*;
+use weir_core::sink;
 use weir_fanout::{FanOut, FanOutExt};
 use weir_retry::{RetryBudget, RetryExt, RetryPolicy};
 

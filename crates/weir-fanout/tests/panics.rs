@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, sleep};
 use weir_core::prelude::*;
+use weir_core::sink;
 use weir_core::{Attempt, Verdict};
 use weir_fanout::{FanOut, FanOutExt};
 use weir_testkit::assert_conserved;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use tokio::time::sleep;
 use weir_core::prelude::*;
+use weir_core::sink;
 use weir_fanout::{FanOut, FanOutExt};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

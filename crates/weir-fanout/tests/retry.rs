@@ -14,6 +14,7 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use tokio::time::Instant;
 use weir_core::prelude::*;
+use weir_core::sink::{self, Sink};
 use weir_fanout::{FanOut, FanOutExt};
 use weir_retry::{RetryExt, RetryPolicy};
 use weir_testkit::assert_conserved;

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use weir_core::prelude::*;
+use weir_core::sink;
 use weir_fanout::{FanOut, FanOutExt};
 use weir_retry::{RetryExt, RetryPolicy};
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, sleep};
 use weir_core::prelude::*;
+use weir_core::sink;
 use weir_fanout::{FanOut, FanOutExt};
 
 const N: usize = 30;

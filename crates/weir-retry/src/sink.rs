@@ -24,6 +24,7 @@ pub trait RetrySinkExt<T>: Sink<T> + Sized {
     /// ```
     /// use std::time::Duration;
     /// use weir_core::prelude::*;
+    /// use weir_core::Sink;
     /// use weir_retry::{RetryPolicy, RetrySinkExt};
     ///
     /// #[derive(Debug, thiserror::Error)]

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use weir_core::Sink;
 use weir_core::prelude::*;
 use weir_retry::{RetryPolicy, RetrySinkExt};
 

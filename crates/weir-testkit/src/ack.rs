@@ -16,6 +16,7 @@ use weir_core::Ack;
 ///
 /// ```
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 /// use weir_testkit::AckingSource;
 ///
 /// # #[tokio::main(flavor = "current_thread")]

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use weir_core::prelude::*;
+use weir_core::sink;
 
 use crate::model::{Outcome, expected};
 use crate::spec::{OnFailure, PipelineSpec, StageSpec};

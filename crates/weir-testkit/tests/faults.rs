@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use weir_core::prelude::*;
+use weir_core::sink::{self, Sink};
 use weir_core::{Ack, EnvelopeStream};
 use weir_testkit::{AckingSource, Flaked, FlakySink, assert_conserved};
 

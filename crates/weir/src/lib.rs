@@ -10,6 +10,7 @@
 //! ```
 //! use std::time::Duration;
 //! use weir::prelude::*;
+//! use weir::sink;
 //!
 //! #[derive(Debug, thiserror::Error)]
 //! #[error("device {0} is busy")]

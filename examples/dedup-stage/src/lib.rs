@@ -9,6 +9,7 @@
 //!
 //! ```
 //! use weir_core::prelude::*;
+//! use weir_core::sink;
 //! use weir_dedup::Dedup;
 //!
 //! # #[tokio::main(flavor = "current_thread")]

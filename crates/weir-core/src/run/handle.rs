@@ -23,6 +23,7 @@ use crate::report::{Ending, Report};
 /// ```
 /// use std::time::Duration;
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() -> Result<(), RunError> {

@@ -68,6 +68,7 @@ impl fmt::Debug for RunShared {
 ///
 /// ```
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -128,6 +129,7 @@ impl RunControl {
     ///
     /// ```
     /// use weir_core::prelude::*;
+    /// use weir_core::sink;
     ///
     /// #[derive(Debug, thiserror::Error)]
     /// #[error("could not sync the store")]
@@ -163,6 +165,7 @@ impl RunControl {
     ///
     /// ```
     /// use weir_core::prelude::*;
+    /// use weir_core::sink;
     ///
     /// # #[derive(Debug, thiserror::Error)] #[error("odd")] struct Odd;
     /// # #[tokio::main(flavor = "current_thread")]

@@ -20,6 +20,7 @@ use crate::error::BoxError;
 /// ```
 /// use std::convert::Infallible;
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 /// use weir_core::sink::BoxSink;
 ///
 /// # #[tokio::main(flavor = "current_thread")]

@@ -12,6 +12,7 @@ use super::{Sink, SinkError};
 ///
 /// ```
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), RunError> {
@@ -85,6 +86,7 @@ impl<T: Send + 'static> Sink<T> for Collector<T> {
 ///
 /// ```
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), RunError> {

@@ -16,6 +16,7 @@ use super::{Sink, SinkError};
 /// ```
 /// use std::convert::Infallible;
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() -> Result<(), RunError> {

@@ -15,6 +15,7 @@ use super::{Sink, SinkError};
 ///
 /// ```
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), RunError> {

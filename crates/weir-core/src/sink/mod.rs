@@ -31,6 +31,7 @@ pub use from_futures::{FromFutures, from_futures};
 /// ```
 /// use std::convert::Infallible;
 /// use weir_core::prelude::*;
+/// use weir_core::Sink;
 ///
 /// /// Sums what it receives.
 /// struct Sum(u64);
@@ -86,6 +87,7 @@ pub trait Sink<T>: Send + 'static {
     /// use std::convert::Infallible;
     /// use std::time::Duration;
     /// use weir_core::prelude::*;
+    /// use weir_core::Sink;
     /// use weir_core::Attempt;
     ///
     /// /// Takes each item on its second try.

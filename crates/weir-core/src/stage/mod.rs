@@ -46,6 +46,7 @@ pub type FallibleStream<T, I, E> =
 /// ```
 /// use futures::StreamExt;
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 ///
 /// /// Drops every item equal to the one before it.
 /// struct DedupConsecutive;
@@ -151,6 +152,7 @@ impl StageContext {
     /// use futures::StreamExt;
     /// use tokio::task::JoinSet;
     /// use weir_core::prelude::*;
+    /// use weir_core::sink;
     ///
     /// struct Prefetch;
     ///
@@ -227,6 +229,7 @@ impl StageContext {
     /// use futures::StreamExt;
     /// use weir_core::Attempt;
     /// use weir_core::prelude::*;
+    /// use weir_core::sink;
     ///
     /// #[derive(Debug, thiserror::Error)]
     /// #[error("down")]
@@ -332,6 +335,7 @@ impl StageContext {
 /// ```
 /// use futures::StreamExt;
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 ///
 /// #[derive(Debug, thiserror::Error)]
 /// #[error("{0} is too large")]

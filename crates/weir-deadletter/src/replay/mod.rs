@@ -67,6 +67,7 @@ pub const REPLAY_STAGE: &str = "replay";
 /// ```
 /// use std::io::Write;
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 /// use weir_deadletter::{DeadLetterExt, JsonLines, memory, replay};
 ///
 /// #[derive(Debug, thiserror::Error)]
@@ -302,7 +303,7 @@ impl<I: DeserializeOwned> Replay<I> {
 /// # Examples
 ///
 /// ```
-/// use weir_core::prelude::*;
+/// use weir_core::sink;
 /// use weir_deadletter::{DeadLetterExt, ReplayLine, memory, replay};
 ///
 /// # #[tokio::main(flavor = "current_thread")]

@@ -18,6 +18,7 @@ use crate::record::DeadLetter;
 /// ```
 /// use futures::StreamExt;
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 /// use weir_deadletter::{DeadLetterExt, from_futures};
 ///
 /// # #[derive(Debug, thiserror::Error)] #[error("odd")] struct Odd;

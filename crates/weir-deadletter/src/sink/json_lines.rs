@@ -39,6 +39,7 @@ use crate::record::DeadLetter;
 ///
 /// ```
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 /// use weir_deadletter::{DeadLetterExt, JsonLines};
 ///
 /// #[derive(Debug, thiserror::Error)]

@@ -15,6 +15,7 @@ use crate::record::DeadLetter;
 ///
 /// ```
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 /// use weir_deadletter::{DeadLetterExt, memory};
 ///
 /// #[derive(Debug, thiserror::Error)]

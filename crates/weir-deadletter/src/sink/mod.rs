@@ -44,6 +44,7 @@ pub use memory::{Memory, MemoryRecords, memory};
 /// ```
 /// use std::convert::Infallible;
 /// use weir_core::prelude::*;
+/// use weir_core::sink;
 /// use weir_deadletter::{DeadLetter, DeadLetterExt, DeadLetterSink, StoreError};
 ///
 /// /// Prints each record's error.
@@ -108,6 +109,7 @@ pub trait DeadLetterSink<I>: Send + 'static {
     ///
     /// ```
     /// use weir_core::prelude::*;
+    /// use weir_core::sink;
     /// use weir_deadletter::{DeadLetter, DeadLetterError, DeadLetterExt, DeadLetterSink, StoreError};
     ///
     /// #[derive(Debug, thiserror::Error)]
