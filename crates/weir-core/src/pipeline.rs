@@ -448,12 +448,14 @@ impl<T: Send + 'static> Pipeline<T> {
         self.push(name, move |input, ctx| stage::buffer::build(input, ctx, capacity.clamp(1, limit)))
     }
 
-    /// Plugs in a custom [`Stage`].
-    pub fn stage<S>(self, stage: S) -> Pipeline<S::Output>
+    /// Plugs in a custom [`Stage`]; its [`validate`](Stage::validate) runs
+    /// when the pipeline is built.
+    pub fn stage<S>(mut self, stage: S) -> Pipeline<S::Output>
     where
         S: Stage<T>,
     {
         let name = stage.name().to_owned();
+        self.plan.check(stage.validate());
         self.push(&name, move |input, ctx| stage.build(input, ctx))
     }
 

@@ -11,7 +11,27 @@ use crate::dispatch::Dispatch;
 use crate::feeder::{KeyHash, Router};
 use crate::launch::{Layout, launch};
 
-/// Stage for [`FanOutExt::fan_out`](crate::FanOutExt::fan_out).
+/// Stage for [`FanOutExt::fan_out`](crate::FanOutExt::fan_out), for
+/// code that handles stages as values (a stage crate wrapping a fan-out,
+/// a list of stages built from a config) and plugs them in with
+/// [`Pipeline::try_stage`](weir_core::Pipeline::try_stage).
+///
+/// # Examples
+///
+/// ```
+/// use std::convert::Infallible;
+/// use weir_core::prelude::*;
+/// use weir_core::sink;
+/// use weir_fanout::{FanOut, FanOutStage};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), RunError> {
+/// let stage = FanOutStage::new("double", FanOut::workers(2), |x: u32| async move { Ok::<_, Infallible>(x * 2) });
+/// let report = Pipeline::from_iter(0..4u32).try_stage(stage).discard_failures().sink(sink::drain()).await?;
+/// assert_eq!(report.delivered(), 4);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct FanOutStage<Op> {
     name: String,
@@ -20,7 +40,9 @@ pub struct FanOutStage<Op> {
 }
 
 impl<Op> FanOutStage<Op> {
-    pub(crate) fn new(name: &str, config: FanOut, op: Op) -> Self {
+    /// Runs `op` on `config.worker_count()` workers, as
+    /// [`fan_out`](crate::FanOutExt::fan_out) does.
+    pub fn new(name: &str, config: FanOut, op: Op) -> Self {
         Self { name: name.to_owned(), config, op }
     }
 }
@@ -47,7 +69,27 @@ where
     }
 }
 
-/// Stage for [`FanOutExt::fan_out_keyed`](crate::FanOutExt::fan_out_keyed).
+/// Stage for [`FanOutExt::fan_out_keyed`](crate::FanOutExt::fan_out_keyed);
+/// see [`FanOutStage`] for when to build one yourself.
+///
+/// # Examples
+///
+/// ```
+/// use std::convert::Infallible;
+/// use weir_core::prelude::*;
+/// use weir_core::sink;
+/// use weir_fanout::{FanOut, KeyedStage};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), RunError> {
+/// let by_device = KeyedStage::new("store", FanOut::workers(2), |r: &(u8, u32)| r.0, |r: (u8, u32)| async move {
+///     Ok::<_, Infallible>(r.1)
+/// });
+/// let report = Pipeline::from_iter([(1, 10), (2, 20), (1, 11)]).try_stage(by_device).discard_failures().sink(sink::drain()).await?;
+/// assert_eq!(report.delivered(), 3);
+/// # Ok(())
+/// # }
+/// ```
 pub struct KeyedStage<Op, F> {
     name: String,
     config: FanOut,
@@ -56,7 +98,10 @@ pub struct KeyedStage<Op, F> {
 }
 
 impl<Op, F> KeyedStage<Op, F> {
-    pub(crate) fn new(name: &str, config: FanOut, key: F, op: Op) -> Self {
+    /// Runs `op` on `config.worker_count()` workers, one item of each key
+    /// `key` gives at a time, as
+    /// [`fan_out_keyed`](crate::FanOutExt::fan_out_keyed) does.
+    pub fn new(name: &str, config: FanOut, key: F, op: Op) -> Self {
         Self { name: name.to_owned(), config, key, op }
     }
 }
@@ -100,7 +145,27 @@ where
     }
 }
 
-/// Stage for [`FanOutExt::broadcast`](crate::FanOutExt::broadcast).
+/// Stage for [`FanOutExt::broadcast`](crate::FanOutExt::broadcast); see
+/// [`FanOutStage`] for when to build one yourself.
+///
+/// # Examples
+///
+/// ```
+/// use std::convert::Infallible;
+/// use weir_core::prelude::*;
+/// use weir_core::sink;
+/// use weir_fanout::BroadcastStage;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), RunError> {
+/// let add = |n: u32| move |x: u32| async move { Ok::<_, Infallible>(x + n) };
+/// let both = BroadcastStage::new("both", 8, vec![add(1), add(100)]);
+/// let (collect, out) = sink::collect();
+/// Pipeline::from_iter([1u32]).try_stage(both).discard_failures().sink(collect).await?;
+/// assert_eq!(out.take(), [vec![2, 101]]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct BroadcastStage<Op> {
     name: String,
@@ -109,7 +174,9 @@ pub struct BroadcastStage<Op> {
 }
 
 impl<Op> BroadcastStage<Op> {
-    pub(crate) fn new(name: &str, capacity: usize, consumers: Vec<Op>) -> Self {
+    /// Gives every item to each of `consumers`, as
+    /// [`broadcast`](crate::FanOutExt::broadcast) does.
+    pub fn new(name: &str, capacity: usize, consumers: Vec<Op>) -> Self {
         Self { name: name.to_owned(), capacity, consumers }
     }
 }

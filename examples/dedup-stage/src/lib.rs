@@ -32,7 +32,7 @@ use std::fmt;
 use std::hash::Hash;
 
 use futures::StreamExt;
-use weir_core::{EnvelopeStream, Stage, StageContext};
+use weir_core::{BuildError, EnvelopeStream, Stage, StageContext};
 
 /// Drops items whose key was seen among the last `window` distinct keys.
 pub struct Dedup<F> {
@@ -45,12 +45,29 @@ impl<F> Dedup<F> {
     /// A dedup stage named `name` that remembers the last `window` keys
     /// given by `key`.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If `window` is zero.
-    #[track_caller]
+    /// A `window` of zero remembers nothing: the pipeline's build fails
+    /// with [`BuildError::Zero`] (from `run()` or `spawn()`, before
+    /// anything starts).
+    ///
+    /// ```
+    /// use weir_core::prelude::*;
+    /// use weir_core::sink;
+    /// use weir_dedup::Dedup;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = Pipeline::from_iter([1, 2])
+    ///     .stage(Dedup::by_key("dedup", 0, |x: &i32| *x))
+    ///     .sink(sink::drain())
+    ///     .run()
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(matches!(err, RunError::Build(BuildError::Zero { .. })), "{err}");
+    /// # }
+    /// ```
     pub fn by_key(name: &str, window: usize, key: F) -> Self {
-        assert!(window > 0, "a dedup window of 0 remembers nothing; use at least 1");
         Self { name: name.to_owned(), window, key }
     }
 }
@@ -98,6 +115,13 @@ where
 
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn validate(&self) -> Result<(), BuildError> {
+        if self.window == 0 {
+            return Err(BuildError::Zero { stage: self.name.clone(), what: "the dedup window" });
+        }
+        Ok(())
     }
 
     fn build(mut self, input: EnvelopeStream<T>, ctx: StageContext) -> EnvelopeStream<T> {

@@ -87,6 +87,14 @@ pub trait Stage<In>: Send + 'static {
     /// The stage's name, unique within the pipeline.
     fn name(&self) -> &str;
 
+    /// Checks the stage's configuration when the pipeline is built: an
+    /// invalid value is a [`BuildError`](crate::BuildError) that `run()`
+    /// and `spawn()` return before anything starts, never a panic in the
+    /// stage's constructor. The default accepts everything.
+    fn validate(&self) -> Result<(), crate::BuildError> {
+        Ok(())
+    }
+
     /// Builds the stage when the pipeline starts running.
     fn build(self, input: EnvelopeStream<In>, ctx: StageContext) -> EnvelopeStream<Self::Output>;
 }
