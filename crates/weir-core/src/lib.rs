@@ -42,6 +42,7 @@ pub mod route;
 mod run;
 pub mod sink;
 mod stage;
+pub mod time;
 
 pub use ack::{Ack, Acks};
 pub use class::{Classify, ErrorClass};

@@ -349,7 +349,10 @@ impl<T: Send + 'static> Pipeline<T> {
     /// Groups items into batches of at most `max_items`, flushing a partial
     /// batch `max_wait` after its first item arrived, and when the input
     /// ends (so at shutdown too). A batch acknowledges all its items once
-    /// the sink flushed it. `max_items` of zero is a build error.
+    /// the sink flushed it. `max_items` of zero is a build error. Any
+    /// `max_wait` works: one of [`NEVER_AFTER`](crate::time::NEVER_AFTER)
+    /// or more (such as `Duration::MAX`) means batches are cut by size and
+    /// at the end of the input only.
     pub fn batch(self, name: &str, max_items: usize, max_wait: Duration) -> Pipeline<Vec<T>> {
         self.batch_weighted(name, max_items, usize::MAX, max_wait, |_| 0)
     }

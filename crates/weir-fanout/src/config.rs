@@ -33,8 +33,41 @@ pub struct FanOut {
 }
 
 impl FanOut {
-    /// `n` workers sharing one bounded queue. Zero is rejected when the
-    /// pipeline is built.
+    /// The most workers a fan-out stage (or consumers a broadcast) may
+    /// have: 65 536.
+    ///
+    /// Each worker is a task with its own queue slot, all started when the
+    /// run starts, so a stage's cost grows with its worker count before a
+    /// single item moves. Fan-out bounds concurrency: more than a few per
+    /// core for CPU-bound work, or a few thousand for I/O-bound work (more
+    /// connections than a server or a port range takes), does not go
+    /// faster. A larger count is a mistake (a unit error, an unchecked
+    /// flag) and is rejected when the pipeline is built, instead of
+    /// spending seconds starting tasks or aborting on allocation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weir_core::prelude::*;
+    /// use weir_fanout::{FanOut, FanOutExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = Pipeline::from_iter(0..3u32)
+    ///     .fan_out("op", FanOut::workers(FanOut::MAX_WORKERS + 1), |x: u32| async move { Ok::<_, String>(x) })
+    ///     .discard_failures()
+    ///     .sink(sink::drain())
+    ///     .run()
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(matches!(err, RunError::Build(BuildError::Invalid { .. })));
+    /// # }
+    /// ```
+    pub const MAX_WORKERS: usize = 1 << 16;
+
+    /// `n` workers sharing one bounded queue. Zero, and more than
+    /// [`MAX_WORKERS`](Self::MAX_WORKERS), are rejected when the pipeline
+    /// is built.
     pub fn workers(n: usize) -> Self {
         Self { workers: n, capacity: None, ordered: false }
     }
@@ -72,6 +105,7 @@ impl FanOut {
         if self.workers == 0 {
             return Err(BuildError::Zero { stage: stage.to_owned(), what: "the worker count" });
         }
+        check_workers(stage, "workers", self.workers)?;
         if self.capacity_items() == 0 {
             return Err(BuildError::Zero { stage: stage.to_owned(), what: "the capacity" });
         }
@@ -89,6 +123,22 @@ impl FanOut {
     pub(crate) fn max_batch(&self) -> usize {
         (self.capacity_items() / self.workers.max(1)).clamp(1, MAX_BATCH)
     }
+}
+
+/// Rejects more than [`FanOut::MAX_WORKERS`] workers (or consumers).
+pub(crate) fn check_workers(stage: &str, what: &str, count: usize) -> Result<(), BuildError> {
+    let limit = FanOut::MAX_WORKERS;
+    if count > limit {
+        return Err(BuildError::Invalid {
+            stage: stage.to_owned(),
+            message: format!(
+                "{count} {what} is more than the {limit} a stage may have (each one is a task started with \
+                 the run, and more do not go faster); use at most {limit}, typically a few per core for \
+                 CPU-bound work or up to a few thousand for I/O"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Rejects a stage that would hold more items than tokio's semaphore counts.

@@ -75,7 +75,10 @@ pub trait FanOutExt<T>: Sized {
     /// # Errors
     ///
     /// Zero workers or zero capacity make the run fail with
-    /// [`BuildError::Zero`](weir_core::BuildError::Zero) before anything starts.
+    /// [`BuildError::Zero`](weir_core::BuildError::Zero) before anything
+    /// starts; more than [`FanOut::MAX_WORKERS`] workers, or a capacity
+    /// beyond what a stage can count, with
+    /// [`BuildError::Invalid`](weir_core::BuildError::Invalid).
     ///
     /// # Examples
     ///

@@ -201,6 +201,7 @@ where
         if self.capacity == 0 {
             return Err(BuildError::Zero { stage: self.name.clone(), what: "the capacity" });
         }
+        crate::config::check_workers(&self.name, "consumers", self.consumers.len())?;
         crate::config::check_room(&self.name, self.capacity)
     }
 

@@ -224,7 +224,9 @@ impl<K, T> RetryPolicyBuilder<K, T> {
 
     /// Bounds each attempt by `timeout`; an attempt that takes longer is
     /// dropped and counts as a transient failure. The retried operation's
-    /// error becomes [`AttemptError`](crate::AttemptError).
+    /// error becomes [`AttemptError`](crate::AttemptError). A timeout of
+    /// [`NEVER_AFTER`](weir_core::time::NEVER_AFTER) or more (such as
+    /// `Duration::MAX`) never fires.
     ///
     /// ```
     /// # use std::time::Duration;

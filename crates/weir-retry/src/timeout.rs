@@ -8,6 +8,8 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
+use tokio::time::Sleep;
+use weir_core::time::deadline_after;
 
 use crate::error::{AttemptError, Elapsed};
 
@@ -84,14 +86,18 @@ pin_project! {
     #[derive(Debug)]
     pub struct AttemptFuture<Fut> {
         #[pin]
-        inner: tokio::time::Timeout<Fut>,
+        inner: Fut,
+        // `None` when the timeout is so long that it means "never".
+        #[pin]
+        deadline: Option<Sleep>,
         timeout: Duration,
     }
 }
 
 impl<Fut: Future> AttemptFuture<Fut> {
     pub(crate) fn new(inner: Fut, timeout: Duration) -> Self {
-        Self { inner: tokio::time::timeout(timeout, inner), timeout }
+        let deadline = deadline_after(timeout).map(tokio::time::sleep_until);
+        Self { inner, deadline, timeout }
     }
 }
 
@@ -103,10 +109,15 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        Poll::Ready(match ready!(this.inner.poll(cx)) {
-            Ok(Ok(out)) => Ok(out),
-            Ok(Err(e)) => Err(AttemptError::Failed(e)),
-            Err(_) => Err(AttemptError::TimedOut(Elapsed::new(*this.timeout))),
-        })
+        if let Poll::Ready(outcome) = this.inner.poll(cx) {
+            return Poll::Ready(outcome.map_err(AttemptError::Failed));
+        }
+        match this.deadline.as_pin_mut() {
+            Some(deadline) => {
+                ready!(deadline.poll(cx));
+                Poll::Ready(Err(AttemptError::TimedOut(Elapsed::new(*this.timeout))))
+            }
+            None => Poll::Pending,
+        }
     }
 }

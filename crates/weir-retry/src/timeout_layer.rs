@@ -15,7 +15,8 @@ pub trait TimeoutExt<In>: Operation<In> + Sized {
     /// (its [`on_failure`](Operation::on_failure)) still applies to its own
     /// errors; a timeout fails at once. For retries with a per-attempt
     /// timeout, use [`RetryPolicyBuilder::attempt_timeout`](crate::RetryPolicyBuilder::attempt_timeout)
-    /// instead.
+    /// instead. A limit of [`NEVER_AFTER`](weir_core::time::NEVER_AFTER) or
+    /// more (such as `Duration::MAX`) never fires.
     ///
     /// # Examples
     ///

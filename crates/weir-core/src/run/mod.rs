@@ -95,7 +95,9 @@ impl Runnable {
 
     /// How long a shutdown lets in-flight items drain before aborting them
     /// (default [`DEFAULT_DRAIN_TIMEOUT`]). Aborted items are counted as
-    /// abandoned, per stage, and are not acknowledged.
+    /// abandoned, per stage, and are not acknowledged. A timeout of
+    /// [`NEVER_AFTER`](crate::time::NEVER_AFTER) or more (such as
+    /// `Duration::MAX`) never aborts: shutdown waits for every item.
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.drain_timeout = timeout;
         self
@@ -188,7 +190,7 @@ pub(crate) async fn execute(
             () = stop.cancelled() => {}
         }
         tracing::info!(timeout = ?drain_timeout, "intake stopped; draining");
-        tokio::time::sleep(drain_timeout).await;
+        crate::time::sleep_until(crate::time::deadline_after(drain_timeout)).await;
         tracing::warn!("drain timeout passed; aborting the remaining work");
     };
     let outcome = tokio::select! {

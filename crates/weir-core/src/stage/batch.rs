@@ -11,9 +11,10 @@ use std::time::Duration;
 use futures::Stream;
 use futures::stream::{Fuse, StreamExt};
 use pin_project_lite::pin_project;
-use tokio::time::{Instant, Sleep, sleep};
+use tokio::time::{Sleep, sleep};
 
 use crate::envelope::{Envelope, Meta};
+use crate::time::deadline_after;
 
 /// The limits of a batch.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +32,9 @@ pin_project! {
         stream: Fuse<St>,
         #[pin]
         deadline: Sleep,
+        // Whether `deadline` applies to the batch being filled: not when
+        // `max_wait` is so long that it means "never".
+        timed: bool,
         limits: Limits,
         weigh: W,
         items: Vec<T>,
@@ -49,6 +53,7 @@ where
         Self {
             stream: stream.fuse(),
             deadline: sleep(Duration::ZERO),
+            timed: false,
             limits,
             weigh,
             items: Vec::new(),
@@ -78,7 +83,7 @@ where
                     }
                     Poll::Ready(None) => None,
                     Poll::Pending => {
-                        if this.items.is_empty() {
+                        if this.items.is_empty() || !*this.timed {
                             return Poll::Pending;
                         }
                         ready!(this.deadline.as_mut().poll(cx));
@@ -97,7 +102,11 @@ where
                 return Poll::Ready(Some(take(this.items, this.meta, this.weight)));
             }
             if this.items.is_empty() {
-                this.deadline.as_mut().reset(Instant::now() + this.limits.max_wait);
+                let deadline = deadline_after(this.limits.max_wait);
+                *this.timed = deadline.is_some();
+                if let Some(at) = deadline {
+                    this.deadline.as_mut().reset(at);
+                }
             }
             let (item, meta) = env.into_parts();
             this.items.push(item);
