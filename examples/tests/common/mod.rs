@@ -1,0 +1,35 @@
+//! Runs an example's real binary, as `cargo run --example` does.
+
+use std::process::{Command, Stdio};
+
+/// Builds the example `name` (in the test's profile) and runs it `runs`
+/// times at once, on the real clock; returns each run's output lines.
+pub(crate) fn run_example(name: &str, runs: usize) -> Vec<Vec<String>> {
+    let mut build = Command::new(env!("CARGO"));
+    build.args(["build", "--quiet", "--package", "examples", "--example", name, "--message-format=json"]);
+    if !cfg!(debug_assertions) {
+        build.arg("--release");
+    }
+    let built = build.current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("cargo runs");
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let messages = String::from_utf8(built.stdout).expect("utf-8");
+    let binary = messages
+        .lines()
+        .filter(|m| {
+            m.contains(r#""reason":"compiler-artifact""#) && m.contains(&format!(r#""name":"{name}""#))
+        })
+        .find_map(|m| m.split(r#""executable":""#).nth(1)?.split('"').next())
+        .expect("the example's executable")
+        .to_owned();
+    let children: Vec<_> = (0..runs)
+        .map(|_| Command::new(&binary).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawns"))
+        .collect();
+    children
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().expect("the example runs");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8(out.stdout).expect("utf-8").lines().map(str::to_owned).collect()
+        })
+        .collect()
+}
