@@ -3,19 +3,19 @@
 //! ends, the fan-out's workers drain the queue and stop, and the run
 //! returns only once all of them have ended.
 //!
-//! A fan-out operation does not know which worker runs it, so the consumer
-//! a line names is modelled explicitly: a FIFO pool of consumer ids, one
-//! taken when an operation starts and given back when it ends. At most
-//! three operations run at once (one per worker), so the pool never runs
-//! dry, and its FIFO order gives the items to the consumers round-robin,
-//! as asyncio's queue hands them to its waiting consumers.
+//! Each consumer is a fan-out worker with an operation of its own
+//! ([`fan_out_with`](weir::fanout::FanOutExt::fan_out_with)): it names
+//! the consumer in the lines it prints, and the worker drops it when it
+//! stops, which prints the consumer's exit line at that moment, as the
+//! asyncio consumers do when they take their sentinel. The idle consumers
+//! stop as soon as the stream ends; the busy one after its last item.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::Stream;
+use futures::future::BoxFuture;
 use tokio::time::{Instant, sleep};
 use weir::prelude::*;
 use weir::sink;
@@ -65,8 +65,9 @@ pub struct Processed {
 pub struct Outcome {
     /// Every item processed, in the order the consumers finished them.
     pub processed: Vec<Processed>,
-    /// The consumers that exited, in the order they said so.
-    pub exited: Vec<usize>,
+    /// The consumers that exited, in the order they said so, with the
+    /// time since the run started.
+    pub exited: Vec<(usize, Duration)>,
     /// The lines printed.
     pub lines: Vec<String>,
     /// How long the run took.
@@ -90,22 +91,36 @@ impl Log {
     }
 }
 
-/// The free consumer ids, first free first.
+/// One consumer: a fan-out worker's own operation.
 #[derive(Debug)]
-struct Consumers(Mutex<VecDeque<usize>>);
+struct Consumer {
+    id: usize,
+    work: Duration,
+    start: Instant,
+    log: Log,
+    exited: Arc<Mutex<Vec<(usize, Duration)>>>,
+}
 
-impl Consumers {
-    fn new(n: usize) -> Self {
-        Self(Mutex::new((0..n).collect()))
+impl Operation<u32> for Consumer {
+    type Output = Processed;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Processed, Infallible>>;
+
+    fn apply(&self, item: u32) -> Self::Future {
+        let (consumer, at, work) = (self.id, self.start.elapsed(), self.work);
+        self.log.say(format!("Consumer {consumer} processed item {item}"));
+        Box::pin(async move {
+            sleep(work).await;
+            Ok(Processed { item, consumer, at })
+        })
     }
+}
 
-    fn take(&self) -> usize {
-        let mut free = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        free.pop_front().expect("one id per worker, and a worker runs one operation at a time")
-    }
-
-    fn give_back(&self, id: usize) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).push_back(id);
+/// The worker drops its operation when it stops: the consumer exits then.
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.log.say(format!("Consumer {} exiting.", self.id));
+        self.exited.lock().unwrap_or_else(|e| e.into_inner()).push((self.id, self.start.elapsed()));
     }
 }
 
@@ -115,6 +130,8 @@ fn producer(total: u32, pause: Duration) -> impl Stream<Item = u32> + Send + 'st
     async_stream::stream! {
         for i in 0..total {
             yield i;
+            // A waiting consumer takes the item before the pause starts.
+            tokio::task::yield_now().await;
             sleep(pause).await;
         }
     }
@@ -128,31 +145,19 @@ fn producer(total: u32, pause: Duration) -> impl Stream<Item = u32> + Send + 'st
 pub async fn run(scenario: Scenario) -> Result<Outcome, RunError> {
     let start = Instant::now();
     let log = Log::default();
-    let pool = Arc::new(Consumers::new(scenario.consumers));
-    let (consumer_log, work) = (log.clone(), scenario.work);
-    let consume = move |item: u32| {
-        let (pool, log) = (pool.clone(), consumer_log.clone());
-        async move {
-            let consumer = pool.take();
-            let at = start.elapsed();
-            log.say(format!("Consumer {consumer} processed item {item}"));
-            sleep(work).await;
-            pool.give_back(consumer);
-            Ok::<_, Infallible>(Processed { item, consumer, at })
-        }
-    };
+    let exited = Arc::new(Mutex::new(Vec::new()));
+    let (consumer_log, consumers_exited, work) = (log.clone(), exited.clone(), scenario.work);
+    let consumer =
+        move |id| Consumer { id, work, start, log: consumer_log.clone(), exited: consumers_exited.clone() };
     let (sink, processed) = sink::collect();
     let report = Pipeline::new(producer(scenario.items, scenario.produce_every))
-        .fan_out("consumers", FanOut::workers(scenario.consumers).capacity(scenario.capacity), consume)
+        .fan_out_with("consumers", FanOut::workers(scenario.consumers).capacity(scenario.capacity), consumer)
         .halt_on_error()
         .sink_named("processed", sink)
         .run()
         .await?;
     // The run returns once the stream ended and every worker stopped:
     // every consumer has exited, none is left waiting for a sentinel.
-    let exited: Vec<usize> = (0..scenario.consumers).collect();
-    for consumer in &exited {
-        log.say(format!("Consumer {consumer} exiting."));
-    }
+    let exited = exited.lock().unwrap_or_else(|e| e.into_inner()).clone();
     Ok(Outcome { processed: processed.take(), exited, lines: log.lines(), elapsed: start.elapsed(), report })
 }

@@ -1,6 +1,9 @@
 //! The seed's example 2: every item processed exactly once, by all three
-//! consumers in turn, every consumer ended, no sentinel, and the time the
+//! consumers in turn, every consumer ended (each saying so when its worker
+//! stops, in the asyncio program's order), no sentinel, and the time the
 //! asyncio program takes.
+
+mod common;
 
 use std::time::Duration;
 
@@ -29,11 +32,14 @@ async fn three_consumers_share_the_items_and_all_end() {
         .collect();
     assert_eq!(processed, expected);
 
-    // All three consumers were used, and all three ended.
-    assert_eq!(outcome.exited, [0, 1, 2]);
+    // All three consumers were used, and each said it exited when its
+    // worker stopped: the idle ones (1 and 2) when the stream ended at 1 s,
+    // consumer 0 after its last item, at 1.1 s, as in the asyncio program.
+    let ms = Duration::from_millis;
+    assert_eq!(outcome.exited, [(1, ms(1000)), (2, ms(1000)), (0, ms(1100))]);
     let mut lines: Vec<String> =
         (0..10).map(|item| format!("Consumer {} processed item {item}", item % 3)).collect();
-    lines.extend((0..3).map(|c| format!("Consumer {c} exiting.")));
+    lines.extend([1, 2, 0].map(|c| format!("Consumer {c} exiting.")));
     assert_eq!(outcome.lines, lines);
     // No task of the pipeline is left behind: no zombie waiting for a sentinel.
     assert_eq!(tokio::runtime::Handle::current().metrics().num_alive_tasks(), 0);
@@ -45,4 +51,17 @@ async fn three_consumers_share_the_items_and_all_end() {
 
     assert_eq!(outcome.report.delivered(), 10);
     assert!(outcome.report.is_conserved());
+}
+
+/// `cargo run --example seed_consumers`, as a user runs it, prints the
+/// article's lines in the article's order every time, each consumer's exit
+/// when its worker stops.
+#[test]
+fn the_example_prints_the_articles_order_every_time() {
+    let mut expected: Vec<String> =
+        (0..10).map(|item| format!("Consumer {} processed item {item}", item % 3)).collect();
+    expected.extend([1, 2, 0].map(|c| format!("Consumer {c} exiting.")));
+    for (i, lines) in common::run_example("seed_consumers", 10).iter().enumerate() {
+        assert_eq!(lines[..expected.len()], expected, "run {i}");
+    }
 }

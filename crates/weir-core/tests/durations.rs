@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use weir_core::prelude::*;
+use weir_core::sink::{self, Sink};
 
 const HOUR: Duration = Duration::from_secs(3600);
 const YEAR: Duration = Duration::from_secs(365 * 86_400);

@@ -49,6 +49,7 @@ impl FanOut {
     ///
     /// ```
     /// use weir_core::prelude::*;
+    /// use weir_core::sink;
     /// use weir_fanout::{FanOut, FanOutExt};
     ///
     /// # #[tokio::main(flavor = "current_thread")]

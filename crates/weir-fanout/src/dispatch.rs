@@ -48,6 +48,9 @@ struct State<T> {
     /// Items given to the queue and not finished: ready, in workers'
     /// hands, parked for a retry, or waiting for their key.
     outstanding: usize,
+    /// Workers holding items (outside `take`): each holds at least the
+    /// one it is working on.
+    active: usize,
     /// Workers waiting for an item.
     idle: usize,
     /// The feeder is done: no item will be pushed any more.
@@ -55,11 +58,13 @@ struct State<T> {
 }
 
 impl<T> Dispatch<T> {
+    /// A queue shared by workers that will call [`take`](Self::take).
     pub(crate) fn new(keyed: bool) -> Self {
         let state = State {
             ready: VecDeque::new(),
             busy_keys: FxHashMap::default(),
             outstanding: 0,
+            active: 0,
             idle: 0,
             closed: false,
         };
@@ -146,10 +151,10 @@ impl<T> Dispatch<T> {
                 }
             }
         }
-        let done = state.closed && state.outstanding == 0;
         let wake = state.idle.min(promoted);
+        let exits = state.idle > 0 && state.nothing_left();
         drop(state);
-        if done {
+        if exits {
             self.wake.notify_waiters();
         } else {
             self.wake(wake);
@@ -163,12 +168,23 @@ impl<T> Dispatch<T> {
     }
 
     /// Tells the queue that the worker finished `count` items (and their
-    /// `keys`, in keyed mode), then waits for its next items, at most
-    /// `max`; `None` once the queue is closed and every item is finished.
-    /// One lock when items are ready.
-    pub(crate) async fn take(&self, max: usize, count: usize, keys: &mut Vec<u64>) -> Option<Vec<Job<T>>> {
-        if count > 0 {
-            let state = self.lock();
+    /// `keys`, in keyed mode) and, if it was `holding` a batch, that it
+    /// holds none any more; then waits for its
+    /// next items, at most `max`. `None` once the worker may exit: the
+    /// queue is closed and every item left is in another worker's hands
+    /// (nothing ready, parked or waiting for its key could come to this
+    /// worker), so idle workers exit as soon as the work runs out, as
+    /// consumers of a closed queue do. One lock when items are ready.
+    pub(crate) async fn take(
+        &self,
+        max: usize,
+        holding: bool,
+        count: usize,
+        keys: &mut Vec<u64>,
+    ) -> Option<Vec<Job<T>>> {
+        {
+            let mut state = self.lock();
+            state.active -= usize::from(holding);
             self.finish_locked(state, count, keys);
         }
         let mut waited = false;
@@ -180,9 +196,15 @@ impl<T> Dispatch<T> {
                     waited = false;
                 }
                 if let Some(batch) = state.take(max) {
+                    state.active += 1;
+                    let exits = state.idle > 0 && state.nothing_left();
+                    drop(state);
+                    if exits {
+                        self.wake.notify_waiters();
+                    }
                     return Some(batch);
                 }
-                if state.is_done() {
+                if state.nothing_left() {
                     return None;
                 }
             }
@@ -192,7 +214,7 @@ impl<T> Dispatch<T> {
             notified.as_mut().enable();
             {
                 let mut state = self.lock();
-                if !state.ready.is_empty() || state.is_done() {
+                if !state.ready.is_empty() || state.nothing_left() {
                     continue;
                 }
                 state.idle += 1;
@@ -215,8 +237,10 @@ impl<T> State<T> {
         Some(self.ready.drain(..n).collect())
     }
 
-    fn is_done(&self) -> bool {
-        self.closed && self.outstanding == 0
+    /// No item will come to a worker that holds none: the queue is closed
+    /// and every item left is in an active worker's hands, one each.
+    fn nothing_left(&self) -> bool {
+        self.closed && self.outstanding == self.active
     }
 }
 
@@ -226,6 +250,7 @@ impl<T> std::fmt::Debug for Dispatch<T> {
         f.debug_struct("Dispatch")
             .field("ready", &state.ready.len())
             .field("outstanding", &state.outstanding)
+            .field("active", &state.active)
             .field("idle", &state.idle)
             .field("closed", &state.closed)
             .finish_non_exhaustive()

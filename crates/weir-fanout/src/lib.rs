@@ -33,11 +33,16 @@
 //! | [`fan_out`](FanOutExt::fan_out) with [`FanOut::ordered`] | input order | same; a slow item also holds back finished items behind it |
 //! | [`fan_out_keyed`](FanOutExt::fan_out_keyed) | per-key input order | same; the items of a busy key wait for it, other keys go on |
 //! | [`broadcast`](FanOutExt::broadcast) | input order | the slowest consumer sets the rate |
+//!
+//! [`fan_out_with`](FanOutExt::fan_out_with) is `fan_out` with one
+//! operation per worker: per-worker state without sharing, and an
+//! operation's `Drop` that runs when its worker stops.
 #![doc(test(no_crate_inject, attr(deny(warnings), allow(dead_code, unused_variables))))]
 
 mod assemble;
 mod config;
 mod dispatch;
+mod fan_out_with;
 mod feeder;
 mod job;
 mod launch;
@@ -49,6 +54,7 @@ mod worker;
 use std::hash::Hash;
 
 pub use config::FanOut;
+pub use fan_out_with::FanOutWithStage;
 pub use stage::{BroadcastStage, FanOutStage, KeyedStage};
 use weir_core::{Fallible, Operation, Pipeline};
 
@@ -110,6 +116,86 @@ pub trait FanOutExt<T>: Sized {
     /// ```
     fn fan_out<Op>(self, name: &str, config: FanOut, op: Op) -> Fallible<Op::Output, T, Op::Error>
     where
+        Op: Operation<T>,
+        Op::Error: std::fmt::Display;
+
+    /// Like [`fan_out`](Self::fan_out), but each worker owns an operation
+    /// of its own, made by `make(worker)` for workers `0..n` when the run
+    /// starts (instead of one operation shared by every worker).
+    ///
+    /// A worker's operation holds per-worker state (a connection, a
+    /// buffer, a counter) without sharing it, and the worker drops it when
+    /// it ends, on its own task: when the input has ended and the queue is
+    /// empty (an idle worker at once, a busy one after its last item), or
+    /// when the run is aborted. So the operation's `Drop` says when its
+    /// worker really stops. Backpressure, ordering, retries and failures
+    /// are as for [`fan_out`](Self::fan_out).
+    ///
+    /// # Errors
+    ///
+    /// As for [`fan_out`](Self::fan_out).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use weir_core::prelude::*;
+    /// use weir_core::sink;
+    /// use weir_fanout::{FanOut, FanOutExt};
+    ///
+    /// /// A worker's operation: tags items with its worker, and records
+    /// /// when the worker stops.
+    /// struct Tag {
+    ///     worker: usize,
+    ///     stopped: Arc<Mutex<Vec<(usize, Duration)>>>,
+    ///     start: tokio::time::Instant,
+    /// }
+    ///
+    /// impl Operation<u64> for Tag {
+    ///     type Output = (usize, u64);
+    ///     type Error = Infallible;
+    ///     type Future = futures::future::BoxFuture<'static, Result<(usize, u64), Infallible>>;
+    ///
+    ///     fn apply(&self, item: u64) -> Self::Future {
+    ///         let worker = self.worker;
+    ///         Box::pin(async move {
+    ///             tokio::time::sleep(Duration::from_secs(item)).await;
+    ///             Ok((worker, item))
+    ///         })
+    ///     }
+    /// }
+    ///
+    /// impl Drop for Tag {
+    ///     fn drop(&mut self) {
+    ///         self.stopped.lock().unwrap().push((self.worker, self.start.elapsed()));
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let (stopped, start) = (Arc::new(Mutex::new(Vec::new())), tokio::time::Instant::now());
+    /// let record = stopped.clone();
+    /// let (sink, out) = sink::collect();
+    /// Pipeline::from_iter([5u64])
+    ///     .fan_out_with("tag", FanOut::workers(2), move |worker| Tag { worker, stopped: record.clone(), start })
+    ///     .halt_on_error()
+    ///     .sink(sink)
+    ///     .run()
+    ///     .await?;
+    /// assert_eq!(out.take(), [(0, 5)]);
+    /// // Worker 1 had nothing to do: it stopped when the input ended;
+    /// // worker 0 stopped after its item, 5 s later.
+    /// let secs = |d: Duration| d.as_secs();
+    /// let stopped: Vec<_> = stopped.lock().unwrap().iter().map(|&(w, at)| (w, secs(at))).collect();
+    /// assert_eq!(stopped, [(1, 0), (0, 5)]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn fan_out_with<Op, M>(self, name: &str, config: FanOut, make: M) -> Fallible<Op::Output, T, Op::Error>
+    where
+        M: FnMut(usize) -> Op + Send + 'static,
         Op: Operation<T>,
         Op::Error: std::fmt::Display;
 
@@ -210,6 +296,15 @@ impl<T: Clone + Send + 'static> FanOutExt<T> for Pipeline<T> {
         Op::Error: std::fmt::Display,
     {
         self.try_stage(FanOutStage::new(name, config, op))
+    }
+
+    fn fan_out_with<Op, M>(self, name: &str, config: FanOut, make: M) -> Fallible<Op::Output, T, Op::Error>
+    where
+        M: FnMut(usize) -> Op + Send + 'static,
+        Op: Operation<T>,
+        Op::Error: std::fmt::Display,
+    {
+        self.try_stage(FanOutWithStage::new(name, config, make))
     }
 
     fn fan_out_keyed<Op, F, K>(

@@ -65,7 +65,9 @@ where
     }
 
     fn build(self, input: EnvelopeStream<T>, ctx: StageContext) -> FallibleStream<Op::Output, T, Op::Error> {
-        launch_sized(&self.config, self.op, None, input, ctx)
+        let op = Arc::new(self.op);
+        let ops = (0..self.config.worker_count()).map(|_| op.clone()).collect();
+        launch_sized(&self.config, ops, None, input, ctx)
     }
 }
 
@@ -141,7 +143,9 @@ where
             key(item).hash(&mut hasher);
             hasher.finish()
         });
-        launch_sized(&self.config, self.op, Some(hash), input, ctx)
+        let op = Arc::new(self.op);
+        let ops = (0..self.config.worker_count()).map(|_| op.clone()).collect();
+        launch_sized(&self.config, ops, Some(hash), input, ctx)
     }
 }
 
@@ -223,13 +227,13 @@ where
     }
 }
 
-/// Launches `config.worker_count()` workers running `op` on one shared
+/// Launches a worker for each of `ops` (its operation) on one shared
 /// queue, sized by `config` (its room and batch size), keyed by `hash` when
 /// given, with results in input order when `config` is ordered, else in
 /// completion order.
-fn launch_sized<T, Op>(
+pub(crate) fn launch_sized<T, Op>(
     config: &FanOut,
-    op: Op,
+    ops: Vec<Arc<Op>>,
     hash: Option<KeyHash<T>>,
     input: EnvelopeStream<T>,
     ctx: StageContext,
@@ -239,10 +243,9 @@ where
     Op: Operation<T>,
     Op::Error: std::fmt::Display,
 {
-    let op = Arc::new(op);
     let queue = Arc::new(Dispatch::new(hash.is_some()));
     let layout = Layout {
-        workers: (0..config.worker_count()).map(|_| (op.clone(), 0)).collect(),
+        workers: ops.into_iter().map(|op| (op, 0)).collect(),
         queues: vec![queue.clone()],
         router: Router::Shared { queue, hash },
         capacity: config.room(),

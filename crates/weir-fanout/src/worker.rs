@@ -53,9 +53,13 @@ where
         let mut hands =
             Hands { rest: Vec::new().into_iter(), out: Vec::new(), finished: 0, keys: Vec::new() };
         // What the last batch finished is told to the queue with the next take.
-        while let Some(batch) =
-            self.queue.take(self.hint.get(), std::mem::take(&mut hands.finished), &mut hands.keys).await
+        let mut holding = false;
+        while let Some(batch) = self
+            .queue
+            .take(self.hint.get(), holding, std::mem::take(&mut hands.finished), &mut hands.keys)
+            .await
         {
+            holding = true;
             hands.out.reserve(batch.len());
             hands.rest = batch.into_iter();
             // When the next attempt starts: refreshed after every attempt that

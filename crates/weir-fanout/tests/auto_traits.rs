@@ -3,10 +3,11 @@
 use std::convert::Infallible;
 use std::future::Ready;
 
-use weir_fanout::{BroadcastStage, FanOut, FanOutStage, KeyedStage};
+use weir_fanout::{BroadcastStage, FanOut, FanOutStage, FanOutWithStage, KeyedStage};
 
 type Op = fn(u32) -> Ready<Result<u32, Infallible>>;
 type Key = fn(&u32) -> u32;
+type Make = fn(usize) -> Op;
 
 fn send<T: Send>() {}
 fn sync<T: Sync>() {}
@@ -21,4 +22,6 @@ fn public_types_are_send_and_sync() {
     sync::<FanOutStage<Op>>();
     send::<KeyedStage<Op, Key>>();
     send::<BroadcastStage<Op>>();
+    send::<FanOutWithStage<Make>>();
+    sync::<FanOutWithStage<Make>>();
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::{Scripted, TestError};
 use tokio::time::Instant;
+use weir_core::Sink;
 use weir_core::operation::call;
 use weir_core::prelude::*;
 use weir_retry::{RetryBudget, RetryExt, RetryPolicy, RetrySinkExt, TimeoutExt};

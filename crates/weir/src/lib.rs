@@ -42,7 +42,7 @@
 
 pub use weir_core::*;
 
-/// Bounded work-sharing fan-out: unordered, ordered, keyed, broadcast (`weir-fanout`).
+/// Bounded work-sharing fan-out: unordered, ordered, keyed, one operation per worker, broadcast (`weir-fanout`).
 pub mod fanout {
     pub use weir_fanout::*;
 }
