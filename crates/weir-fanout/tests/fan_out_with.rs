@@ -10,6 +10,7 @@ use futures::{StreamExt, stream};
 use tokio::time::Instant;
 use weir_core::prelude::*;
 use weir_core::sink;
+use weir_core::{Attempt, Verdict};
 use weir_fanout::{FanOut, FanOutExt};
 
 /// What happened to the workers: `(worker, event, time since start)`.
@@ -143,4 +144,65 @@ async fn too_many_workers_is_a_build_error_and_makes_no_operation() {
         .unwrap_err();
     assert!(matches!(err, RunError::Build(BuildError::Invalid { .. })), "{err:?}");
     assert_eq!(*made.lock().unwrap(), 0);
+}
+
+/// Fails item 0 the first time, succeeds otherwise; sleeps `item` seconds.
+struct FlakyOnce {
+    worker: usize,
+    events: Events,
+    start: Instant,
+    failed: Arc<Mutex<bool>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("flaky")]
+struct Flaky;
+
+impl Operation<u64> for FlakyOnce {
+    type Output = u64;
+    type Error = Flaky;
+    type Future = BoxFuture<'static, Result<u64, Flaky>>;
+
+    fn apply(&self, item: u64) -> Self::Future {
+        let fail = item == 0 && !std::mem::replace(&mut *self.failed.lock().unwrap(), true);
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_secs(item)).await;
+            if fail { Err(Flaky) } else { Ok(item) }
+        })
+    }
+
+    fn on_failure(&self, _: &mut Attempt, _: &Flaky) -> Verdict {
+        Verdict::Retry(Duration::from_millis(100))
+    }
+}
+
+impl Drop for FlakyOnce {
+    fn drop(&mut self) {
+        self.events.lock().unwrap().push((self.worker, "stopped", self.start.elapsed()));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_worker_stays_while_a_parked_retry_may_need_it_and_exits_once_nothing_is_left() {
+    let (events, start, failed) = (Events::default(), Instant::now(), Arc::default());
+    let e = events.clone();
+    // Item 0 fails at once and is parked for 100 ms; item 2 takes 2 s.
+    let report = Pipeline::from_iter([0u64, 2])
+        .fan_out_with("op", FanOut::workers(2), move |worker| FlakyOnce {
+            worker,
+            events: e.clone(),
+            start,
+            failed: Arc::clone(&failed),
+        })
+        .halt_on_error()
+        .sink(sink::drain())
+        .run()
+        .await
+        .expect("runs");
+    assert_eq!(report.delivered(), 2);
+    let mut stopped: Vec<_> = events.lock().unwrap().iter().map(|&(_, _, at)| at).collect();
+    stopped.sort();
+    // One worker ran the retry at 100 ms, then had nothing left to wait
+    // for; the other stopped after item 2, at 2 s.
+    assert_eq!(stopped, [Duration::from_millis(100), Duration::from_secs(2)]);
 }
