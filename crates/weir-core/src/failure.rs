@@ -26,8 +26,16 @@ pub enum Cause<E> {
     Error(E),
     /// The operation panicked; the panic message is kept.
     Panicked(String),
-    /// A retry was due but the retry budget was spent; the last error is kept.
-    BudgetExhausted(E),
+    /// The layer that decided gave up for a reason of its own although
+    /// the error allowed another attempt (see
+    /// [`Verdict::GiveUp`](crate::Verdict::GiveUp)): a retry budget that
+    /// was spent, a circuit that was open. The last error is kept.
+    GaveUp {
+        /// The layer's reason, such as "retry budget exhausted".
+        reason: &'static str,
+        /// The last attempt's error.
+        last: E,
+    },
 }
 
 impl<E> Cause<E> {
@@ -43,14 +51,33 @@ impl<E> Cause<E> {
     /// assert_eq!(cause.panic_message(), Some("bad item"));
     /// ```
     pub fn from_panic(payload: &(dyn Any + Send)) -> Self {
-        Cause::Panicked(crate::error::panic_message(payload))
+        Cause::Panicked(crate::panic::panic_message(payload))
     }
 
     /// The operation's error, if the cause carries one.
     pub fn error(&self) -> Option<&E> {
         match self {
-            Cause::Error(e) | Cause::BudgetExhausted(e) => Some(e),
+            Cause::Error(e) | Cause::GaveUp { last: e, .. } => Some(e),
             Cause::Panicked(_) => None,
+        }
+    }
+
+    /// The reason the deciding layer gave, if it gave up for one of its
+    /// own ([`Cause::GaveUp`]).
+    ///
+    /// ```
+    /// use weir_core::Cause;
+    ///
+    /// let cause = Cause::GaveUp { reason: "circuit open", last: "connection refused" };
+    /// assert_eq!(cause.gave_up_reason(), Some("circuit open"));
+    /// assert_eq!(cause.error(), Some(&"connection refused"));
+    /// assert_eq!(cause.to_string(), "circuit open; last error: connection refused");
+    /// assert_eq!(Cause::Error("refused").gave_up_reason(), None);
+    /// ```
+    pub fn gave_up_reason(&self) -> Option<&'static str> {
+        match self {
+            Cause::GaveUp { reason, .. } => Some(reason),
+            _ => None,
         }
     }
 
@@ -68,7 +95,7 @@ impl<E: fmt::Display> fmt::Display for Cause<E> {
         match self {
             Cause::Error(e) => write!(f, "{e}"),
             Cause::Panicked(m) => write!(f, "operation panicked: {m}"),
-            Cause::BudgetExhausted(e) => write!(f, "retry budget exhausted; last error: {e}"),
+            Cause::GaveUp { reason, last } => write!(f, "{reason}; last error: {last}"),
         }
     }
 }
@@ -306,7 +333,11 @@ impl<I, E> Failure<I, E> {
     /// counts it under `outcome` in the report.
     pub fn settle(self, outcome: Settled) -> I {
         let inner = *self.0;
-        inner.stage.metrics().settle(outcome, inner.class, inner.count);
+        let metrics = inner.stage.metrics();
+        match outcome {
+            Settled::DeadLettered => metrics.record_dead_lettered(inner.class, inner.count),
+            Settled::Discarded => metrics.record_discarded(inner.count),
+        }
         inner.acks.fire();
         inner.item
     }

@@ -28,12 +28,14 @@
 
 mod ack;
 mod class;
+mod control;
 mod envelope;
 mod error;
+mod extensions;
 mod failure;
-mod fallible;
 mod metrics;
 pub mod operation;
+mod panic;
 mod pipeline;
 mod plan;
 pub mod poll;
@@ -46,16 +48,16 @@ pub mod time;
 
 pub use ack::{Ack, Acks};
 pub use class::{Classify, ErrorClass};
+pub use control::RunControl;
 pub use envelope::{Envelope, History, Meta};
-pub use error::{BoxError, BuildError, RunError, panic_message};
+pub use error::{BoxError, BuildError, RunError};
 pub use failure::{Cause, ErasedFailure, Failure, Settled};
-pub use fallible::Fallible;
 pub use metrics::{ATTEMPT_BUCKETS, StageKind, StageMetrics, StageRef};
 pub use operation::{Attempt, Operation, Verdict};
-pub use pipeline::Pipeline;
+pub use panic::panic_message;
+pub use pipeline::{Fallible, Pipeline};
 pub use report::{Ending, Report, StageReport};
 pub use route::FailureRoute;
-pub use run::shared::RunControl;
 pub use run::{DEFAULT_DRAIN_TIMEOUT, PipelineHandle, PipelineStream, Runnable};
 pub use sink::{Sink, SinkError};
 pub use stage::{EnvelopeStream, FallibleStage, FallibleStream, Stage, StageContext};

@@ -6,10 +6,25 @@ use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::class::ErrorClass;
-use crate::failure::Settled;
 
-/// How many buckets the attempts distribution has (2, 3, … attempts; the
-/// last bucket holds the rest).
+/// How many buckets a stage's attempts histogram has
+/// ([`StageReport::attempts`](crate::StageReport::attempts)): items that took
+/// 2, 3, … attempts, the last bucket holding the rest.
+///
+/// Attempts are core's notion, not a retry layer's: whichever layer asks
+/// for another attempt ([`Verdict::Retry`](crate::Verdict::Retry), a sink
+/// that retries by itself and reports its
+/// [`last_attempt`](crate::Sink::last_attempt)), the runner counts the
+/// attempts each item took, here.
+///
+/// ```
+/// use weir_core::{ATTEMPT_BUCKETS, StageMetrics};
+///
+/// let metrics = StageMetrics::default();
+/// metrics.record_attempts(3, 1); // bucket 1
+/// metrics.record_attempts(50, 1); // the last bucket
+/// assert_eq!(ATTEMPT_BUCKETS, 8);
+/// ```
 pub const ATTEMPT_BUCKETS: usize = 8;
 
 /// What a stage is, for reports.
@@ -156,15 +171,14 @@ impl StageMetrics {
         self.returned.fetch_add(n, Relaxed);
     }
 
-    pub(crate) fn settle(&self, outcome: Settled, class: ErrorClass, n: u64) {
-        match outcome {
-            Settled::DeadLettered => {
-                self.dead_lettered[class_index(class)].fetch_add(n, Relaxed);
-            }
-            Settled::Discarded => {
-                self.discarded.fetch_add(n, Relaxed);
-            }
-        }
+    /// Counts `n` failed items of `class` stored by a dead-letter sink.
+    pub(crate) fn record_dead_lettered(&self, class: ErrorClass, n: u64) {
+        self.dead_lettered[class_index(class)].fetch_add(n, Relaxed);
+    }
+
+    /// Counts `n` failed items explicitly discarded.
+    pub(crate) fn record_discarded(&self, n: u64) {
+        self.discarded.fetch_add(n, Relaxed);
     }
 
     pub(crate) fn dead_lettered_by_class(&self) -> [u64; 3] {

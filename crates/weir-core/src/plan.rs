@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use crate::control::RunShared;
 use crate::error::BuildError;
 use crate::metrics::{StageKind, StageRef};
-use crate::run::shared::RunShared;
 use crate::stage::StageContext;
 
 /// The stage names of a pipeline under construction and the first

@@ -42,10 +42,11 @@ pub struct StageReport {
     pub retried: u64,
     /// Retries made here (attempts after the first).
     pub retries: u64,
-    /// Items that needed more than one attempt here, by the attempts they
-    /// took: index 0 holds items that took 2 attempts, index 1 those that
-    /// took 3, and the last index those that took
-    /// [`ATTEMPT_BUCKETS`](crate::ATTEMPT_BUCKETS) + 1 or more.
+    /// Items that needed more than one attempt here (whichever layer asked
+    /// for the attempts), by the attempts they took: index 0 holds items
+    /// that took 2 attempts, index 1 those that took 3, and the last index
+    /// those that took [`ATTEMPT_BUCKETS`](crate::ATTEMPT_BUCKETS) + 1 or
+    /// more.
     pub attempts: [u64; crate::ATTEMPT_BUCKETS],
     /// Failures that were panics.
     pub panicked: u64,

@@ -8,9 +8,9 @@ use std::task::{Context, Poll, ready};
 use futures::Stream;
 use pin_project_lite::pin_project;
 
+use crate::control::RunControl;
 use crate::envelope::Envelope;
 use crate::failure::Failure;
-use crate::run::shared::RunControl;
 
 /// Where failures go: a dead-letter store, a halt, a counter.
 ///

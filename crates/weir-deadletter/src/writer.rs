@@ -84,7 +84,7 @@ where
                     for failure in &rest {
                         failure.record_store_retry();
                     }
-                    attempt.next(delay);
+                    attempt.next();
                     tokio::time::sleep(delay).await;
                 }
                 _ => {
@@ -167,7 +167,7 @@ where
             match verdict {
                 Verdict::Retry(delay) => {
                     tracing::warn!(%error, attempt = attempt.number(), ?delay, "dead-letter sink sync failed; retrying");
-                    attempt.next(delay);
+                    attempt.next();
                     tokio::time::sleep(delay).await;
                 }
                 _ => {

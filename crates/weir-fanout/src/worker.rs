@@ -143,7 +143,7 @@ where
                         error = %error,
                         "retrying"
                     );
-                    attempt.next(delay);
+                    attempt.next();
                     job.attempt = Some(Box::new(attempt));
                     // Its key (keyed mode) stays busy while it is parked.
                     // The parking task is gone only when the stage is being

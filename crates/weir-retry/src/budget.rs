@@ -103,6 +103,24 @@ struct Slot {
 }
 
 impl RetryBudget {
+    /// The reason a policy gives when it gives up because its budget is
+    /// spent: the failure's cause is
+    /// [`Cause::GaveUp`](weir_core::Cause::GaveUp) with this reason (and
+    /// reads "retry budget exhausted; last error: …").
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::{Attempt, ErrorClass, Verdict};
+    /// use weir_retry::{RetryBudget, RetryPolicy};
+    ///
+    /// let spent = RetryBudget::new(0.0, Duration::from_secs(10), 0)?;
+    /// let policy = RetryPolicy::constant(Duration::from_millis(1)).budget(spent).build()?;
+    /// let verdict = policy.decide(&mut Attempt::first(), ErrorClass::Transient, None);
+    /// assert_eq!(verdict, Verdict::GiveUp { class: ErrorClass::Transient, reason: RetryBudget::EXHAUSTED });
+    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// ```
+    pub const EXHAUSTED: &'static str = "retry budget exhausted";
+
     /// A budget allowing retries up to `ratio` × first attempts within any
     /// `window`, plus `min_per_sec` retries per second of the window
     /// whatever the traffic (so a quiet service can still retry).

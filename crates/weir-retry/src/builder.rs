@@ -78,7 +78,7 @@ impl<K, T> RetryPolicyBuilder<K, T> {
     /// # use weir_retry::RetryPolicy;
     /// let policy = RetryPolicy::exponential(Duration::from_millis(10)).factor(3.0).max_attempts(5).build()?;
     /// let mut attempt = Attempt::first();
-    /// attempt.next(Duration::from_millis(10));
+    /// attempt.next();
     /// assert_eq!(policy.decide(&mut attempt, ErrorClass::Transient, None), Verdict::Retry(Duration::from_millis(30)));
     /// # Ok::<(), weir_retry::InvalidPolicy>(())
     /// ```
@@ -97,7 +97,7 @@ impl<K, T> RetryPolicyBuilder<K, T> {
     /// let policy = RetryPolicy::exponential(Duration::from_secs(1)).cap(Duration::from_secs(5)).max_attempts(10).build()?;
     /// let mut attempt = Attempt::first();
     /// for _ in 0..6 {
-    ///     attempt.next(Duration::ZERO);
+    ///     attempt.next();
     /// }
     /// assert_eq!(policy.decide(&mut attempt, ErrorClass::Transient, None), Verdict::Retry(Duration::from_secs(5)));
     /// // An error asking for 1 h waits the cap.
@@ -203,7 +203,8 @@ impl<K, T> RetryPolicyBuilder<K, T> {
 
     /// Limits retries with a [`RetryBudget`], shared by every clone of the
     /// policy (and by every policy given a clone of the budget). When it is
-    /// spent, the verdict is [`Verdict::BudgetExhausted`](weir_core::Verdict::BudgetExhausted).
+    /// spent, the verdict is [`Verdict::GiveUp`](weir_core::Verdict::GiveUp)
+    /// with the reason [`RetryBudget::EXHAUSTED`].
     ///
     /// ```
     /// # use std::time::Duration;
@@ -214,7 +215,10 @@ impl<K, T> RetryPolicyBuilder<K, T> {
     /// policy.deposit();
     /// policy.deposit();
     /// assert!(matches!(policy.decide(&mut Attempt::first(), ErrorClass::Transient, None), Verdict::Retry(_)));
-    /// assert_eq!(policy.decide(&mut Attempt::first(), ErrorClass::Transient, None), Verdict::BudgetExhausted);
+    /// assert_eq!(
+    ///     policy.decide(&mut Attempt::first(), ErrorClass::Transient, None),
+    ///     Verdict::GiveUp { class: ErrorClass::Transient, reason: RetryBudget::EXHAUSTED },
+    /// );
     /// # Ok::<(), weir_retry::InvalidPolicy>(())
     /// ```
     pub fn budget(mut self, budget: RetryBudget) -> Self {

@@ -105,7 +105,8 @@ impl<Op, K, T> Retry<Op, K, T> {
     ///
     /// [`Exhausted`] with the last error, its class and the number of
     /// attempts when the policy gave up; its cause is
-    /// [`Cause::BudgetExhausted`](weir_core::Cause::BudgetExhausted) if the
+    /// [`Cause::GaveUp`](weir_core::Cause::GaveUp) with the reason
+    /// [`RetryBudget::EXHAUSTED`](crate::RetryBudget::EXHAUSTED) if the
     /// retry budget was spent.
     ///
     /// # Examples

@@ -47,8 +47,9 @@
 //! sliding window, plus a small floor so that a quiet service can still
 //! retry. While failures are rare every failure is retried; when everything
 //! fails, the extra load is capped at 20 % and failing items fail at once
-//! with [`Verdict::BudgetExhausted`](weir_core::Verdict::BudgetExhausted)
-//! (the cause "retry budget exhausted" in the dead-letter record). This is
+//! with [`Verdict::GiveUp`](weir_core::Verdict::GiveUp) and the reason
+//! [`RetryBudget::EXHAUSTED`] (the cause "retry budget exhausted; last
+//! error: …" in the dead-letter record). This is
 //! Finagle's retry budget and tower's `TpsBudget`. Clones of a policy share
 //! its budget, so one budget covers every worker of a fan-out.
 //!

@@ -77,7 +77,7 @@ impl Reason {
             Reason::NotRetryable => "error is not retryable",
             Reason::MaxAttempts => "max attempts reached",
             Reason::MaxElapsed => "max elapsed time would be exceeded",
-            Reason::BudgetExhausted => "retry budget exhausted",
+            Reason::BudgetExhausted => RetryBudget::EXHAUSTED,
         }
     }
 }
@@ -97,7 +97,7 @@ impl RetryPolicy {
     /// let mut delays = Vec::new();
     /// for _ in 0..3 {
     ///     let Verdict::Retry(d) = policy.decide(&mut attempt, ErrorClass::Transient, None) else { panic!() };
-    ///     attempt.next(d);
+    ///     attempt.next();
     ///     delays.push(d.as_millis());
     /// }
     /// assert_eq!(delays, [100, 200, 400]);
@@ -137,10 +137,15 @@ impl<K, T> RetryPolicy<K, T> {
     /// [`Transient`](ErrorClass::Transient); otherwise the delay is the
     /// error's `retry_after` bounded by the cap, or the jittered backoff, and
     /// the retry is withdrawn from the budget (if any): if it is spent, the
-    /// verdict is [`Verdict::BudgetExhausted`].
+    /// verdict is [`Verdict::GiveUp`] with the reason
+    /// [`RetryBudget::EXHAUSTED`].
     ///
-    /// `attempt` is not advanced: the caller calls
-    /// [`Attempt::next`] with the delay when it retries. Callers that run
+    /// `attempt` is not advanced: the caller calls [`Attempt::next`] when
+    /// it retries. The policy keeps what it needs of its own decisions for
+    /// this item (the delay it chose, which
+    /// [`Jitter::Decorrelated`] grows from) in the attempt's extensions, so
+    /// pass the same `attempt` for every failure of one item; deciding
+    /// twice on the same attempt gives the same answer. Callers that run
     /// attempts themselves (not through [`Retry`](crate::Retry)) and use a
     /// budget call [`deposit`](Self::deposit) before each attempt. Emits a
     /// `DEBUG` tracing event for each decision.
@@ -157,7 +162,7 @@ impl<K, T> RetryPolicy<K, T> {
     /// assert_eq!(policy.decide(&mut attempt, ErrorClass::Poison, None), Verdict::Fail(ErrorClass::Poison));
     /// let verdict = policy.decide(&mut attempt, ErrorClass::Transient, None);
     /// assert_eq!(verdict, Verdict::Retry(Duration::from_millis(10)));
-    /// attempt.next(Duration::from_millis(10));
+    /// attempt.next();
     /// // Two attempts made: that is the maximum.
     /// assert_eq!(policy.decide(&mut attempt, ErrorClass::Transient, None), Verdict::Fail(ErrorClass::Transient));
     /// # Ok::<(), weir_retry::InvalidPolicy>(())
@@ -274,7 +279,7 @@ impl<K, T> RetryPolicy<K, T> {
     /// The decision and its reason, without tracing.
     pub(crate) fn verdict(
         &self,
-        attempt: &Attempt,
+        attempt: &mut Attempt,
         class: ErrorClass,
         retry_after: Option<Duration>,
     ) -> (Verdict, Reason) {
@@ -282,7 +287,8 @@ impl<K, T> RetryPolicy<K, T> {
         if !class.is_retryable() {
             return (Verdict::Fail(class), Reason::NotRetryable);
         }
-        if attempt.number() >= shared.max_attempts {
+        let attempt_number = attempt.number();
+        if attempt_number >= shared.max_attempts {
             return (Verdict::Fail(ErrorClass::Transient), Reason::MaxAttempts);
         }
         let delay = match retry_after {
@@ -297,12 +303,16 @@ impl<K, T> RetryPolicy<K, T> {
         if let Some(budget) = &shared.budget
             && !budget.withdraw()
         {
-            return (Verdict::BudgetExhausted, Reason::BudgetExhausted);
+            let reason = Reason::BudgetExhausted;
+            return (Verdict::GiveUp { class: ErrorClass::Transient, reason: reason.as_str() }, reason);
+        }
+        if shared.jitter == Jitter::Decorrelated {
+            attempt.extension_or_insert_with(Chosen::default).record(attempt_number, delay);
         }
         (Verdict::Retry(delay), Reason::Retry)
     }
 
-    fn backoff_delay(&self, attempt: &Attempt) -> Duration {
+    fn backoff_delay(&self, attempt: &mut Attempt) -> Duration {
         let shared = &*self.shared;
         let delay = shared.backoff.delay(attempt.number());
         if shared.jitter == Jitter::None {
@@ -310,7 +320,8 @@ impl<K, T> RetryPolicy<K, T> {
         }
         let unit: f64 = shared.rng.lock().unwrap_or_else(PoisonError::into_inner).random();
         let (base, cap) = (shared.backoff.base, shared.backoff.cap);
-        shared.jitter.apply(delay, base, cap, attempt.last_delay(), unit)
+        let previous = attempt.extension::<Chosen>().and_then(|c| c.before(attempt.number()));
+        shared.jitter.apply(delay, base, cap, previous, unit)
     }
 }
 
@@ -328,12 +339,41 @@ pub(crate) fn trace(attempt: &Attempt, verdict: Verdict, reason: Reason, error: 
             error,
             "attempt failed, giving up"
         ),
-        _ => tracing::debug!(
+        Verdict::GiveUp { class, reason } => tracing::debug!(
             attempt = attempt.number(),
-            reason = reason.as_str(),
+            class = class.as_str(),
+            reason,
             error,
             "attempt failed, giving up"
         ),
+        _ => tracing::debug!(attempt = attempt.number(), reason = reason.as_str(), error, "attempt failed"),
+    }
+}
+
+/// The delays a policy chose for one item, kept in the item's
+/// [`Attempt`] extensions: [`Jitter::Decorrelated`] grows each delay from
+/// the previous one. Keyed by attempt number, so that deciding twice for
+/// the same attempt gives the same delay.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Chosen {
+    /// The latest delay chosen, and the attempt it followed.
+    latest: Option<(u32, Duration)>,
+    /// The delay chosen before `latest`'s attempt.
+    earlier: Option<Duration>,
+}
+
+impl Chosen {
+    /// The delay chosen after the attempt before `number`.
+    fn before(&self, number: u32) -> Option<Duration> {
+        match self.latest {
+            Some((at, delay)) if at < number => Some(delay),
+            _ => self.earlier,
+        }
+    }
+
+    fn record(&mut self, number: u32, delay: Duration) {
+        self.earlier = self.before(number);
+        self.latest = Some((number, delay));
     }
 }
 

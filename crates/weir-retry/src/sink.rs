@@ -101,7 +101,7 @@ where
     match policy.decide(attempt, classifier.class(error), classifier.retry_after(error)) {
         Verdict::Retry(delay) => {
             tracing::info!(attempt = attempt.number(), ?delay, error = %error, "retrying the sink");
-            attempt.next(delay);
+            attempt.next();
             tokio::time::sleep(delay).await;
             true
         }

@@ -27,7 +27,7 @@ async fn run_against_outage(budget: RetryBudget, items: u32, per_tick: u32) -> (
     let mut budget_exhausted = Vec::new();
     for result in join_all(calls).await {
         let err = result.unwrap().unwrap_err();
-        budget_exhausted.push(matches!(err.cause, Cause::BudgetExhausted(_)));
+        budget_exhausted.push(matches!(err.cause, Cause::GaveUp { reason: RetryBudget::EXHAUSTED, .. }));
     }
     (op, budget_exhausted)
 }

@@ -17,7 +17,7 @@ fn delays(policy: &RetryPolicy, n: usize) -> Vec<Duration> {
     for _ in 0..n {
         match policy.decide(&mut attempt, ErrorClass::Transient, None) {
             Verdict::Retry(d) => {
-                attempt.next(d);
+                attempt.next();
                 out.push(d);
             }
             other => panic!("expected a retry, got {other:?}"),
@@ -56,7 +56,7 @@ async fn huge_attempt_numbers_neither_overflow_nor_panic() {
             .unwrap();
         let mut attempt = Attempt::first();
         for _ in 0..200 {
-            attempt.next(Duration::MAX);
+            attempt.next();
         }
         let Verdict::Retry(d) = policy.decide(&mut attempt, ErrorClass::Transient, None) else {
             panic!("should retry");
@@ -168,11 +168,31 @@ proptest! {
         let policy = RetryPolicy::exponential(ms(1)).jitter(jitter).max_attempts(max_attempts).build().unwrap();
         let mut attempt = Attempt::first();
         let mut retries = 0u32;
-        while let Verdict::Retry(d) = policy.decide(&mut attempt, ErrorClass::Transient, None) {
-            attempt.next(d);
+        while let Verdict::Retry(_) = policy.decide(&mut attempt, ErrorClass::Transient, None) {
+            attempt.next();
             retries += 1;
             prop_assert!(retries < max_attempts);
         }
         prop_assert_eq!(retries, max_attempts - 1);
+    }
+}
+
+/// Decorrelated jitter grows each delay from the one the policy chose for
+/// the same item before (kept in the item's `Attempt`, not in core): over
+/// many retries it leaves `[base, 3 × base]`, and each delay stays within
+/// three times the previous one.
+#[tokio::test(start_paused = true)]
+async fn decorrelated_jitter_grows_from_the_items_previous_delay() {
+    let policy = RetryPolicy::exponential(ms(10))
+        .cap(Duration::from_secs(100))
+        .jitter(Jitter::Decorrelated)
+        .seed(3)
+        .max_attempts(100)
+        .build()
+        .unwrap();
+    let chosen = delays(&policy, 60);
+    assert!(chosen.iter().any(|d| *d > ms(30)), "never grew past 3 × base: {chosen:?}");
+    for pair in chosen.windows(2) {
+        assert!(pair[1] <= pair[0] * 3 && pair[1] >= ms(10), "{pair:?}");
     }
 }

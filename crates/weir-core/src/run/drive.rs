@@ -7,10 +7,10 @@ use crate::poll::ready_now;
 
 use crate::ack::Acks;
 use crate::class::ErrorClass;
+use crate::control::RunControl;
 use crate::envelope::Envelope;
 use crate::failure::Cause;
 use crate::route::FailureRoute;
-use crate::run::shared::RunControl;
 use crate::sink::Sink;
 use crate::stage::{EnvelopeStream, StageContext};
 

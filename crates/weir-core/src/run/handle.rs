@@ -7,8 +7,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
-use super::shared::RunShared;
 use super::{Assembled, execute};
+use crate::control::RunShared;
 use crate::error::RunError;
 use crate::metrics::StageRef;
 use crate::report::{Ending, Report};

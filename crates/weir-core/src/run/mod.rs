@@ -3,7 +3,6 @@
 
 pub(crate) mod drive;
 mod handle;
-pub(crate) mod shared;
 pub(crate) mod stream;
 
 use std::future::Future;
@@ -19,11 +18,12 @@ use tracing::Instrument;
 pub use handle::PipelineHandle;
 pub use stream::PipelineStream;
 
-use crate::error::{BuildError, RunError, panic_message};
+use crate::control::RunShared;
+use crate::error::{BuildError, RunError};
 use crate::metrics::StageRef;
+use crate::panic::panic_message;
 use crate::plan::{Assembly, Plan};
 use crate::report::{Ending, Report};
-use shared::RunShared;
 
 type BuildRun = Box<dyn FnOnce(&mut Assembly) -> BoxFuture<'static, bool> + Send>;
 

@@ -98,7 +98,7 @@ pub trait Sink<T>: Send + 'static {
     ///     type Error = Infallible;
     ///     async fn send(&mut self, _: u32) -> Result<(), SinkError<u32, Infallible>> {
     ///         let mut attempt = Attempt::first();
-    ///         attempt.next(Duration::from_millis(10)); // the first try failed
+    ///         attempt.next(); // the first try failed
     ///         tokio::time::sleep(Duration::from_millis(10)).await;
     ///         self.last = Some(attempt);
     ///         Ok(())

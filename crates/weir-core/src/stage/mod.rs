@@ -18,10 +18,10 @@ use futures::Stream;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::class::ErrorClass;
+use crate::control::RunShared;
 use crate::envelope::Envelope;
 use crate::failure::{Cause, Failure};
 use crate::metrics::{StageMetrics, StageRef};
-use crate::run::shared::RunShared;
 
 /// The stream of envelopes a stage receives and returns.
 pub type EnvelopeStream<T> = Pin<Box<dyn Stream<Item = Envelope<T>> + Send + 'static>>;
@@ -257,7 +257,7 @@ impl StageContext {
     ///                 async move {
     ///                     let mut attempt = Attempt::first();
     ///                     for _ in 1..3 {
-    ///                         attempt.next(Duration::from_millis(300));
+    ///                         attempt.next();
     ///                         tokio::time::sleep(Duration::from_millis(300)).await;
     ///                     }
     ///                     Err(ctx.failure_after(env, Cause::Error(Down), ErrorClass::Transient, &attempt))

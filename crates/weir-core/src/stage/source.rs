@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
-use crate::run::shared::RunShared;
+use crate::control::RunShared;
 
 pin_project! {
     /// Ends the stream, without pulling another item, once intake stops. Unlike `take_until`, a hot source costs one atomic load

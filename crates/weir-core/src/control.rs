@@ -1,4 +1,7 @@
-//! State shared by every stage of one run.
+//! The run's control, shared by every stage of one run: stopping intake,
+//! ending the run with an error, halted failures, and the tasks the run
+//! owns. The ground floor of the run: stages, failure routes, the plan and
+//! the runner all import it; it imports none of them.
 
 use std::any::Any;
 use std::fmt;

@@ -1,4 +1,11 @@
-//! The pipeline builder.
+//! The pipeline builder: [`Pipeline`] and, after a fallible stage,
+//! [`Fallible`]. Each returns the other (a fallible stage makes a
+//! `Fallible`, a failure route makes a `Pipeline` again), so they are one
+//! module.
+
+mod fallible;
+
+pub use fallible::Fallible;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,7 +16,6 @@ use futures::{Stream, StreamExt};
 use crate::ack::Ack;
 use crate::envelope::Envelope;
 use crate::error::BuildError;
-use crate::fallible::Fallible;
 use crate::metrics::StageKind;
 use crate::plan::{Assembly, Plan};
 use crate::run::{PipelineStream, Runnable};

@@ -5,11 +5,11 @@ use std::future::Future;
 
 use futures::StreamExt;
 
+use super::Pipeline;
+use crate::control::RunControl;
 use crate::failure::{Failure, Settled};
-use crate::pipeline::Pipeline;
 use crate::plan::{Assembly, Plan};
 use crate::route::{FailureRoute, Routed};
-use crate::run::shared::RunControl;
 use crate::stage::{EnvelopeStream, FallibleStream};
 
 type Build<T, I, E> = Box<dyn FnOnce(&mut Assembly) -> FallibleStream<T, I, E> + Send>;
