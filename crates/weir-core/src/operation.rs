@@ -5,6 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::class::ErrorClass;
+use crate::error::BuildError;
 use crate::extensions::Extensions;
 use crate::failure::Cause;
 
@@ -48,6 +49,47 @@ pub trait Operation<In>: Send + Sync + 'static {
     fn on_failure(&self, attempt: &mut Attempt, error: &Self::Error) -> Verdict {
         let _ = (attempt, error);
         Verdict::Fail(ErrorClass::Permanent)
+    }
+
+    /// Checks the operation's configuration when the pipeline is built,
+    /// like [`FallibleStage::validate`](crate::FallibleStage::validate):
+    /// the stage that runs the operation (a fan-out) returns the error from
+    /// `run()` or `spawn()` before anything starts. `stage` is that stage's
+    /// name, for the error. A layer checks its own settings, then asks the
+    /// operation it wraps. The default accepts any configuration; outside
+    /// a pipeline ([`call`]) nothing calls it.
+    ///
+    /// # Errors
+    ///
+    /// A [`BuildError`] naming the stage, the setting and what to change.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weir_core::{BuildError, Operation};
+    ///
+    /// /// Looks items up in one of `shards` shards.
+    /// struct Lookup { shards: u64 }
+    ///
+    /// impl Operation<u64> for Lookup {
+    ///     type Output = u64;
+    ///     type Error = std::convert::Infallible;
+    ///     type Future = std::future::Ready<Result<u64, Self::Error>>;
+    ///     fn apply(&self, key: u64) -> Self::Future { std::future::ready(Ok(key % self.shards)) }
+    ///     fn validate(&self, stage: &str) -> Result<(), BuildError> {
+    ///         if self.shards == 0 {
+    ///             return Err(BuildError::Zero { stage: stage.to_owned(), what: "the shard count" });
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// assert!(matches!(Lookup { shards: 0 }.validate("lookup"), Err(BuildError::Zero { .. })));
+    /// assert!(Lookup { shards: 4 }.validate("lookup").is_ok());
+    /// ```
+    fn validate(&self, stage: &str) -> Result<(), BuildError> {
+        let _ = stage;
+        Ok(())
     }
 }
 

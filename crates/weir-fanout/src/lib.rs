@@ -84,7 +84,10 @@ pub trait FanOutExt<T>: Sized {
     /// [`BuildError::Zero`](weir_core::BuildError::Zero) before anything
     /// starts; more than [`FanOut::MAX_WORKERS`] workers, or a capacity
     /// beyond what a stage can count, with
-    /// [`BuildError::Invalid`](weir_core::BuildError::Invalid).
+    /// [`BuildError::Invalid`](weir_core::BuildError::Invalid), and so
+    /// does an operation whose own
+    /// [`validate`](weir_core::Operation::validate) refuses its settings
+    /// (a zero `timeout`, for instance).
     ///
     /// # Examples
     ///

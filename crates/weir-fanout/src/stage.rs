@@ -61,7 +61,8 @@ where
     }
 
     fn validate(&self) -> Result<(), BuildError> {
-        self.config.validate(&self.name)
+        self.config.validate(&self.name)?;
+        self.op.validate(&self.name)
     }
 
     fn build(self, input: EnvelopeStream<T>, ctx: StageContext) -> FallibleStream<Op::Output, T, Op::Error> {
@@ -133,7 +134,8 @@ where
     }
 
     fn validate(&self) -> Result<(), BuildError> {
-        self.config.validate(&self.name)
+        self.config.validate(&self.name)?;
+        self.op.validate(&self.name)
     }
 
     fn build(self, input: EnvelopeStream<T>, ctx: StageContext) -> FallibleStream<Op::Output, T, Op::Error> {
@@ -206,7 +208,8 @@ where
             return Err(BuildError::Zero { stage: self.name.clone(), what: "the capacity" });
         }
         crate::config::check_workers(&self.name, "consumers", self.consumers.len())?;
-        crate::config::check_room(&self.name, self.capacity)
+        crate::config::check_room(&self.name, self.capacity)?;
+        self.consumers.iter().try_for_each(|op| op.validate(&self.name))
     }
 
     fn build(

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use weir_core::prelude::*;
 use weir_core::sink::{self, Sink};
 use weir_fanout::{FanOut, FanOutExt};
-use weir_retry::{RetryExt, RetryPolicy};
+use weir_retry::{RetryExt, RetryPolicy, TimeoutExt};
 use weir_testkit::assert_conserved;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -277,4 +277,67 @@ async fn max_elapsed_counts_from_each_items_own_first_attempt() {
     assert_eq!((stage.retried, stage.failed), (4, 0), "every item retried, none failed");
     assert_eq!(report.delivered(), 4);
     assert_conserved(&report);
+}
+
+/// `op.timeout(d).retry(policy)` in a fan-out: each attempt is timed out
+/// on its own (the hung attempt frees its worker at the limit) and the
+/// timeout is retried like any transient error.
+#[tokio::test(start_paused = true)]
+async fn each_attempt_times_out_on_its_own_and_is_retried() {
+    let start = Instant::now();
+    let (attempts, delivered) = (Timeline::default(), Timeline::default());
+    let made: Arc<Mutex<HashMap<u32, u32>>> = Arc::default();
+    let log = attempts.clone();
+    // The first attempt of each item hangs; the second is quick.
+    let op = move |item: u32| {
+        log.lock().unwrap().push((item, start.elapsed()));
+        let first = {
+            let mut made = made.lock().unwrap();
+            let n = made.entry(item).or_default();
+            *n += 1;
+            *n == 1
+        };
+        async move {
+            if first {
+                std::future::pending::<()>().await;
+            }
+            Ok::<_, std::convert::Infallible>(item)
+        }
+    };
+    let policy =
+        RetryPolicy::constant(Duration::from_millis(10)).max_attempts(2).build().expect("valid policy");
+    let op = op.timeout(Duration::from_millis(100)).retry(policy);
+    let report = Pipeline::from_iter([1u32, 2])
+        .fan_out("op", FanOut::workers(1).capacity(4), op)
+        .discard_failures()
+        .sink(timed_sink(start, delivered.clone()))
+        .run()
+        .await
+        .expect("runs");
+    let ms = Duration::from_millis;
+    // One worker: item 2 starts when item 1's first attempt times out
+    // (at 100 ms, not later: the hung attempt let go of the worker), and
+    // item 1's retry, due at 110 ms, when item 2's first attempt times out.
+    assert_eq!(take(&attempts), [(1, ZERO), (2, ms(100)), (1, ms(200)), (2, ms(210))]);
+    assert_eq!(take(&delivered), [(1, ms(200)), (2, ms(210))]);
+    let stage = report.stage("op").expect("stage");
+    assert_eq!((stage.retries, stage.failed), (2, 0));
+    assert_conserved(&report);
+}
+
+/// A zero attempt timeout is refused when the pipeline is built.
+#[tokio::test(start_paused = true)]
+async fn a_zero_attempt_timeout_is_a_build_error() {
+    let op =
+        (|x: u32| async move { Ok::<_, std::convert::Infallible>(x) }).timeout(ZERO).retry(constant_1s());
+    let err = Pipeline::from_iter([1u32])
+        .fan_out("op", FanOut::workers(1).capacity(4), op)
+        .discard_failures()
+        .sink(sink::drain())
+        .run()
+        .await
+        .expect_err("refused");
+    let RunError::Build(BuildError::Invalid { stage, message }) = err else { panic!("{err:?}") };
+    assert_eq!(stage, "op");
+    assert!(message.contains("attempt timeout is zero"), "{message}");
 }

@@ -2,26 +2,70 @@
 
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-
-use rand::SeedableRng;
-use rand::rngs::SmallRng;
 
 use crate::backoff::Backoff;
 use crate::budget::RetryBudget;
 use crate::classify::{AllTransient, ByClassify, ClassifyFn};
+use crate::draws::Seeds;
 use crate::error::InvalidPolicy;
 use crate::jitter::Jitter;
 use crate::policy::{RetryPolicy, Shared};
-use crate::timeout::{NoTimeout, WithTimeout};
+
+// The policy's constructors live with the builder they start, so that the
+// policy does not import its builder (which imports the policy).
+impl RetryPolicy {
+    /// Starts a policy with exponential backoff: the retry after failed
+    /// attempt `n` waits `base × factor^(n−1)`, at most the cap. The factor
+    /// defaults to 2 and the cap to the larger of `base` and 60 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::{Attempt, ErrorClass, Verdict};
+    /// use weir_retry::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::exponential(Duration::from_millis(100)).max_attempts(10).build()?;
+    /// let mut attempt = Attempt::first();
+    /// let mut delays = Vec::new();
+    /// for _ in 0..3 {
+    ///     let Verdict::Retry(d) = policy.decide(&mut attempt, ErrorClass::Transient, None) else { panic!() };
+    ///     attempt.next();
+    ///     delays.push(d.as_millis());
+    /// }
+    /// assert_eq!(delays, [100, 200, 400]);
+    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// ```
+    pub fn exponential(base: Duration) -> RetryPolicyBuilder {
+        RetryPolicyBuilder::new(base, 2.0, base.max(Duration::from_secs(60)))
+    }
+
+    /// Starts a policy with a constant delay between attempts (an
+    /// exponential backoff with factor 1). The cap defaults to `delay`; raise
+    /// it to honour longer `Retry-After` delays.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::{Attempt, ErrorClass, Verdict};
+    /// use weir_retry::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::constant(Duration::from_millis(50)).build()?;
+    /// let mut attempt = Attempt::first();
+    /// assert_eq!(policy.decide(&mut attempt, ErrorClass::Transient, None), Verdict::Retry(Duration::from_millis(50)));
+    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// ```
+    pub fn constant(delay: Duration) -> RetryPolicyBuilder {
+        RetryPolicyBuilder::new(delay, 1.0, delay)
+    }
+}
 
 /// Builds a [`RetryPolicy`]; made by [`RetryPolicy::exponential`] or
 /// [`RetryPolicy::constant`]. Nothing is checked until
 /// [`build`](Self::build).
 ///
-/// Defaults: 3 attempts, no elapsed-time limit, no jitter, no budget, no
-/// attempt timeout, every error transient.
+/// Defaults: 3 attempts, no elapsed-time limit, no jitter, no budget,
+/// every error transient. (A time limit per attempt is a layer of its own:
+/// [`TimeoutExt::timeout`](crate::TimeoutExt::timeout).)
 ///
 /// # Examples
 ///
@@ -38,7 +82,7 @@ use crate::timeout::{NoTimeout, WithTimeout};
 /// # Ok::<(), weir_retry::InvalidPolicy>(())
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
-pub struct RetryPolicyBuilder<K = AllTransient, T = NoTimeout> {
+pub struct RetryPolicyBuilder<K = AllTransient> {
     base: Duration,
     factor: f64,
     cap: Duration,
@@ -48,7 +92,6 @@ pub struct RetryPolicyBuilder<K = AllTransient, T = NoTimeout> {
     max_elapsed: Option<Duration>,
     budget: Option<RetryBudget>,
     classifier: K,
-    timeout: T,
 }
 
 impl RetryPolicyBuilder {
@@ -63,12 +106,11 @@ impl RetryPolicyBuilder {
             max_elapsed: None,
             budget: None,
             classifier: AllTransient,
-            timeout: NoTimeout,
         }
     }
 }
 
-impl<K, T> RetryPolicyBuilder<K, T> {
+impl<K> RetryPolicyBuilder<K> {
     /// The growth factor of exponential backoff (at least 1; 1 keeps the
     /// delay constant).
     ///
@@ -126,22 +168,41 @@ impl<K, T> RetryPolicyBuilder<K, T> {
         self
     }
 
-    /// Seeds the jitter's random source, so the sequence of delays is
-    /// reproducible (by default the seed is random).
+    /// Seeds the jitter's random source, so that delays are reproducible
+    /// (by default the seed is random).
+    ///
+    /// Each item draws from a random stream of its own, made from the seed
+    /// and the item's rank: the order in which the policy (or a clone of
+    /// it) first jitters a delay for an item. The stream is indexed by the
+    /// attempt number, so an item's delays do not depend on how other
+    /// items' retries interleave with its own, and no lock is taken to
+    /// draw. With one worker, or [`Retry::call`](crate::Retry::call) item
+    /// after item, a seeded policy gives the same delays on every run; with
+    /// many workers, the same delays per rank.
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use weir_core::{Attempt, ErrorClass};
+    /// # use weir_core::{Attempt, ErrorClass, Verdict};
     /// # use weir_retry::{Jitter, RetryPolicy};
-    /// let make = || RetryPolicy::constant(Duration::from_secs(1)).jitter(Jitter::Full).seed(42).build().unwrap();
-    /// let (a, b) = (make(), make());
-    /// for _ in 0..5 {
-    ///     let mut attempt = Attempt::first();
-    ///     assert_eq!(
-    ///         a.decide(&mut attempt, ErrorClass::Transient, None),
-    ///         b.decide(&mut attempt, ErrorClass::Transient, None),
-    ///     );
-    /// }
+    /// let make = || RetryPolicy::exponential(Duration::from_secs(1)).jitter(Jitter::Full).seed(42).build().unwrap();
+    /// // The delays `policy` chooses for 5 items that fail 3 times each.
+    /// let delays = |policy: &RetryPolicy| -> Vec<Vec<Duration>> {
+    ///     (0..5)
+    ///         .map(|_| {
+    ///             let mut attempt = Attempt::first();
+    ///             (0..2)
+    ///                 .map(|_| {
+    ///                     let Verdict::Retry(d) = policy.decide(&mut attempt, ErrorClass::Transient, None) else { panic!() };
+    ///                     attempt.next();
+    ///                     d
+    ///                 })
+    ///                 .collect()
+    ///         })
+    ///         .collect()
+    /// };
+    /// let first_run = delays(&make());
+    /// assert_eq!(delays(&make()), first_run);
+    /// assert_ne!(first_run[0], first_run[1], "each item has its own stream");
     /// ```
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
@@ -175,9 +236,10 @@ impl<K, T> RetryPolicyBuilder<K, T> {
     }
 
     /// No attempt starts later than `max_elapsed` after the first attempt
-    /// started: a retry whose delay would end past it is not made. With an
-    /// attempt timeout, an item takes at most `max_elapsed` plus one
-    /// attempt timeout. Unlimited by default.
+    /// started: a retry whose delay would end past it is not made. With each
+    /// attempt bounded by a timeout (`op.timeout(d).retry(policy)`), an
+    /// item takes at most `max_elapsed` plus one attempt timeout. Unlimited
+    /// by default.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -226,44 +288,6 @@ impl<K, T> RetryPolicyBuilder<K, T> {
         self
     }
 
-    /// Bounds each attempt by `timeout`; an attempt that takes longer is
-    /// dropped and counts as a transient failure. The retried operation's
-    /// error becomes [`AttemptError`](crate::AttemptError). A timeout of
-    /// [`NEVER_AFTER`](weir_core::time::NEVER_AFTER) or more (such as
-    /// `Duration::MAX`) never fires.
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// # use weir_retry::{AttemptError, RetryExt, RetryPolicy};
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() {
-    /// let policy = RetryPolicy::constant(Duration::from_millis(10))
-    ///     .max_attempts(2)
-    ///     .attempt_timeout(Duration::from_millis(100))
-    ///     .build()
-    ///     .unwrap();
-    /// let hangs = |_: ()| std::future::pending::<Result<(), std::io::Error>>();
-    /// let start = tokio::time::Instant::now();
-    /// let err = hangs.retry(policy).call(()).await.unwrap_err();
-    /// assert!(matches!(err.cause.error(), Some(AttemptError::TimedOut(_))));
-    /// assert_eq!(start.elapsed(), Duration::from_millis(210));
-    /// # }
-    /// ```
-    pub fn attempt_timeout(self, timeout: Duration) -> RetryPolicyBuilder<K, WithTimeout> {
-        RetryPolicyBuilder {
-            base: self.base,
-            factor: self.factor,
-            cap: self.cap,
-            jitter: self.jitter,
-            seed: self.seed,
-            max_attempts: self.max_attempts,
-            max_elapsed: self.max_elapsed,
-            budget: self.budget,
-            classifier: self.classifier,
-            timeout: WithTimeout::new(timeout),
-        }
-    }
-
     /// Classifies errors with a closure: only
     /// [`ErrorClass::Transient`](weir_core::ErrorClass::Transient) errors
     /// are retried.
@@ -283,7 +307,7 @@ impl<K, T> RetryPolicyBuilder<K, T> {
     /// assert_eq!((err.attempts, err.class), (1, ErrorClass::Permanent));
     /// # }
     /// ```
-    pub fn classify<F>(self, f: F) -> RetryPolicyBuilder<ClassifyFn<F>, T> {
+    pub fn classify<F>(self, f: F) -> RetryPolicyBuilder<ClassifyFn<F>> {
         self.classifier(ClassifyFn::new(f))
     }
 
@@ -317,7 +341,7 @@ impl<K, T> RetryPolicyBuilder<K, T> {
     /// assert_eq!(start.elapsed(), Duration::from_secs(2));
     /// # }
     /// ```
-    pub fn classify_by_trait(self) -> RetryPolicyBuilder<ByClassify, T> {
+    pub fn classify_by_trait(self) -> RetryPolicyBuilder<ByClassify> {
         self.classifier(ByClassify)
     }
 
@@ -329,7 +353,7 @@ impl<K, T> RetryPolicyBuilder<K, T> {
     /// let policy = RetryPolicy::constant(Duration::from_millis(10)).classifier(AllTransient).build()?;
     /// # Ok::<(), weir_retry::InvalidPolicy>(())
     /// ```
-    pub fn classifier<K2>(self, classifier: K2) -> RetryPolicyBuilder<K2, T> {
+    pub fn classifier<K2>(self, classifier: K2) -> RetryPolicyBuilder<K2> {
         RetryPolicyBuilder {
             base: self.base,
             factor: self.factor,
@@ -340,11 +364,28 @@ impl<K, T> RetryPolicyBuilder<K, T> {
             max_elapsed: self.max_elapsed,
             budget: self.budget,
             classifier,
-            timeout: self.timeout,
         }
     }
 
-    fn build_with(self, attempt_timeout: Option<Duration>) -> Result<RetryPolicy<K, T>, InvalidPolicy> {
+    /// Checks the knobs and builds the policy.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidPolicy`] if the factor is below 1 or not finite, the cap
+    /// is below the base delay, `max_attempts` is 0, or `max_elapsed` is
+    /// zero.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use weir_retry::{InvalidPolicy, RetryPolicy};
+    /// let err = RetryPolicy::exponential(Duration::from_secs(2)).cap(Duration::from_secs(1)).build().unwrap_err();
+    /// assert!(matches!(err, InvalidPolicy::CapBelowBase { .. }));
+    /// assert_eq!(
+    ///     RetryPolicy::constant(Duration::ZERO).max_attempts(0).build().unwrap_err(),
+    ///     InvalidPolicy::ZeroAttempts,
+    /// );
+    /// ```
+    pub fn build(self) -> Result<RetryPolicy<K>, InvalidPolicy> {
         if !self.factor.is_finite() {
             return Err(InvalidPolicy::FactorNotFinite { factor: self.factor });
         }
@@ -360,71 +401,22 @@ impl<K, T> RetryPolicyBuilder<K, T> {
         if self.max_elapsed == Some(Duration::ZERO) {
             return Err(InvalidPolicy::ZeroMaxElapsed);
         }
-        if attempt_timeout == Some(Duration::ZERO) {
-            return Err(InvalidPolicy::ZeroAttemptTimeout);
-        }
         let seed = self.seed.unwrap_or_else(|| RandomState::new().hash_one(Duration::ZERO));
         Ok(RetryPolicy {
             shared: Arc::new(Shared {
                 backoff: Backoff { base: self.base, factor: self.factor, cap: self.cap },
                 jitter: self.jitter,
-                rng: Mutex::new(SmallRng::seed_from_u64(seed)),
+                seeds: Seeds::new(seed),
                 max_attempts: self.max_attempts,
                 max_elapsed: self.max_elapsed,
-                attempt_timeout,
                 budget: self.budget,
                 classifier: self.classifier,
             }),
-            timeout: self.timeout,
         })
     }
 }
 
-impl<K> RetryPolicyBuilder<K, NoTimeout> {
-    /// Checks the knobs and builds the policy.
-    ///
-    /// # Errors
-    ///
-    /// [`InvalidPolicy`] if the factor is below 1 or not finite, the cap
-    /// is below the base delay, `max_attempts` is 0, or `max_elapsed` or the
-    /// attempt timeout is zero.
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// # use weir_retry::{InvalidPolicy, RetryPolicy};
-    /// let err = RetryPolicy::exponential(Duration::from_secs(2)).cap(Duration::from_secs(1)).build().unwrap_err();
-    /// assert!(matches!(err, InvalidPolicy::CapBelowBase { .. }));
-    /// assert_eq!(
-    ///     RetryPolicy::constant(Duration::ZERO).max_attempts(0).build().unwrap_err(),
-    ///     InvalidPolicy::ZeroAttempts,
-    /// );
-    /// ```
-    pub fn build(self) -> Result<RetryPolicy<K, NoTimeout>, InvalidPolicy> {
-        self.build_with(None)
-    }
-}
-
-impl<K> RetryPolicyBuilder<K, WithTimeout> {
-    /// Checks the knobs and builds the policy with its attempt timeout.
-    ///
-    /// # Errors
-    ///
-    /// [`InvalidPolicy`] as for a policy without a timeout, and
-    /// [`InvalidPolicy::ZeroAttemptTimeout`] if the timeout is zero.
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// # use weir_retry::{InvalidPolicy, RetryPolicy};
-    /// let err = RetryPolicy::constant(Duration::ZERO).attempt_timeout(Duration::ZERO).build().unwrap_err();
-    /// assert_eq!(err, InvalidPolicy::ZeroAttemptTimeout);
-    /// ```
-    pub fn build(self) -> Result<RetryPolicy<K, WithTimeout>, InvalidPolicy> {
-        let timeout = self.timeout.get();
-        self.build_with(Some(timeout))
-    }
-}
-
-impl<K, T: fmt::Debug> fmt::Debug for RetryPolicyBuilder<K, T> {
+impl<K> fmt::Debug for RetryPolicyBuilder<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RetryPolicyBuilder")
             .field("base", &self.base)
@@ -435,7 +427,6 @@ impl<K, T: fmt::Debug> fmt::Debug for RetryPolicyBuilder<K, T> {
             .field("max_attempts", &self.max_attempts)
             .field("max_elapsed", &self.max_elapsed)
             .field("budget", &self.budget)
-            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }

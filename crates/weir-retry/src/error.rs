@@ -50,9 +50,6 @@ pub enum InvalidPolicy {
     /// `max_elapsed(Duration::ZERO)`: no retry could ever start.
     #[error("max_elapsed is zero: give a positive duration, or use max_attempts(1) for no retries")]
     ZeroMaxElapsed,
-    /// `attempt_timeout(Duration::ZERO)`: every attempt would time out.
-    #[error("attempt timeout is zero: give a positive duration, or leave the timeout unset")]
-    ZeroAttemptTimeout,
     /// The budget's ratio is negative, NaN or infinite.
     #[error(
         "retry budget ratio {ratio} is invalid: use a finite number of at least 0.0 (0.2 allows 20 % retries)"
@@ -66,7 +63,7 @@ pub enum InvalidPolicy {
     ZeroBudgetWindow,
 }
 
-/// A per-attempt timeout fired.
+/// An attempt's time limit ([`TimeoutExt::timeout`](crate::TimeoutExt::timeout)) passed.
 ///
 /// Opaque so fields can be added later; [`timeout`](Elapsed::timeout) is
 /// the limit that was exceeded.
@@ -75,20 +72,16 @@ pub enum InvalidPolicy {
 ///
 /// ```
 /// use std::time::Duration;
-/// use weir_retry::{RetryExt, RetryPolicy};
+/// use weir_retry::{RetryExt, RetryPolicy, TimeoutExt};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// let policy = RetryPolicy::constant(Duration::from_millis(1))
-///     .max_attempts(1)
-///     .attempt_timeout(Duration::from_secs(1))
-///     .build()
-///     .unwrap();
+/// let policy = RetryPolicy::constant(Duration::from_millis(1)).max_attempts(1).build().unwrap();
 /// let slow = |x: u32| async move {
 ///     tokio::time::sleep(Duration::from_secs(5)).await;
 ///     Ok::<_, std::io::Error>(x)
 /// };
-/// let err = slow.retry(policy).call(1).await.unwrap_err();
+/// let err = slow.timeout(Duration::from_secs(1)).retry(policy).call(1).await.unwrap_err();
 /// let elapsed = err.cause.error().unwrap().timed_out().unwrap();
 /// assert_eq!(elapsed.timeout(), Duration::from_secs(1));
 /// # }
@@ -103,7 +96,7 @@ impl Elapsed {
         Self { timeout }
     }
 
-    /// The per-attempt timeout that the attempt exceeded.
+    /// The time limit that the attempt exceeded.
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
@@ -117,11 +110,12 @@ impl fmt::Display for Elapsed {
 
 impl std::error::Error for Elapsed {}
 
-/// The error of one attempt of an operation retried with a per-attempt
-/// timeout: the operation's own error, or the timeout.
+/// The error of one attempt of an operation with a time limit
+/// ([`TimeoutExt::timeout`](crate::TimeoutExt::timeout)): the operation's
+/// own error, or the timeout.
 ///
-/// A timeout counts as [`ErrorClass::Transient`]; the operation's error is
-/// classified by the policy.
+/// A timeout counts as [`ErrorClass::Transient`] (its [`Classify`] impl);
+/// the operation's error keeps its own class.
 ///
 /// # Examples
 ///
@@ -135,7 +129,7 @@ impl std::error::Error for Elapsed {}
 pub enum AttemptError<E> {
     /// The operation returned this error.
     Failed(E),
-    /// The attempt took longer than the policy's attempt timeout.
+    /// The attempt took longer than its time limit.
     TimedOut(Elapsed),
 }
 

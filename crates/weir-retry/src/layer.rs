@@ -3,12 +3,10 @@
 use std::fmt;
 
 use weir_core::operation::{Exhausted, call};
-use weir_core::{Attempt, Operation, Verdict};
+use weir_core::{Attempt, BuildError, Operation, Verdict};
 
 use crate::classify::Classifier;
-use crate::error::AttemptError;
 use crate::policy::{RetryPolicy, trace};
-use crate::timeout::{AttemptFuture, NoTimeout, WithTimeout};
 
 /// Adds [`retry`](RetryExt::retry) to every [`Operation`].
 ///
@@ -35,9 +33,13 @@ pub trait RetryExt<In>: Operation<In> + Sized {
     /// tracing event with the attempt number, the delay or the reason for
     /// giving up, and the error (hence `Error: Display`).
     ///
-    /// With a per-attempt timeout
-    /// ([`attempt_timeout`](crate::RetryPolicyBuilder::attempt_timeout)) the
-    /// error becomes [`AttemptError`]; timeouts are transient.
+    /// To bound each attempt in time, put a
+    /// [`timeout`](crate::TimeoutExt::timeout) *under* the retry:
+    /// `op.timeout(d).retry(policy)` times out every attempt on its own
+    /// and retries the timeouts (the error becomes
+    /// [`AttemptError`](crate::AttemptError), and a timeout is transient).
+    /// See [`TimeoutExt::timeout`](crate::TimeoutExt::timeout) for the
+    /// other order.
     ///
     /// # Cancellation safety
     ///
@@ -71,7 +73,7 @@ pub trait RetryExt<In>: Operation<In> + Sized {
     /// # Ok(())
     /// # }
     /// ```
-    fn retry<K, T>(self, policy: RetryPolicy<K, T>) -> Retry<Self, K, T> {
+    fn retry<K>(self, policy: RetryPolicy<K>) -> Retry<Self, K> {
         Retry { op: self, policy }
     }
 }
@@ -88,16 +90,16 @@ impl<In, Op: Operation<In>> RetryExt<In> for Op {}
 /// use weir_retry::{Retry, RetryExt, RetryPolicy};
 ///
 /// let policy = RetryPolicy::constant(Duration::from_millis(10)).build()?;
-/// let retry: Retry<_, _, _> = (|x: u64| async move { Ok::<_, std::io::Error>(x) }).retry(policy);
+/// let retry: Retry<_, _> = (|x: u64| async move { Ok::<_, std::io::Error>(x) }).retry(policy);
 /// assert_eq!(retry.policy().max_attempts(), 3);
 /// # Ok::<(), weir_retry::InvalidPolicy>(())
 /// ```
-pub struct Retry<Op, K, T> {
+pub struct Retry<Op, K> {
     op: Op,
-    policy: RetryPolicy<K, T>,
+    policy: RetryPolicy<K>,
 }
 
-impl<Op, K, T> Retry<Op, K, T> {
+impl<Op, K> Retry<Op, K> {
     /// Runs one item through the operation outside any pipeline, sleeping
     /// between attempts (with [`weir_core::operation::call`]).
     ///
@@ -144,7 +146,7 @@ impl<Op, K, T> Retry<Op, K, T> {
     /// assert_eq!(retry.policy().cap(), Duration::ZERO);
     /// # Ok::<(), weir_retry::InvalidPolicy>(())
     /// ```
-    pub fn policy(&self) -> &RetryPolicy<K, T> {
+    pub fn policy(&self) -> &RetryPolicy<K> {
         &self.policy
     }
 
@@ -179,7 +181,7 @@ impl<Op, K, T> Retry<Op, K, T> {
     }
 }
 
-impl<In, Op, K> Operation<In> for Retry<Op, K, NoTimeout>
+impl<In, Op, K> Operation<In> for Retry<Op, K>
 where
     Op: Operation<In>,
     Op::Error: fmt::Display,
@@ -201,42 +203,21 @@ where
         trace(attempt, verdict, reason, Some(error));
         verdict
     }
-}
 
-impl<In, Op, K> Operation<In> for Retry<Op, K, WithTimeout>
-where
-    Op: Operation<In>,
-    Op::Error: fmt::Display,
-    K: Classifier<Op::Error>,
-{
-    type Output = Op::Output;
-    type Error = AttemptError<Op::Error>;
-    type Future = AttemptFuture<Op::Future>;
-
-    fn apply(&self, input: In) -> Self::Future {
-        self.policy.deposit();
-        AttemptFuture::new(self.op.apply(input), self.policy.timeout.get())
-    }
-
-    fn on_failure(&self, attempt: &mut Attempt, error: &Self::Error) -> Verdict {
-        let classifier = self.policy.classifier();
-        let (class, retry_after) = match error {
-            AttemptError::Failed(e) => (classifier.class(e), classifier.retry_after(e)),
-            AttemptError::TimedOut(_) => (weir_core::ErrorClass::Transient, None),
-        };
-        let (verdict, reason) = self.policy.verdict(attempt, class, retry_after);
-        trace(attempt, verdict, reason, Some(error));
-        verdict
+    /// Checks the wrapped operation (the policy was checked when it was
+    /// built).
+    fn validate(&self, stage: &str) -> Result<(), BuildError> {
+        self.op.validate(stage)
     }
 }
 
-impl<Op: Clone, K, T: Clone> Clone for Retry<Op, K, T> {
+impl<Op: Clone, K> Clone for Retry<Op, K> {
     fn clone(&self) -> Self {
         Self { op: self.op.clone(), policy: self.policy.clone() }
     }
 }
 
-impl<Op, K, T: fmt::Debug> fmt::Debug for Retry<Op, K, T> {
+impl<Op, K> fmt::Debug for Retry<Op, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retry").field("policy", &self.policy).finish_non_exhaustive()
     }

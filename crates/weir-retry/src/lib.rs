@@ -4,16 +4,18 @@
 //! A [`RetryPolicy`] decides, after each failed attempt, whether the item is
 //! tried again and after what delay: constant or exponential backoff
 //! (saturating at a cap, never overflowing), [`Jitter`] with a seedable
-//! random source, a maximum number of attempts, a maximum elapsed time
-//! counted from the *first* attempt, a per-attempt timeout, and an error
-//! [`Classifier`] (transient errors are retried, permanent and poison ones
-//! fail at once; an error may ask for its own delay, bounded by the cap).
+//! random source (a stream per item, drawn without a lock), a maximum
+//! number of attempts, a maximum elapsed time counted from the *first*
+//! attempt, and an error [`Classifier`] (transient errors are retried,
+//! permanent and poison ones fail at once; an error may ask for its own
+//! delay, bounded by the cap).
 //!
 //! [`RetryExt::retry`] wraps any [`Operation`](weir_core::Operation) in a
 //! [`Retry`], which is an operation too. The policy only *decides*; the
 //! runner waits. A weir fan-out parks a failed item on a timer and lets its
 //! worker serve other items meanwhile; [`Retry::call`] sleeps between
-//! attempts, for use outside a pipeline.
+//! attempts, for use outside a pipeline. [`TimeoutExt::timeout`] bounds
+//! each attempt in time: `op.timeout(d).retry(policy)`.
 //!
 //! ```
 //! use std::time::Duration;
@@ -64,6 +66,7 @@ mod backoff;
 mod budget;
 mod builder;
 mod classify;
+mod draws;
 pub mod error;
 mod jitter;
 mod layer;
@@ -80,5 +83,5 @@ pub use jitter::Jitter;
 pub use layer::{Retry, RetryExt};
 pub use policy::RetryPolicy;
 pub use sink::{RetrySink, RetrySinkExt};
-pub use timeout::{AttemptFuture, NoTimeout, WithTimeout};
+pub use timeout::AttemptFuture;
 pub use timeout_layer::{Timeout, TimeoutExt};

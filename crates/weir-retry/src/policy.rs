@@ -1,29 +1,29 @@
 //! The retry policy: when to retry, after what delay, and when to give up.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
-use rand::rngs::SmallRng;
 use weir_core::{Attempt, ErrorClass, Verdict};
 
 use crate::backoff::Backoff;
 use crate::budget::RetryBudget;
-use crate::builder::RetryPolicyBuilder;
 use crate::classify::AllTransient;
+use crate::draws::{ItemDraws, Seeds};
 use crate::jitter::Jitter;
-use crate::timeout::NoTimeout;
 
 /// A retry policy: backoff, jitter, limits, budget and error
 /// classification, built with [`RetryPolicy::exponential`] or
-/// [`RetryPolicy::constant`] and the [`RetryPolicyBuilder`] knobs.
+/// [`RetryPolicy::constant`] and the
+/// [`RetryPolicyBuilder`](crate::RetryPolicyBuilder) knobs. `K` is the
+/// [`Classifier`](crate::Classifier) (every error is transient by default).
 ///
-/// Cheap to clone (an `Arc` inside); clones share the random source and the
-/// [`RetryBudget`]. `K` is the [`Classifier`](crate::Classifier) (every
-/// error is transient by default) and `T` records whether attempts have a
-/// timeout ([`NoTimeout`] or [`WithTimeout`](crate::WithTimeout)), which
-/// decides the error type of [`Retry`](crate::Retry).
+/// Cheap to clone (an `Arc` inside); clones share the [`RetryBudget`] and
+/// the counter that gives each item its own random stream for jitter
+/// (taken once per item, with one atomic add: no lock on the retry path).
+/// Attempts have no timeout of their own here: bound each attempt with
+/// [`TimeoutExt::timeout`](crate::TimeoutExt::timeout) under the retry,
+/// `op.timeout(d).retry(policy)`.
 ///
 /// Wrap an operation with [`RetryExt::retry`](crate::RetryExt::retry), or
 /// use [`decide`](Self::decide) directly in code that runs its own attempts.
@@ -44,18 +44,16 @@ use crate::timeout::NoTimeout;
 /// assert_eq!(policy.max_attempts(), 5);
 /// # Ok::<(), weir_retry::InvalidPolicy>(())
 /// ```
-pub struct RetryPolicy<K = AllTransient, T = NoTimeout> {
+pub struct RetryPolicy<K = AllTransient> {
     pub(crate) shared: Arc<Shared<K>>,
-    pub(crate) timeout: T,
 }
 
 pub(crate) struct Shared<K> {
     pub(crate) backoff: Backoff,
     pub(crate) jitter: Jitter,
-    pub(crate) rng: Mutex<SmallRng>,
+    pub(crate) seeds: Seeds,
     pub(crate) max_attempts: u32,
     pub(crate) max_elapsed: Option<Duration>,
-    pub(crate) attempt_timeout: Option<Duration>,
     pub(crate) budget: Option<RetryBudget>,
     pub(crate) classifier: K,
 }
@@ -82,51 +80,7 @@ impl Reason {
     }
 }
 
-impl RetryPolicy {
-    /// Starts a policy with exponential backoff: the retry after failed
-    /// attempt `n` waits `base × factor^(n−1)`, at most the cap. The factor
-    /// defaults to 2 and the cap to the larger of `base` and 60 s.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use weir_core::{Attempt, ErrorClass, Verdict};
-    /// use weir_retry::RetryPolicy;
-    ///
-    /// let policy = RetryPolicy::exponential(Duration::from_millis(100)).max_attempts(10).build()?;
-    /// let mut attempt = Attempt::first();
-    /// let mut delays = Vec::new();
-    /// for _ in 0..3 {
-    ///     let Verdict::Retry(d) = policy.decide(&mut attempt, ErrorClass::Transient, None) else { panic!() };
-    ///     attempt.next();
-    ///     delays.push(d.as_millis());
-    /// }
-    /// assert_eq!(delays, [100, 200, 400]);
-    /// # Ok::<(), weir_retry::InvalidPolicy>(())
-    /// ```
-    pub fn exponential(base: Duration) -> RetryPolicyBuilder {
-        RetryPolicyBuilder::new(base, 2.0, base.max(Duration::from_secs(60)))
-    }
-
-    /// Starts a policy with a constant delay between attempts (an
-    /// exponential backoff with factor 1). The cap defaults to `delay`; raise
-    /// it to honour longer `Retry-After` delays.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use weir_core::{Attempt, ErrorClass, Verdict};
-    /// use weir_retry::RetryPolicy;
-    ///
-    /// let policy = RetryPolicy::constant(Duration::from_millis(50)).build()?;
-    /// let mut attempt = Attempt::first();
-    /// assert_eq!(policy.decide(&mut attempt, ErrorClass::Transient, None), Verdict::Retry(Duration::from_millis(50)));
-    /// # Ok::<(), weir_retry::InvalidPolicy>(())
-    /// ```
-    pub fn constant(delay: Duration) -> RetryPolicyBuilder {
-        RetryPolicyBuilder::new(delay, 1.0, delay)
-    }
-}
-
-impl<K, T> RetryPolicy<K, T> {
+impl<K> RetryPolicy<K> {
     /// Decides what happens after failed attempt `attempt.number()`, for an
     /// error of class `class` that may ask for a delay (`retry_after`).
     ///
@@ -215,19 +169,6 @@ impl<K, T> RetryPolicy<K, T> {
         self.shared.max_elapsed
     }
 
-    /// The per-attempt timeout, if any.
-    ///
-    /// ```
-    /// # use weir_retry::RetryPolicy;
-    /// # use std::time::Duration;
-    /// let p = RetryPolicy::constant(Duration::ZERO).attempt_timeout(Duration::from_secs(2)).build()?;
-    /// assert_eq!(p.attempt_timeout(), Some(Duration::from_secs(2)));
-    /// # Ok::<(), weir_retry::InvalidPolicy>(())
-    /// ```
-    pub fn attempt_timeout(&self) -> Option<Duration> {
-        self.shared.attempt_timeout
-    }
-
     /// The longest delay the policy waits (the backoff's cap, which also
     /// bounds `Retry-After` delays).
     ///
@@ -307,21 +248,29 @@ impl<K, T> RetryPolicy<K, T> {
             return (Verdict::GiveUp { class: ErrorClass::Transient, reason: reason.as_str() }, reason);
         }
         if shared.jitter == Jitter::Decorrelated {
-            attempt.extension_or_insert_with(Chosen::default).record(attempt_number, delay);
+            self.per_item(attempt).chosen.record(attempt_number, delay);
         }
         (Verdict::Retry(delay), Reason::Retry)
     }
 
     fn backoff_delay(&self, attempt: &mut Attempt) -> Duration {
         let shared = &*self.shared;
-        let delay = shared.backoff.delay(attempt.number());
+        let number = attempt.number();
+        let delay = shared.backoff.delay(number);
         if shared.jitter == Jitter::None {
             return delay;
         }
-        let unit: f64 = shared.rng.lock().unwrap_or_else(PoisonError::into_inner).random();
+        let item = *self.per_item(attempt);
         let (base, cap) = (shared.backoff.base, shared.backoff.cap);
-        let previous = attempt.extension::<Chosen>().and_then(|c| c.before(attempt.number()));
-        shared.jitter.apply(delay, base, cap, previous, unit)
+        shared.jitter.apply(delay, base, cap, item.chosen.before(number), item.draws.unit(number))
+    }
+
+    /// What the policy keeps for this item, made on its first jittered retry.
+    fn per_item<'a>(&self, attempt: &'a mut Attempt) -> &'a mut PerItem {
+        attempt.extension_or_insert_with(|| PerItem {
+            draws: self.shared.seeds.next_item(),
+            chosen: Chosen::default(),
+        })
     }
 }
 
@@ -350,12 +299,20 @@ pub(crate) fn trace(attempt: &Attempt, verdict: Verdict, reason: Reason, error: 
     }
 }
 
-/// The delays a policy chose for one item, kept in the item's
-/// [`Attempt`] extensions: [`Jitter::Decorrelated`] grows each delay from
-/// the previous one. Keyed by attempt number, so that deciding twice for
-/// the same attempt gives the same delay.
+/// What a jittering policy keeps for one item between its attempts, in
+/// the item's [`Attempt`] extensions: its random stream and the delays it
+/// chose. Core never looks inside.
+#[derive(Debug, Clone, Copy)]
+struct PerItem {
+    draws: ItemDraws,
+    chosen: Chosen,
+}
+
+/// The delays a policy chose for one item: [`Jitter::Decorrelated`] grows
+/// each delay from the previous one. Keyed by attempt number, so that
+/// deciding twice for the same attempt gives the same delay.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Chosen {
+struct Chosen {
     /// The latest delay chosen, and the attempt it followed.
     latest: Option<(u32, Duration)>,
     /// The delay chosen before `latest`'s attempt.
@@ -377,13 +334,13 @@ impl Chosen {
     }
 }
 
-impl<K, T: Clone> Clone for RetryPolicy<K, T> {
+impl<K> Clone for RetryPolicy<K> {
     fn clone(&self) -> Self {
-        Self { shared: Arc::clone(&self.shared), timeout: self.timeout.clone() }
+        Self { shared: Arc::clone(&self.shared) }
     }
 }
 
-impl<K, T> fmt::Debug for RetryPolicy<K, T> {
+impl<K> fmt::Debug for RetryPolicy<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &*self.shared;
         f.debug_struct("RetryPolicy")
@@ -393,7 +350,6 @@ impl<K, T> fmt::Debug for RetryPolicy<K, T> {
             .field("jitter", &s.jitter)
             .field("max_attempts", &s.max_attempts)
             .field("max_elapsed", &s.max_elapsed)
-            .field("attempt_timeout", &s.attempt_timeout)
             .field("budget", &s.budget)
             .finish_non_exhaustive()
     }

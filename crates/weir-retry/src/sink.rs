@@ -6,7 +6,6 @@ use weir_core::{Attempt, Sink, SinkError, Verdict};
 
 use crate::classify::Classifier;
 use crate::policy::RetryPolicy;
-use crate::timeout::NoTimeout;
 
 /// Retries for sinks; see [`RetrySinkExt::retry`].
 pub trait RetrySinkExt<T>: Sink<T> + Sized {
@@ -60,7 +59,7 @@ pub trait RetrySinkExt<T>: Sink<T> + Sized {
     /// # Ok(())
     /// # }
     /// ```
-    fn retry<K>(self, policy: RetryPolicy<K, NoTimeout>) -> RetrySink<Self, K>
+    fn retry<K>(self, policy: RetryPolicy<K>) -> RetrySink<Self, K>
     where
         K: Classifier<Self::Error>,
     {
@@ -73,7 +72,7 @@ impl<T, Si: Sink<T>> RetrySinkExt<T> for Si {}
 /// A sink whose failures are retried; see [`RetrySinkExt::retry`].
 pub struct RetrySink<Si, K> {
     sink: Si,
-    policy: RetryPolicy<K, NoTimeout>,
+    policy: RetryPolicy<K>,
     /// The attempts of the latest `send` or `flush`, when it was retried.
     last: Option<Attempt>,
 }
@@ -92,7 +91,7 @@ impl<Si, K> RetrySink<Si, K> {
 }
 
 /// Decides what follows a failed attempt; sleeps and returns `true` to retry.
-async fn again<K, E>(policy: &RetryPolicy<K, NoTimeout>, attempt: &mut Attempt, error: &E) -> bool
+async fn again<K, E>(policy: &RetryPolicy<K>, attempt: &mut Attempt, error: &E) -> bool
 where
     K: Classifier<E>,
     E: fmt::Display,

@@ -1,6 +1,5 @@
-//! Per-attempt timeouts: the policy's type records whether attempts have
-//! one, so that the retried operation's error type says whether it can
-//! time out.
+//! The future of one attempt bounded by a time limit, for
+//! [`Timeout`](crate::Timeout).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,55 +12,10 @@ use weir_core::time::deadline_after;
 
 use crate::error::{AttemptError, Elapsed};
 
-/// Marks a [`RetryPolicy`](crate::RetryPolicy) without a per-attempt
-/// timeout: the retried operation keeps its error type.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use weir_retry::{NoTimeout, RetryPolicy};
-///
-/// let policy: RetryPolicy<_, NoTimeout> = RetryPolicy::constant(Duration::from_millis(1)).build()?;
-/// assert_eq!(policy.attempt_timeout(), None);
-/// # Ok::<(), weir_retry::InvalidPolicy>(())
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct NoTimeout;
-
-/// Marks a [`RetryPolicy`](crate::RetryPolicy) with a per-attempt timeout,
-/// set by [`attempt_timeout`](crate::RetryPolicyBuilder::attempt_timeout):
-/// the retried operation's error is [`AttemptError`].
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use weir_retry::{RetryPolicy, WithTimeout};
-///
-/// let policy: RetryPolicy<_, WithTimeout> =
-///     RetryPolicy::constant(Duration::from_millis(1)).attempt_timeout(Duration::from_secs(1)).build()?;
-/// assert_eq!(policy.attempt_timeout(), Some(Duration::from_secs(1)));
-/// # Ok::<(), weir_retry::InvalidPolicy>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WithTimeout {
-    timeout: Duration,
-}
-
-impl WithTimeout {
-    pub(crate) fn new(timeout: Duration) -> Self {
-        Self { timeout }
-    }
-
-    pub(crate) fn get(self) -> Duration {
-        self.timeout
-    }
-}
-
 pin_project! {
-    /// One attempt bounded by the policy's attempt timeout; the future of
-    /// [`Retry`](crate::Retry) with a [`WithTimeout`] policy.
+    /// One attempt bounded by a time limit; the future of
+    /// [`Timeout`](crate::Timeout) (made by
+    /// [`TimeoutExt::timeout`](crate::TimeoutExt::timeout)).
     ///
     /// Resolves to the attempt's output, its error as
     /// [`AttemptError::Failed`], or [`AttemptError::TimedOut`] when the
@@ -72,13 +26,12 @@ pin_project! {
     /// ```
     /// use std::time::Duration;
     /// use weir_core::Operation;
-    /// use weir_retry::{RetryExt, RetryPolicy};
+    /// use weir_retry::TimeoutExt;
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
-    /// let policy = RetryPolicy::constant(Duration::ZERO).attempt_timeout(Duration::from_secs(1)).build().unwrap();
-    /// let retry = (|x: u32| async move { Ok::<_, std::io::Error>(x + 1) }).retry(policy);
-    /// let attempt: weir_retry::AttemptFuture<_> = retry.apply(1);
+    /// let op = (|x: u32| async move { Ok::<_, std::io::Error>(x + 1) }).timeout(Duration::from_secs(1));
+    /// let attempt: weir_retry::AttemptFuture<_> = op.apply(1);
     /// assert_eq!(attempt.await.unwrap(), 2);
     /// # }
     /// ```

@@ -1,8 +1,8 @@
 //! The public types are Send + Sync, so they cross worker tasks.
 
 use weir_retry::{
-    AllTransient, AttemptError, AttemptFuture, ByClassify, ClassifyFn, InvalidPolicy, NoTimeout, Retry,
-    RetryBudget, RetryPolicy, RetryPolicyBuilder, WithTimeout,
+    AllTransient, AttemptError, AttemptFuture, ByClassify, ClassifyFn, InvalidPolicy, Retry, RetryBudget,
+    RetryPolicy, RetryPolicyBuilder, Timeout,
 };
 
 fn send_sync<T: Send + Sync>() {}
@@ -14,14 +14,15 @@ type Classifier = ClassifyFn<fn(&String) -> weir_core::ErrorClass>;
 #[test]
 fn public_types_are_send_and_sync() {
     send_sync::<RetryPolicy>();
-    send_sync::<RetryPolicy<ByClassify, WithTimeout>>();
-    send_sync::<RetryPolicy<Classifier, NoTimeout>>();
-    send_sync::<RetryPolicyBuilder<AllTransient, WithTimeout>>();
+    send_sync::<RetryPolicy<ByClassify>>();
+    send_sync::<RetryPolicy<Classifier>>();
+    send_sync::<RetryPolicyBuilder<AllTransient>>();
     send_sync::<RetryBudget>();
-    send_sync::<Retry<Op, AllTransient, NoTimeout>>();
+    send_sync::<Retry<Op, AllTransient>>();
+    send_sync::<Retry<Timeout<Op>, AllTransient>>();
     send_sync::<AttemptFuture<std::future::Ready<Result<u32, String>>>>();
     send_sync::<AttemptError<String>>();
     send_sync::<InvalidPolicy>();
     unpin::<RetryPolicy>();
-    unpin::<Retry<Op, AllTransient, WithTimeout>>();
+    unpin::<Retry<Timeout<Op>, AllTransient>>();
 }

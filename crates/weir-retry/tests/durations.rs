@@ -57,8 +57,8 @@ async fn a_timeout_meaning_never_lets_slow_attempts_finish_and_never_fires() {
 #[tokio::test(start_paused = true)]
 async fn an_attempt_timeout_meaning_never_lets_slow_attempts_finish_and_never_fires() {
     for limit in never() {
-        let policy = RetryPolicy::constant(Duration::ZERO).attempt_timeout(limit).build().unwrap();
-        let op = slow_or_hung.retry(policy);
+        let policy = RetryPolicy::constant(Duration::ZERO).build().unwrap();
+        let op = slow_or_hung.timeout(limit).retry(policy);
         assert_eq!(op.call(1).await.unwrap(), 1, "limit {limit:?}");
         let hung = tokio::time::timeout(40 * YEAR, op.call(2)).await;
         assert!(hung.is_err(), "limit {limit:?}: the attempt was still running after 40 years");

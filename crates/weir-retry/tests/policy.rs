@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use weir_core::{Attempt, ErrorClass, Verdict};
-use weir_retry::{InvalidPolicy, Jitter, RetryPolicy};
+use weir_core::{Attempt, BuildError, ErrorClass, Operation, Verdict};
+use weir_retry::{InvalidPolicy, Jitter, RetryExt, RetryPolicy, TimeoutExt};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -111,8 +111,14 @@ fn invalid_policies_are_rejected_with_a_message_saying_what_to_change() {
     // NaN is never equal to itself: match the variant.
     let nan = base().factor(f64::NAN).build().unwrap_err();
     assert!(matches!(nan, InvalidPolicy::FactorNotFinite { factor } if factor.is_nan()));
-    let zero = RetryPolicy::constant(ms(1)).attempt_timeout(Duration::ZERO).build().unwrap_err();
-    assert_eq!(zero, InvalidPolicy::ZeroAttemptTimeout);
+    // A zero attempt timeout is refused too, now by the timeout layer when
+    // the pipeline is built (the policy has no timeout of its own).
+    let op = (|x: u32| async move { Ok::<_, std::io::Error>(x) }).timeout(Duration::ZERO);
+    let zero = op.retry(base().build().unwrap()).validate("lookup").unwrap_err();
+    assert!(
+        matches!(&zero, BuildError::Invalid { stage, message } if stage == "lookup" && message.contains("positive duration")),
+        "{zero}"
+    );
     // The edges are valid.
     assert!(base().factor(1.0).cap(ms(100)).max_attempts(1).build().is_ok());
     assert!(RetryPolicy::constant(Duration::ZERO).build().is_ok());
@@ -195,4 +201,57 @@ async fn decorrelated_jitter_grows_from_the_items_previous_delay() {
     for pair in chosen.windows(2) {
         assert!(pair[1] <= pair[0] * 3 && pair[1] >= ms(10), "{pair:?}");
     }
+    // Deciding twice for the same attempt gives the same delay: the draw
+    // is the item's, for that attempt, not the next number of a shared
+    // generator.
+    let mut attempt = Attempt::first();
+    for _ in 0..10 {
+        let first = policy.decide(&mut attempt, ErrorClass::Transient, None);
+        assert_eq!(policy.decide(&mut attempt, ErrorClass::Transient, None), first);
+        attempt.next();
+    }
+}
+
+/// Each item draws from a stream of its own (the policy's seed and the
+/// item's rank), without a lock: items deciding on many threads at once,
+/// their retries interleaved every which way, get exactly the delay
+/// sequences that the same items get one after the other.
+#[test]
+fn seeded_delays_are_per_item_whatever_the_threads_that_draw_them() {
+    const THREADS: usize = 8;
+    const ITEMS: usize = 16;
+    const RETRIES: usize = 5;
+    let make =
+        || RetryPolicy::exponential(ms(100)).jitter(Jitter::Full).seed(11).max_attempts(100).build().unwrap();
+    /// Every item of `items` fails `RETRIES` times, in turns: the first
+    /// failure of each, then the second of each, and so on.
+    fn in_turns(policy: &RetryPolicy, items: usize) -> Vec<Vec<Duration>> {
+        let mut attempts: Vec<Attempt> = (0..items).map(|_| Attempt::first()).collect();
+        let mut out = vec![Vec::new(); items];
+        for _ in 0..RETRIES {
+            for (attempt, delays) in attempts.iter_mut().zip(&mut out) {
+                let Verdict::Retry(d) = policy.decide(attempt, ErrorClass::Transient, None) else { panic!() };
+                attempt.next();
+                delays.push(d);
+            }
+        }
+        out
+    }
+
+    let mut alone = in_turns(&make(), THREADS * ITEMS);
+    let policy = make();
+    let mut together: Vec<Vec<Duration>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let policy = policy.clone();
+                scope.spawn(move || in_turns(&policy, ITEMS))
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+    });
+    alone.sort();
+    together.sort();
+    assert_eq!(together, alone, "the same sequences, whichever thread drew them");
+    alone.dedup();
+    assert_eq!(alone.len(), THREADS * ITEMS, "every item has a sequence of its own");
 }

@@ -8,7 +8,7 @@ use common::{Scripted, TestError, ms};
 use proptest::prelude::*;
 use tokio::time::Instant;
 use weir_core::{Cause, ErrorClass};
-use weir_retry::{AttemptError, Jitter, RetryExt, RetryPolicy};
+use weir_retry::{AttemptError, Jitter, RetryExt, RetryPolicy, TimeoutExt};
 
 #[tokio::test(start_paused = true)]
 async fn exponential_delays_are_exact_without_jitter() {
@@ -114,9 +114,9 @@ async fn max_elapsed_counts_from_the_first_attempt() {
 async fn attempt_timeout_drops_slow_attempts_and_retries_them() {
     // The first two attempts hang for an hour; the third is quick.
     let op = Scripted::new(|i| (if i < 2 { Duration::from_secs(3600) } else { ms(5) }, Ok(())));
-    let policy = RetryPolicy::constant(ms(10)).max_attempts(3).attempt_timeout(ms(100)).build().unwrap();
+    let policy = RetryPolicy::constant(ms(10)).max_attempts(3).build().unwrap();
     let start = Instant::now();
-    assert_eq!(op.clone().retry(policy).call(9).await.unwrap(), 9);
+    assert_eq!(op.clone().timeout(ms(100)).retry(policy).call(9).await.unwrap(), 9);
     assert_eq!(start.elapsed(), ms(100 + 10 + 100 + 10 + 5));
     assert_eq!(op.attempts(), 3);
 }
@@ -124,8 +124,8 @@ async fn attempt_timeout_drops_slow_attempts_and_retries_them() {
 #[tokio::test(start_paused = true)]
 async fn attempt_timeout_error_keeps_the_inner_error() {
     let op = Scripted::always(TestError::of(ErrorClass::Poison));
-    let policy = RetryPolicy::constant(ms(10)).attempt_timeout(ms(100)).classify_by_trait().build().unwrap();
-    let err = op.clone().retry(policy).call(1).await.unwrap_err();
+    let policy = RetryPolicy::constant(ms(10)).classify_by_trait().build().unwrap();
+    let err = op.clone().timeout(ms(100)).retry(policy).call(1).await.unwrap_err();
     assert_eq!(err.class, ErrorClass::Poison);
     assert!(matches!(err.cause.error(), Some(AttemptError::Failed(e)) if e.class == ErrorClass::Poison));
 }
@@ -175,13 +175,12 @@ proptest! {
             .seed(seed)
             .max_attempts(max_attempts)
             .max_elapsed(max_elapsed)
-            .attempt_timeout(timeout)
             .build()
             .unwrap();
         let op = Scripted::new(move |i| (ms(takes[i % takes.len()]), Err(TestError::TRANSIENT)));
         let (elapsed, err) = paused_runtime().block_on(async {
             let start = Instant::now();
-            let err = op.clone().retry(policy).call(1).await.unwrap_err();
+            let err = op.clone().timeout(timeout).retry(policy).call(1).await.unwrap_err();
             (start.elapsed(), err)
         });
         prop_assert!(op.attempts() <= max_attempts as usize);
