@@ -13,7 +13,9 @@ pub trait RetrySinkExt<T>: Sink<T> + Sized {
     /// failed `flush` by `policy`, sleeping between attempts on the sink's
     /// own task; when the policy gives up, the last error (with the item)
     /// is returned, so the pipeline dead-letters it or stops with it. A
-    /// send whose item is lost is not retried. The retries are counted in
+    /// send whose item is lost is not retried, nor one whose
+    /// [`SinkError::class`] is not retryable (an item the sink can never
+    /// take). The retries are counted in
     /// the sink stage's report (`retried`, `retries`, `attempts`) and in the
     /// failure record of an item given back (its attempts, and the first
     /// failure's time), through [`Sink::last_attempt`].
@@ -121,13 +123,14 @@ where
         let mut item = item;
         let result = loop {
             self.policy.deposit();
-            let (error, back) = match self.sink.send(item).await {
+            let (class, (error, back)) = match self.sink.send(item).await {
                 Ok(()) => break Ok(()),
-                Err(e) => e.into_parts(),
+                Err(e) => (e.class(), e.into_parts()),
             };
-            let Some(back) = back else { break Err(SinkError::lost(error)) };
-            if !again(&self.policy, &mut attempt, &error).await {
-                break Err(SinkError::with_item(error, back));
+            let Some(back) = back else { break Err(SinkError::lost(error).with_class(class)) };
+            // An item the sink says it can never take is not tried again.
+            if !class.is_retryable() || !again(&self.policy, &mut attempt, &error).await {
+                break Err(SinkError::with_item(error, back).with_class(class));
             }
             item = back;
         };

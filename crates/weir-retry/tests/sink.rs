@@ -93,3 +93,37 @@ async fn a_boxed_retrying_sink_still_reports_its_retries() {
     let sink = report.stage("sink").unwrap();
     assert_eq!((sink.delivered, sink.retried, sink.retries), (4, 4, 4));
 }
+
+/// Refuses odd rows for good (class permanent); counts every send.
+#[derive(Debug, Default)]
+struct Strict {
+    sends: std::sync::Arc<std::sync::Mutex<u32>>,
+}
+
+impl Sink<u32> for Strict {
+    type Error = Locked;
+
+    async fn send(&mut self, row: u32) -> Result<(), SinkError<u32, Locked>> {
+        *self.sends.lock().unwrap() += 1;
+        if row % 2 == 1 {
+            return Err(SinkError::with_item(Locked, row).with_class(weir_core::ErrorClass::Permanent));
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), Locked> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_item_the_sink_can_never_take_is_not_retried_and_keeps_its_class() {
+    let policy = RetryPolicy::constant(Duration::from_millis(5)).max_attempts(5).build().unwrap();
+    let strict = Strict::default();
+    let sends = strict.sends.clone();
+    let err = Pipeline::from_iter(0..3u32).sink(strict.retry(policy)).run().await.unwrap_err();
+    let RunError::Sink { item, report, .. } = err else { panic!("{err:?}") };
+    assert_eq!(item.and_then(|i| i.downcast::<u32>().ok()).map(|b| *b), Some(1));
+    assert_eq!(*sends.lock().unwrap(), 2, "rows 0 and 1, each sent once");
+    assert_eq!(report.stage("sink").unwrap().retries, 0);
+}

@@ -506,7 +506,8 @@ impl<T: Send + 'static> Pipeline<T> {
     /// Connects the pipeline to its sink and sends every item the sink
     /// gives back with an error (after the sink's own retries, if it has
     /// any) to `route` as a [`Failure`](crate::Failure) of the sink's
-    /// stage, class transient, and goes on. The `weir-deadletter` crate's
+    /// stage, classed as the [`SinkError`](crate::SinkError) says
+    /// (transient unless the sink set another class), and goes on. The `weir-deadletter` crate's
     /// `sink_dead_lettering` builds on it. Items a sink cannot give back
     /// (a failed flush, a `futures::Sink`) still end the run. The route's
     /// [`validate`](crate::FailureRoute::validate) error, if any, is

@@ -6,7 +6,6 @@ use futures::StreamExt;
 use crate::poll::ready_now;
 
 use crate::ack::Acks;
-use crate::class::ErrorClass;
 use crate::control::RunControl;
 use crate::envelope::Envelope;
 use crate::failure::Cause;
@@ -53,11 +52,12 @@ where
             }
             let retried = if attempt.is_some() { count } else { 0 };
             if let Err(err) = outcome {
+                let class = err.class();
                 let (error, item) = err.into_parts();
                 let (error, item) = match (route.as_mut(), item) {
                     (Some(route), Some(item)) => {
                         let envelope = Envelope::from_parts(item, meta);
-                        let (cause, class) = (Cause::Error(error), ErrorClass::Transient);
+                        let cause = Cause::Error(error);
                         let failure = match &attempt {
                             Some(attempt) => ctx.failure_after(envelope, cause, class, attempt),
                             None => ctx.failure(envelope, cause, class, 1),

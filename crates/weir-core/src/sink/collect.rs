@@ -28,8 +28,33 @@ pub fn collect<T>() -> (Collector<T>, Collected<T>) {
 }
 
 /// A sink that keeps every item; see [`collect`].
+///
+/// Clones keep their items in the same list, in arrival order: one list
+/// for several stages' dead letters, for instance.
+///
+/// # Examples
+///
+/// ```
+/// use weir_core::prelude::*;
+/// use weir_core::sink;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), RunError> {
+/// let (sink, items) = sink::collect();
+/// Pipeline::from_iter([1, 2]).sink(sink.clone()).run().await?;
+/// Pipeline::from_iter([3]).sink(sink).run().await?;
+/// assert_eq!(items.take(), [1, 2, 3]);
+/// # Ok(())
+/// # }
+/// ```
 pub struct Collector<T> {
     items: Arc<Mutex<Vec<T>>>,
+}
+
+impl<T> Clone for Collector<T> {
+    fn clone(&self) -> Self {
+        Self { items: self.items.clone() }
+    }
 }
 
 /// The items a [`Collector`] kept; see [`collect`].

@@ -15,6 +15,8 @@ mod from_futures;
 use std::fmt;
 use std::future::Future;
 
+use crate::ErrorClass;
+
 pub use boxed::{BoxSink, BoxSinkError};
 pub use collect::{Collected, Collector, Drain, collect, drain};
 pub use from_fn::{FromFn, from_fn};
@@ -127,10 +129,18 @@ pub trait Sink<T>: Send + 'static {
 
 /// A sink's error, with the item it could not take when it can give it back.
 ///
+/// It also says whether trying the item again can help: its
+/// [`class`](SinkError::class) is [`ErrorClass::Transient`] (the store is
+/// busy, the network is down) unless the sink says otherwise with
+/// [`with_class`](SinkError::with_class), for an item it can never take (a
+/// constraint violation, a value its format cannot hold). A retry layer
+/// does not retry an item whose class is not retryable, and an item routed
+/// to dead letters keeps the class in its record.
+///
 /// # Examples
 ///
 /// ```
-/// use weir_core::SinkError;
+/// use weir_core::{ErrorClass, SinkError};
 ///
 /// #[derive(Debug, thiserror::Error)]
 /// #[error("disk full")]
@@ -138,22 +148,52 @@ pub trait Sink<T>: Send + 'static {
 ///
 /// let err = SinkError::with_item(DiskFull, 7);
 /// assert_eq!(err.to_string(), "disk full");
+/// assert_eq!(err.class(), ErrorClass::Transient);
 /// assert_eq!(err.into_item(), Some(7));
 /// ```
 pub struct SinkError<T, E> {
     error: E,
     item: Option<T>,
+    class: ErrorClass,
 }
 
 impl<T, E> SinkError<T, E> {
     /// An error that gives the item back.
     pub fn with_item(error: E, item: T) -> Self {
-        Self { error, item: Some(item) }
+        Self { error, item: Some(item), class: ErrorClass::Transient }
     }
 
     /// An error after which the item is gone (it was consumed).
     pub fn lost(error: E) -> Self {
-        Self { error, item: None }
+        Self { error, item: None, class: ErrorClass::Transient }
+    }
+
+    /// The same error, classed `class`: [`ErrorClass::Permanent`] (or
+    /// [`Poison`](ErrorClass::Poison)) for an item this sink can never
+    /// take, so that it is not retried.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weir_core::{ErrorClass, SinkError};
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("row {0} violates a constraint")]
+    /// struct Constraint(u32);
+    ///
+    /// let err = SinkError::with_item(Constraint(7), 7).with_class(ErrorClass::Permanent);
+    /// assert!(!err.class().is_retryable());
+    /// assert_eq!(err.item(), Some(&7));
+    /// ```
+    pub fn with_class(mut self, class: ErrorClass) -> Self {
+        self.class = class;
+        self
+    }
+
+    /// Whether trying the item again may help; [`ErrorClass::Transient`]
+    /// unless the sink set it with [`with_class`](SinkError::with_class).
+    pub fn class(&self) -> ErrorClass {
+        self.class
     }
 
     /// The sink's error.
@@ -176,7 +216,7 @@ impl<T, E> SinkError<T, E> {
         (self.error, self.item)
     }
 
-    /// The same item with its error changed by `f`.
+    /// The same item and class with its error changed by `f`.
     ///
     /// # Examples
     ///
@@ -188,7 +228,7 @@ impl<T, E> SinkError<T, E> {
     /// assert_eq!((*err.error(), err.item()), (4, Some(&7)));
     /// ```
     pub fn map_err<F>(self, f: impl FnOnce(E) -> F) -> SinkError<T, F> {
-        SinkError { error: f(self.error), item: self.item }
+        SinkError { error: f(self.error), item: self.item, class: self.class }
     }
 }
 
@@ -197,6 +237,7 @@ impl<T, E: fmt::Debug> fmt::Debug for SinkError<T, E> {
         f.debug_struct("SinkError")
             .field("error", &self.error)
             .field("has_item", &self.item.is_some())
+            .field("class", &self.class)
             .finish()
     }
 }
