@@ -77,7 +77,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // dead-lettered whole, and the report counts the retries.
     println!("-- pipeline");
     let (sink, delivered) = sink::collect();
-    let (dead, dead_letters) = weir::deadletter::memory();
+    let (dead, dead_letters) = sink::collect();
     let report = Pipeline::from_iter(4..=10)
         .fan_out("call", FanOut::workers(2).capacity(8), op)
         .dead_letter(dead)

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use weir::prelude::*;
 use weir::sink;
-use weir_deadletter::{DeadLetter, DeadLetterExt, memory};
+use weir_deadletter::{DeadLetter, DeadLetterExt};
 use weir_fanout::{FanOut, FanOutExt};
 use weir_retry::{RetryExt, RetryPolicy};
 
@@ -44,7 +44,7 @@ pub async fn run(mut on_success: impl FnMut(u32) + Send + 'static) -> Result<Out
         .max_attempts(2)
         .build()
         .expect("a constant 10 ms backoff with 2 attempts is valid");
-    let (dead, records) = memory();
+    let (dead, records) = sink::collect();
     let (sink, processed) = sink::collect();
     let report = Pipeline::from_iter(0..10u32)
         .fan_out("process", FanOut::workers(3).capacity(10).ordered(), process.retry(policy))

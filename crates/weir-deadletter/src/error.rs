@@ -20,42 +20,48 @@ use weir_core::BoxError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DeadLetterError {
-    /// The sink kept failing until the retry policy gave up.
-    #[error("the dead-letter sink failed after {attempts} attempt(s): {source}")]
+    /// The store kept failing (sending a record, or flushing) until the
+    /// stage's tries, or the store's own retry layer, gave up.
+    #[error(
+        "the dead-letter store failed after {attempts} attempt(s): {source}; fix the store, then process the returned items again"
+    )]
     StoreFailed {
-        /// Attempts made to store the batch.
+        /// Attempts made to store the record or flush the store.
         attempts: u32,
-        /// The sink's last error.
+        /// The store's last error (a boxed store's own error, unwrapped).
         source: BoxError,
     },
-    /// The sink panicked while storing a batch.
-    #[error("the dead-letter sink panicked: {message}")]
+    /// The store panicked while taking or flushing records.
+    #[error("the dead-letter store panicked: {message}")]
     SinkPanicked {
         /// The panic message.
         message: String,
     },
-    /// The sink cannot store this failure's record in a form that reads
-    /// back ([`DeadLetterSink::check`](crate::DeadLetterSink::check)
-    /// rejected it; for a [`JsonLines`](crate::JsonLines) file, an item
-    /// holding a NaN or infinite float). It was not stored and not retried;
-    /// the other records were stored.
+    /// The store cannot take this failure's record: it gave it back with
+    /// an error whose class is not retryable (see
+    /// [`SinkError::with_class`](weir_core::SinkError::with_class); for a
+    /// [`JsonLines`](crate::JsonLines) file, an item holding a NaN or
+    /// infinite float). It was not stored and not retried; the other
+    /// records were stored.
     #[error(
-        "a dead letter of stage `{stage}` cannot be stored: {source}; its item is returned in this error, unacknowledged: change how the item is serialized, then process it again"
+        "a dead letter of stage `{stage}` cannot be stored: {source}; its item is returned in this error, unacknowledged: change the item (or the store) so that it can be stored, then process it again"
     )]
     Unstorable {
         /// The stage where the item failed.
         stage: String,
-        /// The sink's reason.
+        /// The store's reason (a boxed store's own error, unwrapped).
         source: BoxError,
     },
-    /// An earlier batch could not be stored, so this failure was not tried.
-    #[error("the dead-letter sink is down: an earlier batch could not be stored")]
+    /// An earlier record could not be stored, so this failure was not tried.
+    #[error("the dead-letter store is down: an earlier record could not be stored")]
     SinkDown,
-    /// The stored records could not be synced to durable storage at the end
-    /// of the run (they were flushed; a crash may still lose them).
-    #[error("the dead-letter sink could not sync its records at the end of the run: {message}")]
+    /// The store's final flush, when the input ended, kept failing: the
+    /// records stored were flushed as they came (and acknowledged), but
+    /// may not be on stable storage (for a file, the `fsync` failed), so
+    /// a crash may still lose them.
+    #[error("the dead-letter store could not make its records durable at the end of the run: {message}")]
     SyncFailed {
-        /// The sink's last error.
+        /// The store's last error.
         message: String,
     },
     /// The dead-letter stage's writer task ended before the failure reached it.

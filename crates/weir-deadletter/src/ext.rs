@@ -3,41 +3,53 @@
 use weir_core::{Fallible, Pipeline, Runnable, Sink};
 
 use crate::options::DeadLetterOptions;
+use crate::record::DeadLetter;
 use crate::route::DeadLetterRoute;
-use crate::sink::DeadLetterSink;
 
 /// Adds [`dead_letter`](DeadLetterExt::dead_letter) to pipelines whose
 /// items may have failed ([`Fallible`]).
 pub trait DeadLetterExt<T, I, E>: Sized {
-    /// Stores every failure in `sink`, as a [`DeadLetter`](crate::DeadLetter)
-    /// record, and lets successes go on.
+    /// Stores every failure in `store`, as a [`DeadLetter`] record, and
+    /// lets successes go on.
+    ///
+    /// A store is any [`Sink`] of records: [`JsonLines`](crate::JsonLines)
+    /// (a file), `weir_core::sink::collect()` (in memory, for tests),
+    /// `weir_core::sink::from_futures` (a channel to another task), a
+    /// `BoxSink<DeadLetter<I>>` chosen at run time, or your own (a table).
     ///
     /// Failures come from the fallible stage before it: errors, panics,
-    /// exhausted retries. Failures that arrive back-to-back are stored
-    /// together, in batches of up to [`DEFAULT_MAX_BATCH`](crate::DEFAULT_MAX_BATCH)
-    /// records; a batch is stored as soon as no more failures are waiting.
-    /// Each failure's acknowledgement fires, and it is counted as
-    /// dead-lettered (per stage and per class, in the report), only once
-    /// the sink has stored its batch. When the pipeline's input ends the
-    /// sink is synced (for a file, `fsync`).
+    /// exhausted retries. Failures that arrive back-to-back are stored as
+    /// a group of up to [`DEFAULT_MAX_BATCH`](crate::DEFAULT_MAX_BATCH)
+    /// records: each record is sent, then the store is flushed once; a
+    /// group is stored as soon as no more failures are waiting. Each
+    /// failure's acknowledgement fires, and it is counted as dead-lettered
+    /// (per stage and per class, in the report), only once the flush that
+    /// covers it succeeded. When the pipeline's input ends the store is
+    /// flushed once more (for a file, `fsync`).
     ///
-    /// Backpressure: failures wait for the sink in a queue of `max_batch`
+    /// Backpressure: failures wait for the store in a queue of `max_batch`
     /// places; when it is full, the failing stage waits. Successes are not
-    /// delayed by the sink otherwise. The order of successes is kept.
+    /// delayed by the store otherwise. The order of successes is kept.
     ///
-    /// A batch the sink fails to store is retried with the stage's
-    /// [retry policy](DeadLetterOptions::retry); the sink gives the records
-    /// back on error, so nothing is dropped. Each retry is counted in the
-    /// report, per failure, under its stage's
-    /// [`store_retries`](weir_core::StageReport::store_retries). When the policy gives up, intake
-    /// stops, the pipeline drains what it can, every failure not stored
-    /// (that batch and all later ones) is counted as *returned*, and the run
-    /// returns [`RunError::Sink`](weir_core::RunError::Sink) with a
-    /// [`DeadLetterError`](crate::DeadLetterError). Items returned this way
-    /// are not acknowledged, so an acking source delivers them again.
+    /// A record the store gives back with a transient error, and a flush
+    /// that fails, are tried again, up to 10 times in all by default, 50 ms
+    /// after the first failure, then doubling up to 5 s (see
+    /// [`store_attempts`](DeadLetterOptions::store_attempts); for your own
+    /// retry policy, wrap the store in a retry layer). Each retry is
+    /// counted in the report, per failure, under its stage's
+    /// [`store_retries`](weir_core::StageReport::store_retries). When the
+    /// tries are used up, intake stops, the pipeline drains what it can,
+    /// every failure not stored (that record, and every later failure) is
+    /// counted as *returned*, and the run returns
+    /// [`RunError::Sink`](weir_core::RunError::Sink) with a
+    /// [`DeadLetterError`](crate::DeadLetterError). A record the store gave
+    /// back is returned with its item; records the store holds when a flush
+    /// fails for good are returned without. Items returned are not
+    /// acknowledged, so an acking source delivers them again.
     ///
-    /// A record the sink can never store in a form that reads back (see
-    /// [`DeadLetterSink::check`](crate::DeadLetterSink::check): for a
+    /// A record the store can never take (it gives it back with an error
+    /// that is not retryable, see
+    /// [`SinkError::with_class`](weir_core::SinkError::with_class): for a
     /// [`JsonLines`](crate::JsonLines) file, an item holding a NaN) fails
     /// on its own, without retries: its item is returned the same way,
     /// with [`DeadLetterError::Unstorable`](crate::DeadLetterError::Unstorable),
@@ -54,7 +66,7 @@ pub trait DeadLetterExt<T, I, E>: Sized {
     /// ```
     /// use weir_core::prelude::*;
     /// use weir_core::sink;
-    /// use weir_deadletter::{DeadLetterExt, memory};
+    /// use weir_deadletter::DeadLetterExt;
     ///
     /// #[derive(Debug, thiserror::Error)]
     /// #[error("{0} is divisible by 3")]
@@ -62,7 +74,7 @@ pub trait DeadLetterExt<T, I, E>: Sized {
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), RunError> {
-    /// let (dead, records) = memory();
+    /// let (dead, records) = sink::collect();
     /// let (sink, out) = sink::collect();
     /// let report = Pipeline::from_iter(0..7u32)
     ///     .try_map("check", |x| if x % 3 == 0 { Err(Three(x)) } else { Ok(x) })
@@ -79,32 +91,66 @@ pub trait DeadLetterExt<T, I, E>: Sized {
     /// # Ok(())
     /// # }
     /// ```
-    fn dead_letter<Si>(self, sink: Si) -> Pipeline<T>
+    ///
+    /// A store of your own: a `Sink` of records.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use weir_core::prelude::*;
+    /// use weir_core::{Sink, SinkError, sink};
+    /// use weir_deadletter::{DeadLetter, DeadLetterExt};
+    ///
+    /// /// Prints each record's error when it is flushed.
+    /// #[derive(Default)]
+    /// struct Print(Vec<String>);
+    ///
+    /// impl<I: Send + 'static> Sink<DeadLetter<I>> for Print {
+    ///     type Error = Infallible;
+    ///     async fn send(&mut self, record: DeadLetter<I>) -> Result<(), SinkError<DeadLetter<I>, Infallible>> {
+    ///         self.0.push(format!("{}: {}", record.stage(), record.error()));
+    ///         Ok(())
+    ///     }
+    ///     async fn flush(&mut self) -> Result<(), Infallible> {
+    ///         self.0.drain(..).for_each(|line| println!("{line}"));
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// # #[derive(Debug, thiserror::Error)] #[error("odd")] struct Odd;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let report = Pipeline::from_iter(0..4)
+    ///     .try_map("even", |x| if x % 2 == 0 { Ok(x) } else { Err(Odd) })
+    ///     .dead_letter(Print::default())
+    ///     .sink(sink::drain())
+    ///     .run()
+    ///     .await?;
+    /// assert_eq!(report.dead_lettered(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn dead_letter<Si>(self, store: Si) -> Pipeline<T>
     where
-        Si: DeadLetterSink<I>,
+        Si: Sink<DeadLetter<I>>,
     {
-        self.dead_letter_with(sink, DeadLetterOptions::new())
+        self.dead_letter_with(store, DeadLetterOptions::new())
     }
 
     /// Like [`dead_letter`](DeadLetterExt::dead_letter), with settings:
-    /// batch size, retry policy for the sink, name.
+    /// batch size, tries of the store, name.
     ///
     /// # Examples
     ///
     /// ```
-    /// use std::time::Duration;
     /// use weir_core::prelude::*;
     /// use weir_core::sink;
-    /// use weir_deadletter::{DeadLetterExt, DeadLetterOptions, memory};
-    /// use weir_retry::RetryPolicy;
+    /// use weir_deadletter::{DeadLetterExt, DeadLetterOptions};
     ///
     /// # #[derive(Debug, thiserror::Error)] #[error("odd")] struct Odd;
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let (dead, records) = memory();
-    /// let options = DeadLetterOptions::new()
-    ///     .max_batch(16)
-    ///     .retry(RetryPolicy::exponential(Duration::from_millis(10)).max_attempts(8).build()?);
+    /// let (dead, records) = sink::collect();
+    /// let options = DeadLetterOptions::new().max_batch(16).store_attempts(3).name("odd-numbers");
     /// Pipeline::from_iter(0..10)
     ///     .try_map("even", |x| if x % 2 == 0 { Ok(x) } else { Err(Odd) })
     ///     .dead_letter_with(dead, options)
@@ -115,9 +161,9 @@ pub trait DeadLetterExt<T, I, E>: Sized {
     /// # Ok(())
     /// # }
     /// ```
-    fn dead_letter_with<Si>(self, sink: Si, options: DeadLetterOptions) -> Pipeline<T>
+    fn dead_letter_with<Si>(self, store: Si, options: DeadLetterOptions) -> Pipeline<T>
     where
-        Si: DeadLetterSink<I>;
+        Si: Sink<DeadLetter<I>>;
 }
 
 impl<T, I, E> DeadLetterExt<T, I, E> for Fallible<T, I, E>
@@ -126,11 +172,11 @@ where
     I: Send + 'static,
     E: std::error::Error + Send + Sync + 'static,
 {
-    fn dead_letter_with<Si>(self, sink: Si, options: DeadLetterOptions) -> Pipeline<T>
+    fn dead_letter_with<Si>(self, store: Si, options: DeadLetterOptions) -> Pipeline<T>
     where
-        Si: DeadLetterSink<I>,
+        Si: Sink<DeadLetter<I>>,
     {
-        self.route_failures_with(DeadLetterRoute::new(sink, options))
+        self.route_failures_with(DeadLetterRoute::new(store, options))
     }
 }
 
@@ -139,8 +185,10 @@ where
 /// run.
 pub trait SinkDeadLetterExt<T>: Sized {
     /// Connects `sink`, named `name`, and sends every item it gives back
-    /// with an error to `dead_letters`, as a record of the sink's stage
-    /// (class transient); the run goes on. Items the sink cannot give back
+    /// with an error to `dead_letters` (a store, as for
+    /// [`dead_letter`](DeadLetterExt::dead_letter)), as a record of the
+    /// sink's stage, classed as the sink's error says (transient unless
+    /// the sink set another class); the run goes on. Items the sink cannot give back
     /// (a failed flush) still end the run with
     /// [`RunError::Sink`](weir_core::RunError::Sink).
     ///
@@ -148,7 +196,7 @@ pub trait SinkDeadLetterExt<T>: Sized {
     ///
     /// ```
     /// use weir_core::prelude::*;
-    /// use weir_core::Sink;
+    /// use weir_core::{Sink, SinkError, sink};
     /// use weir_deadletter::SinkDeadLetterExt;
     ///
     /// #[derive(Debug, thiserror::Error)]
@@ -168,7 +216,7 @@ pub trait SinkDeadLetterExt<T>: Sized {
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), RunError> {
-    /// let (dead, records) = weir_deadletter::memory();
+    /// let (dead, records) = sink::collect();
     /// let report = Pipeline::from_iter(0..5u32).sink_dead_lettering("table", Table, dead).run().await?;
     /// let records = records.take();
     /// assert_eq!(records.iter().map(|r| *r.item()).collect::<Vec<_>>(), [3, 4]);
@@ -180,14 +228,14 @@ pub trait SinkDeadLetterExt<T>: Sized {
     fn sink_dead_lettering<Si, D>(self, name: &str, sink: Si, dead_letters: D) -> Runnable
     where
         Si: Sink<T>,
-        D: DeadLetterSink<T>,
+        D: Sink<DeadLetter<T>>,
     {
         self.sink_dead_lettering_with(name, sink, dead_letters, DeadLetterOptions::new())
     }
 
     /// Like [`sink_dead_lettering`](SinkDeadLetterExt::sink_dead_lettering),
-    /// with the dead-letter stage's settings (batch size, retry policy for
-    /// the dead-letter sink, name), as for
+    /// with the dead-letter stage's settings (batch size, tries of the
+    /// store, name), as for
     /// [`dead_letter_with`](DeadLetterExt::dead_letter_with). Invalid
     /// settings are a [`BuildError`](weir_core::BuildError) returned by
     /// `run()` or `spawn()` before anything runs.
@@ -195,11 +243,9 @@ pub trait SinkDeadLetterExt<T>: Sized {
     /// # Examples
     ///
     /// ```
-    /// use std::time::Duration;
     /// use weir_core::prelude::*;
-    /// use weir_core::Sink;
+    /// use weir_core::{Sink, SinkError, sink};
     /// use weir_deadletter::{DeadLetterOptions, SinkDeadLetterExt};
-    /// use weir_retry::RetryPolicy;
     ///
     /// #[derive(Debug, thiserror::Error)]
     /// #[error("row {0} violates a constraint")]
@@ -218,11 +264,8 @@ pub trait SinkDeadLetterExt<T>: Sized {
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let (dead, records) = weir_deadletter::memory();
-    /// let options = DeadLetterOptions::new()
-    ///     .name("refused-rows")
-    ///     .max_batch(64)
-    ///     .retry(RetryPolicy::exponential(Duration::from_millis(10)).max_attempts(20).build()?);
+    /// let (dead, records) = sink::collect();
+    /// let options = DeadLetterOptions::new().name("refused-rows").max_batch(64).store_attempts(20);
     /// let report = Pipeline::from_iter(0..5u32)
     ///     .sink_dead_lettering_with("table", Table, dead, options)
     ///     .run()
@@ -241,7 +284,7 @@ pub trait SinkDeadLetterExt<T>: Sized {
     ) -> Runnable
     where
         Si: Sink<T>,
-        D: DeadLetterSink<T>;
+        D: Sink<DeadLetter<T>>;
 }
 
 impl<T: Send + 'static> SinkDeadLetterExt<T> for Pipeline<T> {
@@ -254,7 +297,7 @@ impl<T: Send + 'static> SinkDeadLetterExt<T> for Pipeline<T> {
     ) -> Runnable
     where
         Si: Sink<T>,
-        D: DeadLetterSink<T>,
+        D: Sink<DeadLetter<T>>,
     {
         self.sink_routing_failures(name, sink, DeadLetterRoute::new(dead_letters, options))
     }

@@ -24,7 +24,7 @@
 //! ```
 //! use weir_core::prelude::*;
 //! use weir_core::sink;
-//! use weir_deadletter::{DeadLetterExt, memory};
+//! use weir_deadletter::DeadLetterExt;
 //!
 //! #[derive(Debug, thiserror::Error)]
 //! #[error("{0:?} is not a number")]
@@ -41,7 +41,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), RunError> {
 //! // 1. Dead-letter: store the failure, go on.
-//! let (dead, records) = memory();
+//! let (dead, records) = sink::collect();
 //! let report = input().try_map("parse", parse).dead_letter(dead).sink(sink::drain()).run().await?;
 //! assert_eq!((report.delivered(), report.dead_lettered()), (2, 1));
 //! assert_eq!(records.take()[0].error(), r#""x" is not a number"#);
@@ -58,15 +58,65 @@
 //! # }
 //! ```
 //!
+//! # A store is a sink of records
+//!
+//! Where dead letters go is any core [`Sink`](weir_core::Sink) of
+//! [`DeadLetter`] records, the same trait as a pipeline's own sink: `send`
+//! takes a record (or gives it back with an error), `flush` makes the
+//! records sent so far durable. So every sink adapter serves: a
+//! [`JsonLines`] file, `sink::collect()` in memory (for tests),
+//! `sink::from_futures` over a channel to another task, a table of your
+//! own, and a `BoxSink` when the store is chosen at run time:
+//!
+//! ```
+//! use weir_core::prelude::*;
+//! use weir_core::sink::{self, BoxSink};
+//! use weir_deadletter::{DeadLetter, DeadLetterExt, JsonLines};
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! #[error("{0} is odd")]
+//! struct Odd(u32);
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let path = std::env::temp_dir().join(format!("weir-doc-choose-{}.jsonl", std::process::id()));
+//! # let _ = std::fs::remove_file(&path);
+//! // In a program: `--dead-letters FILE` on the command line, or nothing.
+//! let flag: Option<&std::path::Path> = Some(&path);
+//! let (memory, in_memory) = sink::collect();
+//! let store: BoxSink<DeadLetter<u32>> = match flag {
+//!     Some(file) => BoxSink::new(JsonLines::open(file)?),
+//!     None => BoxSink::new(memory),
+//! };
+//! let report = Pipeline::from_iter(0..4u32)
+//!     .try_map("even", |x| if x % 2 == 0 { Ok(x) } else { Err(Odd(x)) })
+//!     .dead_letter(store)
+//!     .sink(sink::drain())
+//!     .run()
+//!     .await?;
+//! assert_eq!(report.dead_lettered(), 2);
+//! assert!(in_memory.is_empty());
+//! assert_eq!(weir_deadletter::replay::<u32>(&path).load()?.records.len(), 2);
+//! # std::fs::remove_file(&path)?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A store that fails now and then is tried again by the stage (10 times
+//! by default, see [`DeadLetterOptions::store_attempts`]), or by a retry
+//! layer around it (weir-retry's `store.retry(policy)`), like any sink.
+//!
 //! # What this crate has
 //!
-//! - the dead-letter stage, [`DeadLetterExt::dead_letter`], which batches
-//!   failures into a [`DeadLetterSink`], retries the sink with a
-//!   [`weir_retry::RetryPolicy`] and, if the sink stays down, ends the run
-//!   with a typed error instead of dropping anything ([`DeadLetterError`]);
+//! - the dead-letter stage, [`DeadLetterExt::dead_letter`], which sends
+//!   failures' records to a store a group at a time, tries a failing store
+//!   again and, if it stays down, ends the run with a typed error instead
+//!   of dropping anything ([`DeadLetterError`]); and
+//!   [`SinkDeadLetterExt::sink_dead_lettering`], the same for the items a
+//!   pipeline's sink gives back;
 //! - the record, [`DeadLetter`], serializable with serde;
-//! - sinks: [`JsonLines`] (a file, one record per line), [`memory`] (for
-//!   tests) and [`from_futures`] (any `futures::Sink` of records);
+//! - [`JsonLines`], a store that appends one record per line to a file,
+//!   and never writes a record that would not read back;
 //! - [`replay`], which reads a JSON-lines file back, lazily, as a source
 //!   of the original items with their failure history; a line that is not
 //!   a record is reported on its own ([`BadLine`]) and the replay goes on.
@@ -74,19 +124,16 @@
 
 mod error;
 mod ext;
+mod json_lines;
 mod options;
 mod record;
 mod replay;
 mod route;
-mod sink;
 mod writer;
 
 pub use error::{BadLine, BadLineKind, DeadLetterError, ReplayError};
 pub use ext::{DeadLetterExt, SinkDeadLetterExt};
-pub use options::{DEFAULT_MAX_BATCH, DeadLetterOptions};
+pub use json_lines::{JsonLines, JsonLinesError};
+pub use options::{DEFAULT_MAX_BATCH, DEFAULT_STORE_ATTEMPTS, DeadLetterOptions};
 pub use record::DeadLetter;
 pub use replay::{Loaded, REPLAY_STAGE, Replay, ReplayLine, ReplayStream, replay};
-pub use sink::{
-    DeadLetterSink, FromFutures, JsonLines, JsonLinesError, Memory, MemoryRecords, StoreError, from_futures,
-    memory,
-};

@@ -7,11 +7,11 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
-use weir_core::{BuildError, Failure, FailureRoute, RunControl};
+use weir_core::{BuildError, Failure, FailureRoute, RunControl, Sink};
 
 use crate::error::DeadLetterError;
 use crate::options::DeadLetterOptions;
-use crate::sink::DeadLetterSink;
+use crate::record::DeadLetter;
 use crate::writer::Writer;
 
 /// Routes failures to a [`Writer`], started at the first failure.
@@ -53,7 +53,7 @@ fn writer<I, E, Si>(
         sink,
         failures: rx,
         control: control.clone(),
-        policy: options.retry,
+        store_attempts: options.store_attempts,
         max_batch,
         name: options.name,
         down: false,
@@ -65,7 +65,7 @@ impl<I, E, Si> FailureRoute<I, E> for DeadLetterRoute<I, E, Si>
 where
     I: Send + 'static,
     E: std::error::Error + Send + Sync + 'static,
-    Si: DeadLetterSink<I>,
+    Si: Sink<DeadLetter<I>>,
 {
     type Future = BoxFuture<'static, ()>;
     type Finish = BoxFuture<'static, ()>;

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use weir_core::prelude::*;
 use weir_core::sink;
 use weir_core::{Classify, ErrorClass};
-use weir_deadletter::{DeadLetterExt, DeadLetterOptions, memory};
+use weir_deadletter::{DeadLetterExt, DeadLetterOptions};
 use weir_fanout::{FanOut, FanOutExt};
 use weir_retry::{RetryExt, RetryPolicy};
 
@@ -78,7 +78,7 @@ proptest! {
             .classify_by_trait()
             .build()
             .unwrap();
-        let (dead, records) = memory();
+        let (dead, records) = sink::collect();
         let (sink, delivered) = sink::collect();
         let report = rt.block_on(
             Pipeline::from_iter(0..n)

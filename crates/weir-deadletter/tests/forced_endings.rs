@@ -11,34 +11,36 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::Notify;
 use weir_core::prelude::*;
-use weir_core::sink;
-use weir_deadletter::{DeadLetter, DeadLetterExt, DeadLetterSink, StoreError};
+use weir_core::{Sink, SinkError, sink};
+use weir_deadletter::{DeadLetter, DeadLetterExt};
 
 #[derive(Debug, thiserror::Error)]
 #[error("odd item {0}")]
 struct Odd(u64);
 
-/// Stores records by counting them; the first store blocks its thread
-/// (as a synchronous write would) after telling the test.
+/// Stores records by counting them when flushed; the first flush blocks
+/// its thread (as a synchronous write would) after telling the test.
 #[derive(Clone, Default)]
 struct SlowStore {
     stored: Arc<AtomicU64>,
     entered: Arc<Notify>,
+    unflushed: u64,
 }
 
-impl DeadLetterSink<u64> for SlowStore {
+impl Sink<DeadLetter<u64>> for SlowStore {
     type Error = Infallible;
 
-    async fn store(&mut self, records: Vec<DeadLetter<u64>>) -> Result<(), StoreError<u64, Infallible>> {
+    async fn send(&mut self, _record: DeadLetter<u64>) -> Result<(), SinkError<DeadLetter<u64>, Infallible>> {
+        self.unflushed += 1;
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), Infallible> {
         if self.stored.load(SeqCst) == 0 {
             self.entered.notify_one();
             std::thread::sleep(Duration::from_millis(300));
         }
-        self.stored.fetch_add(records.len() as u64, SeqCst);
-        Ok(())
-    }
-
-    async fn sync(&mut self) -> Result<(), Infallible> {
+        self.stored.fetch_add(std::mem::take(&mut self.unflushed), SeqCst);
         Ok(())
     }
 }
@@ -88,7 +90,6 @@ mod random_schedules {
 
     use super::*;
     use proptest::prelude::*;
-    use weir_deadletter::memory;
     use weir_fanout::{FanOut, FanOutExt};
 
     #[derive(Debug, Clone)]
@@ -128,7 +129,7 @@ mod random_schedules {
                 }),
             )
         });
-        let (dead, records) = memory();
+        let (dead, records) = sink::collect();
         let (sink, out) = sink::collect();
         let (fail_every, spread) = (case.fail_every, case.spread);
         let handle = Pipeline::from_acked(source)

@@ -99,7 +99,7 @@ async fn two_stages_share_one_file_and_each_replays_its_own_items() {
 async fn a_record_round_trips_through_the_file() {
     let tmp = TempFile::new("round-trip");
     let file = JsonLines::open(&tmp.0).unwrap();
-    let (dead, records) = weir_deadletter::memory();
+    let (dead, records) = sink::collect();
     Pipeline::from_iter(classic_input())
         .try_map("decode", decode)
         .dead_letter(file)

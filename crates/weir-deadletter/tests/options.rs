@@ -8,7 +8,7 @@ use std::task::Poll;
 use futures::Stream;
 use weir_core::prelude::*;
 use weir_core::sink;
-use weir_deadletter::{DeadLetterExt, DeadLetterOptions, memory};
+use weir_deadletter::{DeadLetterExt, DeadLetterOptions};
 
 #[derive(Debug, thiserror::Error)]
 #[error("odd")]
@@ -28,7 +28,7 @@ fn watched(n: u32) -> (impl Stream<Item = u32> + Send + 'static, Arc<AtomicBool>
 }
 
 fn pipeline(source: impl Stream<Item = u32> + Send + 'static, options: DeadLetterOptions) -> Runnable {
-    let (dead, _records) = memory();
+    let (dead, _records) = sink::collect();
     Pipeline::new(source)
         .try_map("even", |x| if x % 2 == 0 { Ok(x) } else { Err(Odd) })
         .dead_letter_with(dead, options)

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use futures::StreamExt;
 use weir_core::prelude::*;
 use weir_core::sink;
-use weir_deadletter::{BadLine, BadLineKind, DeadLetterExt, ReplayLine, memory, replay};
+use weir_deadletter::{BadLine, BadLineKind, DeadLetter, DeadLetterExt, ReplayLine, replay};
 
 /// A unique path in the temp dir, removed when dropped.
 struct TempFile(PathBuf);
@@ -68,7 +68,7 @@ fn kinds(bad: &[&BadLine]) -> Vec<(usize, &'static str)> {
 async fn a_replay_pipeline_goes_on_past_bad_lines_and_counts_each_as_a_failure() {
     let tmp = TempFile::new("pipeline");
     damaged_file(&tmp.0);
-    let (bad, bad_records) = memory::<ReplayLine>();
+    let (bad, bad_records) = sink::collect::<DeadLetter<ReplayLine>>();
     let (sink, out) = sink::collect();
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let kept = seen.clone();
@@ -113,7 +113,7 @@ async fn replayed_items_keep_their_failure_history() {
     #[derive(Debug, thiserror::Error)]
     #[error("still broken")]
     struct Broken;
-    let (dead, records) = memory::<u32>();
+    let (dead, records) = sink::collect::<DeadLetter<u32>>();
     replay::<u32>(&tmp.0)
         .stage("s")
         .into_pipeline()

@@ -4,9 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use weir_core::Sink;
 use weir_core::prelude::*;
-use weir_deadletter::SinkDeadLetterExt;
+use weir_core::{Sink, SinkError, sink};
+use weir_deadletter::{DeadLetter, SinkDeadLetterExt};
 use weir_retry::{RetryPolicy, RetrySinkExt};
 
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +48,7 @@ async fn refused_rows_are_retried_then_dead_lettered_and_the_rest_is_delivered()
         let log = log.clone();
         (i, Ack::new(move || log.lock().unwrap().push(i)))
     }));
-    let (dead, records) = weir_deadletter::memory();
+    let (dead, records) = sink::collect();
 
     let report = Pipeline::from_acked(source)
         .sink_dead_lettering("table", table.retry(policy), dead)
@@ -88,7 +88,7 @@ async fn without_a_route_a_refused_row_ends_the_run_with_its_item() {
 #[tokio::test(start_paused = true)]
 async fn a_dead_lettered_rows_record_and_the_report_count_the_sinks_retries() {
     let policy = RetryPolicy::constant(Duration::from_millis(5)).max_attempts(3).build().unwrap();
-    let (dead, records) = weir_deadletter::memory();
+    let (dead, records) = sink::collect();
     let report = Pipeline::from_iter(0..10u32)
         .sink_dead_lettering("table", Table::default().retry(policy), dead)
         .run()
@@ -113,18 +113,15 @@ struct Unavailable;
 /// A dead-letter store that is always down; counts its calls.
 struct Down(Arc<Mutex<u32>>);
 
-impl weir_deadletter::DeadLetterSink<u32> for Down {
+impl Sink<DeadLetter<u32>> for Down {
     type Error = Unavailable;
 
-    async fn store(
-        &mut self,
-        records: Vec<weir_deadletter::DeadLetter<u32>>,
-    ) -> Result<(), weir_deadletter::StoreError<u32, Unavailable>> {
+    async fn send(&mut self, record: DeadLetter<u32>) -> Result<(), SinkError<DeadLetter<u32>, Unavailable>> {
         *self.0.lock().unwrap() += 1;
-        Err(weir_deadletter::StoreError::transient(Unavailable, records))
+        Err(SinkError::with_item(Unavailable, record))
     }
 
-    async fn sync(&mut self) -> Result<(), Unavailable> {
+    async fn flush(&mut self) -> Result<(), Unavailable> {
         Ok(())
     }
 }
@@ -134,8 +131,7 @@ async fn a_sinks_dead_letters_take_the_same_options_as_a_stages() {
     use weir_deadletter::{DeadLetterError, DeadLetterOptions};
 
     let calls = Arc::new(Mutex::new(0));
-    let policy = RetryPolicy::constant(Duration::from_millis(5)).max_attempts(2).build().unwrap();
-    let options = DeadLetterOptions::new().name("refused-rows").retry(policy);
+    let options = DeadLetterOptions::new().name("refused-rows").store_attempts(2);
     let err = Pipeline::from_iter(0..10u32)
         .sink_dead_lettering_with("table", Table::default(), Down(calls.clone()), options)
         .run()
@@ -146,10 +142,10 @@ async fn a_sinks_dead_letters_take_the_same_options_as_a_stages() {
     let Some(DeadLetterError::StoreFailed { attempts, .. }) = error.downcast_ref() else {
         panic!("{error:?}")
     };
-    assert_eq!((*attempts, *calls.lock().unwrap()), (2, 2), "the options' retry policy");
+    assert_eq!((*attempts, *calls.lock().unwrap()), (2, 2), "the options' store attempts");
     assert!(report.is_conserved(), "{report}");
 
-    let (dead, _) = weir_deadletter::memory();
+    let (dead, _) = sink::collect();
     let err = Pipeline::from_iter(0..10u32)
         .sink_dead_lettering_with("table", Table::default(), dead, DeadLetterOptions::new().max_batch(0))
         .run()

@@ -4,8 +4,8 @@
 use std::sync::{Arc, Mutex};
 
 use weir_core::prelude::*;
-use weir_core::sink;
-use weir_deadletter::{DeadLetter, DeadLetterExt, DeadLetterOptions, DeadLetterSink, StoreError, memory};
+use weir_core::{Sink, SinkError, sink};
+use weir_deadletter::{DeadLetter, DeadLetterExt, DeadLetterOptions};
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot store item {item}")]
@@ -22,7 +22,7 @@ struct Disk;
 #[tokio::test(start_paused = true)]
 async fn a_record_carries_the_item_error_chain_class_attempts_stage_and_times() {
     let before = std::time::SystemTime::now() - std::time::Duration::from_millis(1);
-    let (dead, records) = memory();
+    let (dead, records) = sink::collect();
     let report = Pipeline::from_iter(0..3u32)
         .try_map("store", |x| if x == 1 { Err(StoreFailed { item: x, cause: Disk }) } else { Ok(x) })
         .dead_letter(dead)
@@ -49,7 +49,7 @@ async fn a_record_carries_the_item_error_chain_class_attempts_stage_and_times() 
 
 #[tokio::test(start_paused = true)]
 async fn a_panic_is_dead_lettered_as_poison_with_its_message() {
-    let (dead, records) = memory();
+    let (dead, records) = sink::collect();
     let report = Pipeline::from_iter(0..4u32)
         .try_map("check", |x| if x == 2 { panic!("bad item {x}") } else { Ok::<_, Disk>(x) })
         .dead_letter(dead)
@@ -72,18 +72,16 @@ struct AckSpy {
     seen: Arc<Mutex<Vec<(u32, bool)>>>,
 }
 
-impl DeadLetterSink<u32> for AckSpy {
+impl Sink<DeadLetter<u32>> for AckSpy {
     type Error = std::convert::Infallible;
 
-    async fn store(&mut self, records: Vec<DeadLetter<u32>>) -> Result<(), StoreError<u32, Self::Error>> {
-        for r in records {
-            let acked = self.acked.lock().unwrap()[*r.item() as usize];
-            self.seen.lock().unwrap().push((*r.item(), acked));
-        }
+    async fn send(&mut self, r: DeadLetter<u32>) -> Result<(), SinkError<DeadLetter<u32>, Self::Error>> {
+        let acked = self.acked.lock().unwrap()[*r.item() as usize];
+        self.seen.lock().unwrap().push((*r.item(), acked));
         Ok(())
     }
 
-    async fn sync(&mut self) -> Result<(), Self::Error> {
+    async fn flush(&mut self) -> Result<(), Self::Error> {
         Ok(())
     }
 }
@@ -110,19 +108,30 @@ async fn acknowledgements_of_dead_letters_fire_only_after_they_are_stored() {
     assert_eq!((report.delivered(), report.dead_lettered()), (5, 5));
 }
 
-/// Counts the batches it is given.
+/// Logs how many records each flush covers (0 for a flush with nothing
+/// new: the final one); clones share the log, each counts its own records.
 #[derive(Clone, Default)]
-struct Batches(Arc<Mutex<Vec<usize>>>);
+struct Batches {
+    log: Arc<Mutex<Vec<usize>>>,
+    unflushed: usize,
+}
 
-impl DeadLetterSink<u32> for Batches {
+impl Batches {
+    fn sizes(&self) -> Vec<usize> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Sink<DeadLetter<u32>> for Batches {
     type Error = std::convert::Infallible;
 
-    async fn store(&mut self, records: Vec<DeadLetter<u32>>) -> Result<(), StoreError<u32, Self::Error>> {
-        self.0.lock().unwrap().push(records.len());
+    async fn send(&mut self, _: DeadLetter<u32>) -> Result<(), SinkError<DeadLetter<u32>, Self::Error>> {
+        self.unflushed += 1;
         Ok(())
     }
 
-    async fn sync(&mut self) -> Result<(), Self::Error> {
+    async fn flush(&mut self) -> Result<(), Self::Error> {
+        self.log.lock().unwrap().push(std::mem::take(&mut self.unflushed));
         Ok(())
     }
 }
@@ -137,7 +146,8 @@ async fn back_to_back_failures_are_stored_in_batches_of_at_most_max_batch() {
         .run()
         .await
         .unwrap();
-    let sizes = batches.0.lock().unwrap().clone();
+    let mut sizes = batches.sizes();
+    assert_eq!(sizes.pop(), Some(0), "the final flush");
     assert_eq!(sizes.iter().sum::<usize>(), 100);
     assert!(sizes.iter().all(|n| (1..=8).contains(n)), "{sizes:?}");
     assert!(sizes.len() < 100, "back-to-back failures share batches: {sizes:?}");
@@ -146,7 +156,7 @@ async fn back_to_back_failures_are_stored_in_batches_of_at_most_max_batch() {
 
 #[tokio::test(start_paused = true)]
 async fn a_lone_failure_is_stored_while_the_input_is_idle() {
-    let (dead, records) = memory();
+    let (dead, records) = sink::collect();
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let handle = Pipeline::new(tokio_stream_from(rx))
         .try_map("fail", |x: u32| if x == 0 { Err(Disk) } else { Ok(x) })
@@ -171,8 +181,9 @@ fn tokio_stream_from(mut rx: tokio::sync::mpsc::Receiver<u32>) -> impl futures::
 }
 
 #[tokio::test(start_paused = true)]
-async fn two_stages_count_their_dead_letters_separately_and_the_sink_is_synced_per_stage() {
-    let (dead, records) = memory::<u32>();
+async fn two_stages_count_their_dead_letters_separately_and_the_store_is_flushed_at_the_end_per_stage() {
+    let (dead, records) = sink::collect::<DeadLetter<u32>>();
+    let batches = Batches::default();
     let report = Pipeline::from_iter(0..10u32)
         .try_map("small", |x| if x < 8 { Ok(x) } else { Err(Disk) })
         .dead_letter(dead.clone())
@@ -186,8 +197,20 @@ async fn two_stages_count_their_dead_letters_separately_and_the_sink_is_synced_p
     assert_eq!(report.stage("even").unwrap().dead_lettered(), 4);
     assert_eq!(report.dead_lettered_of(ErrorClass::Permanent), 6);
     assert_eq!(records.len(), 6);
-    assert_eq!(records.syncs(), 2);
     assert!(report.is_conserved());
+
+    Pipeline::from_iter(0..10u32)
+        .try_map("small", |x| if x < 8 { Ok(x) } else { Err(Disk) })
+        .dead_letter(batches.clone())
+        .try_map("even", |x| if x % 2 == 0 { Ok(x) } else { Err(Disk) })
+        .dead_letter(batches.clone())
+        .sink(sink::drain())
+        .run()
+        .await
+        .unwrap();
+    let sizes = batches.sizes();
+    assert_eq!(sizes.iter().sum::<usize>(), 6);
+    assert_eq!(sizes.iter().filter(|n| **n == 0).count(), 2, "one final flush per stage: {sizes:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -198,7 +221,7 @@ async fn a_retried_items_record_keeps_the_first_attempts_failure_time() {
 
     let policy = RetryPolicy::constant(Duration::from_millis(300)).max_attempts(3).build().unwrap();
     let op = |x: u32| async move { if x == 1 { Err(Disk) } else { Ok(x) } };
-    let (dead, records) = memory();
+    let (dead, records) = sink::collect();
     let report = Pipeline::from_iter(0..3u32)
         .fan_out("store", FanOut::workers(2), op.retry(policy))
         .dead_letter(dead)
@@ -213,4 +236,21 @@ async fn a_retried_items_record_keeps_the_first_attempts_failure_time() {
     let span = r.last_failed_at().duration_since(r.first_failed_at()).unwrap();
     assert_eq!(span, Duration::from_millis(600), "3 failures, 300 ms apart");
     assert_eq!(report.stage("store").unwrap().retries, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn any_futures_sink_of_records_is_a_store() {
+    use futures::StreamExt;
+
+    let (tx, rx) = futures::channel::mpsc::unbounded();
+    let report = Pipeline::from_iter(0..4u32)
+        .try_map("even", |x| if x % 2 == 0 { Ok(x) } else { Err(Disk) })
+        .dead_letter(sink::from_futures(tx))
+        .sink(sink::drain())
+        .run()
+        .await
+        .unwrap();
+    let items: Vec<u32> = rx.map(DeadLetter::into_item).collect().await;
+    assert_eq!(items, [1, 3]);
+    assert_eq!(report.dead_lettered(), 2);
 }

@@ -57,7 +57,7 @@
 //!
 //! # Using a policy without the layer
 //!
-//! Code that runs its own attempts (a dead-letter sink that retries its
+//! Code that runs its own attempts (a sink that retries its own
 //! writes, for instance) calls [`RetryPolicy::decide`] after each failure,
 //! and [`RetryPolicy::deposit`] before each attempt when it uses a budget.
 #![doc(test(no_crate_inject, attr(deny(warnings), allow(dead_code, unused_variables))))]

@@ -20,7 +20,7 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let store = |x: u32| async move { if x % 5 == 0 { Err(Busy(x)) } else { Ok(x * 10) } };
 //! let policy = RetryPolicy::exponential(Duration::from_millis(10)).max_attempts(3).build()?;
-//! let (dead, dead_letters) = weir::deadletter::memory();
+//! let (dead, dead_letters) = sink::collect();
 //! let (sink, stored) = sink::collect();
 //! let report = Pipeline::from_iter(1..=10u32)
 //!     .filter("skip-7", |x| *x != 7)
@@ -52,7 +52,7 @@ pub mod retry {
     pub use weir_retry::*;
 }
 
-/// Dead letters: records, sinks and replay (`weir-deadletter`).
+/// Dead letters: records, the dead-letter stage, the JSON-lines store and replay (`weir-deadletter`).
 pub mod deadletter {
     pub use weir_deadletter::*;
 }

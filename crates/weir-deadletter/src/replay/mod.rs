@@ -68,7 +68,7 @@ pub const REPLAY_STAGE: &str = "replay";
 /// use std::io::Write;
 /// use weir_core::prelude::*;
 /// use weir_core::sink;
-/// use weir_deadletter::{DeadLetterExt, JsonLines, memory, replay};
+/// use weir_deadletter::{DeadLetterExt, JsonLines, replay};
 ///
 /// #[derive(Debug, thiserror::Error)]
 /// #[error("{0} is odd")]
@@ -91,7 +91,7 @@ pub const REPLAY_STAGE: &str = "replay";
 ///
 /// // After a "fix", replay them: 1 and 3 pass now, 5 fails again, and the
 /// // torn line is kept aside with its line number.
-/// let (bad, bad_lines) = memory();
+/// let (bad, bad_lines) = sink::collect();
 /// let (sink, out) = sink::collect();
 /// let report = replay::<u32>(&first)
 ///     .stage("even")
@@ -304,13 +304,13 @@ impl<I: DeserializeOwned> Replay<I> {
 ///
 /// ```
 /// use weir_core::sink;
-/// use weir_deadletter::{DeadLetterExt, ReplayLine, memory, replay};
+/// use weir_deadletter::{DeadLetter, DeadLetterExt, ReplayLine, replay};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let path = std::env::temp_dir().join(format!("weir-doc-line-{}.jsonl", std::process::id()));
 /// std::fs::write(&path, "\n{not a record}\n")?;
-/// let (bad, bad_lines) = memory::<ReplayLine>();
+/// let (bad, bad_lines) = sink::collect::<DeadLetter<ReplayLine>>();
 /// let report = replay::<u32>(&path).into_pipeline()?.dead_letter(bad).sink(sink::drain()).run().await?;
 /// let line = bad_lines.take().remove(0).into_item();
 /// assert_eq!((line.number(), line.text()), (2, "{not a record}"));
