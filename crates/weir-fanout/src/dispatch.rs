@@ -40,8 +40,52 @@ pub(crate) struct Dispatch<T> {
     keyed: bool,
 }
 
+/// Ready items in input order, kept as the batches they came in: a hot
+/// hand-off moves a whole batch (no copy per item); only a share for an
+/// idle worker splits one.
+struct Ready<T> {
+    batches: VecDeque<Vec<Job<T>>>,
+    len: usize,
+}
+
+impl<T> Ready<T> {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn push_back(&mut self, batch: Vec<Job<T>>) {
+        if !batch.is_empty() {
+            self.len += batch.len();
+            self.batches.push_back(batch);
+        }
+    }
+
+    fn push_front(&mut self, batch: Vec<Job<T>>) {
+        if !batch.is_empty() {
+            self.len += batch.len();
+            self.batches.push_front(batch);
+        }
+    }
+
+    /// The first items, at most `n` (at least one when any is ready); at
+    /// most one batch, so that taking never copies a batch whole.
+    fn take(&mut self, n: usize) -> Option<Vec<Job<T>>> {
+        let mut batch = self.batches.pop_front()?;
+        if batch.len() > n {
+            let rest = batch.split_off(n.max(1));
+            self.batches.push_front(rest);
+        }
+        self.len -= batch.len();
+        Some(batch)
+    }
+}
+
 struct State<T> {
-    ready: VecDeque<Job<T>>,
+    ready: Ready<T>,
     /// Keyed mode: each key with an item out, and the items of that key
     /// that came after it, in input order.
     busy_keys: FxHashMap<u64, VecDeque<Job<T>>>,
@@ -61,7 +105,7 @@ impl<T> Dispatch<T> {
     /// A queue shared by workers that will call [`take`](Self::take).
     pub(crate) fn new(keyed: bool) -> Self {
         let state = State {
-            ready: VecDeque::new(),
+            ready: Ready { batches: VecDeque::new(), len: 0 },
             busy_keys: FxHashMap::default(),
             outstanding: 0,
             active: 0,
@@ -95,17 +139,19 @@ impl<T> Dispatch<T> {
         state.outstanding += batch.len();
         if self.keyed {
             let State { ready, busy_keys, .. } = &mut *state;
+            let mut free_keys = Vec::with_capacity(batch.len());
             for job in batch {
                 match busy_keys.entry(job.key) {
                     Entry::Occupied(mut line) => line.get_mut().push_back(job),
                     Entry::Vacant(free) => {
                         free.insert(VecDeque::new());
-                        ready.push_back(job);
+                        free_keys.push(job);
                     }
                 }
             }
+            ready.push_back(free_keys);
         } else {
-            state.ready.extend(batch);
+            state.ready.push_back(batch);
         }
         let wake = state.idle.min(state.ready.len());
         drop(state);
@@ -114,11 +160,9 @@ impl<T> Dispatch<T> {
 
     /// Items a worker took and has not started, or a parked item whose
     /// delay is over: they go first, in the order given.
-    pub(crate) fn give_back(&self, jobs: impl DoubleEndedIterator<Item = Job<T>>) {
+    pub(crate) fn give_back(&self, jobs: impl Iterator<Item = Job<T>>) {
         let mut state = self.lock();
-        for job in jobs.rev() {
-            state.ready.push_front(job);
-        }
+        state.ready.push_front(jobs.collect());
         let wake = state.idle.min(state.ready.len());
         drop(state);
         self.wake(wake);
@@ -135,22 +179,21 @@ impl<T> Dispatch<T> {
 
     fn finish_locked(&self, mut state: MutexGuard<'_, State<T>>, count: usize, keys: &mut Vec<u64>) {
         state.outstanding -= count;
-        let mut promoted = 0;
+        let mut promoted = Vec::new();
         for key in keys.drain(..) {
-            let State { ready, busy_keys, .. } = &mut *state;
-            if let Entry::Occupied(mut line) = busy_keys.entry(key) {
+            if let Entry::Occupied(mut line) = state.busy_keys.entry(key) {
                 match line.get_mut().pop_front() {
-                    // It waited for its key: it goes first.
-                    Some(next) => {
-                        ready.push_front(next);
-                        promoted += 1;
-                    }
+                    Some(next) => promoted.push(next),
                     None => {
                         line.remove();
                     }
                 }
             }
         }
+        // They waited for their keys: they go first.
+        let promoted_len = promoted.len();
+        state.ready.push_front(promoted);
+        let promoted = promoted_len;
         let wake = state.idle.min(promoted);
         let exits = state.idle > 0 && state.nothing_left();
         drop(state);
@@ -233,8 +276,7 @@ impl<T> State<T> {
             return None;
         }
         let share = self.ready.len().div_ceil(self.idle + 1);
-        let n = share.min(max).max(1);
-        Some(self.ready.drain(..n).collect())
+        self.ready.take(share.min(max))
     }
 
     /// No item will come to a worker that holds none: the queue is closed
