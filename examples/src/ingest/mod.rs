@@ -1,0 +1,6 @@
+//! The ingest job's parts: the frame generator, the TCP intake and the
+//! `send` client. The pipeline itself is in `examples/ingest.rs`.
+
+pub mod generator;
+pub mod send;
+pub mod tcp;

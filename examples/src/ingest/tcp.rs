@@ -1,0 +1,163 @@
+//! The ingest job's TCP intake: many connections sending length-prefixed
+//! frames, merged into one weir source.
+//!
+//! Each connection is read by a task of its own through tokio-util's
+//! `LengthDelimitedCodec` (a `u32` big-endian length before each frame),
+//! and every frame goes into one bounded queue that the pipeline pulls
+//! from. When the pipeline is saturated the queue fills, the connection
+//! tasks wait to hand their next frame over and stop reading their
+//! sockets: the kernel's buffers fill and TCP's flow control slows the
+//! clients down. Nothing in between grows.
+//!
+//! A frame longer than the limit cannot be skipped safely (the stream
+//! would lose its framing), so that connection yields an
+//! [`IntakeError::Oversize`] (dead-lettered with the peer's address) and is
+//! closed with a logged reason; the server and the other connections go
+//! on. The source owns every task it starts: dropping it (the pipeline
+//! ending) stops the accept loop and every connection.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
+
+/// One frame as it arrived, with the connection it came from.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The frame's bytes, without the length prefix.
+    pub bytes: Bytes,
+}
+
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Frame").field("peer", &self.peer).field("len", &self.bytes.len()).finish()
+    }
+}
+
+/// A connection that could not be read on; it is closed, the server goes on.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    /// A length prefix over the limit: the connection is closed.
+    #[error(
+        "connection {peer}: a frame longer than {max} bytes; connection closed (the client must send frames of at most {max} bytes)"
+    )]
+    Oversize {
+        /// The client's address.
+        peer: SocketAddr,
+        /// The limit.
+        max: usize,
+    },
+    /// The connection failed (reset, or ended inside a frame).
+    #[error("connection {peer}: {source}; connection closed")]
+    Io {
+        /// The client's address.
+        peer: SocketAddr,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Settings of the TCP intake.
+#[derive(Debug, Clone, Copy)]
+pub struct Intake {
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// The longest frame accepted, in bytes.
+    pub max_frame: usize,
+    /// Frames waiting for the pipeline, all connections together.
+    pub queue: usize,
+}
+
+impl Default for Intake {
+    fn default() -> Self {
+        Self { max_connections: 1024, max_frame: weir_packet::MAX_FRAME_LEN, queue: 1024 }
+    }
+}
+
+/// The frames of every connection `listener` accepts, as one stream.
+pub fn listen(listener: TcpListener, intake: Intake) -> FrameStream {
+    let (tx, rx) = mpsc::channel(intake.queue.max(1));
+    let mut tasks = JoinSet::new();
+    tasks.spawn(accept(listener, intake, tx));
+    FrameStream { frames: rx, _tasks: tasks }
+}
+
+/// The stream [`listen`] returns: owns the accept loop and the
+/// connections' tasks.
+#[derive(Debug)]
+pub struct FrameStream {
+    frames: mpsc::Receiver<Result<Frame, IntakeError>>,
+    _tasks: JoinSet<()>,
+}
+
+impl Stream for FrameStream {
+    type Item = Result<Frame, IntakeError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.frames.poll_recv(cx)
+    }
+}
+
+async fn accept(listener: TcpListener, intake: Intake, tx: mpsc::Sender<Result<Frame, IntakeError>>) {
+    let slots = Arc::new(Semaphore::new(intake.max_connections.max(1)));
+    let mut connections = JoinSet::new();
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else { return };
+        let (socket, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    continue;
+                }
+            },
+            () = tx.closed() => return,
+        };
+        // Reap finished connections so the set stays small.
+        while connections.try_join_next().is_some() {}
+        let tx = tx.clone();
+        connections.spawn(async move {
+            read(socket, peer, intake.max_frame, tx).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn read(
+    socket: TcpStream,
+    peer: SocketAddr,
+    max_frame: usize,
+    tx: mpsc::Sender<Result<Frame, IntakeError>>,
+) {
+    let codec = LengthDelimitedCodec::builder().max_frame_length(max_frame).new_codec();
+    let mut frames = FramedRead::new(socket, codec);
+    while let Some(next) = frames.next().await {
+        let item = match next {
+            Ok(bytes) => Ok(Frame { peer, bytes: bytes.freeze() }),
+            Err(source) => {
+                let error = if source.kind() == std::io::ErrorKind::InvalidData {
+                    IntakeError::Oversize { peer, max: max_frame }
+                } else {
+                    IntakeError::Io { peer, source }
+                };
+                tracing::warn!(%error, "closing the connection");
+                let _ = tx.send(Err(error)).await;
+                return;
+            }
+        };
+        if tx.send(item).await.is_err() {
+            return;
+        }
+    }
+}

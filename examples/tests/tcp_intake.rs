@@ -1,0 +1,84 @@
+//! The ingest job's TCP intake, over real loopback connections: a client
+//! sends good, malformed and oversize frames on several connections; every
+//! good frame arrives once, each malformed one is dead-lettered with its
+//! reason and peer, each oversize one closes its connection only, and the
+//! server goes on serving.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use examples::ingest::generator::{Generator, Kind};
+use examples::ingest::send::{Traffic, send};
+use examples::ingest::tcp::{Frame, Intake, listen};
+use weir::prelude::*;
+use weir::sink;
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn good_malformed_and_oversize_frames_over_several_connections() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let (intake_dead, intake_errors) = sink::collect();
+    let (decode_dead, bad_frames) = sink::collect();
+    let (store, packets) = sink::collect();
+    let handle = Pipeline::try_new("read", listen(listener, Intake { queue: 64, ..Intake::default() }))
+        .dead_letter(intake_dead)
+        .try_map("decode", |frame: Frame| weir_packet::decode(frame.bytes.clone()))
+        .dead_letter(decode_dead)
+        .sink(store)
+        .spawn()
+        .expect("valid");
+
+    let frames = Generator { packets: 20_000, devices: 50, malformed: 0.05, duplicates: 0.0, seed: 11 };
+    let sent = send(addr, Traffic { frames, connections: 4, rate: None, oversize: 2 }).await.expect("sent");
+    let malformed: u64 = sent.frames.malformed.values().sum();
+    wait_until("every frame", || {
+        packets.len() as u64 == sent.frames.good
+            && bad_frames.len() as u64 == malformed
+            && intake_errors.len() == 2
+    })
+    .await;
+
+    // The server still serves after the oversize frames closed their connections.
+    let more = Generator { packets: 500, seed: 12, ..frames };
+    let again =
+        send(addr, Traffic { frames: more, connections: 2, rate: None, oversize: 0 }).await.expect("sent");
+    let expected = sent.frames.good + again.frames.good;
+    wait_until("the second client's frames", || packets.len() as u64 == expected).await;
+
+    let report = handle.shutdown().await.expect("drains");
+    assert!(report.is_conserved(), "{report}");
+    assert_eq!(report.delivered(), expected);
+    let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
+    for record in bad_frames.take() {
+        assert!(record.item().peer.ip().is_loopback(), "the record keeps the peer's address");
+        let reason = weir_packet::decode(record.item().bytes.clone()).unwrap_err().reason().to_owned();
+        *by_reason.entry(reason).or_default() += 1;
+    }
+    let mut all_sent: BTreeMap<String, u64> = BTreeMap::new();
+    for (reason, n) in sent.frames.malformed.iter().chain(&again.frames.malformed) {
+        *all_sent.entry((*reason).to_owned()).or_default() += n;
+    }
+    assert_eq!(by_reason, all_sent, "each malformed frame dead-lettered with its reason");
+    let oversize = intake_errors.take();
+    assert_eq!(oversize.len(), 2);
+    for record in &oversize {
+        assert!(record.error().contains("a frame longer than"), "{}", record.error());
+        assert_eq!(record.stage(), "read");
+    }
+    // Every good frame arrived once: the stored packets are the good frames
+    // both clients sent, each once.
+    let good = |plan: Generator| plan.frames().filter(|g| g.kind == Kind::Good).map(|g| g.frame);
+    let mut expected_frames: Vec<_> = good(frames).chain(good(more)).collect();
+    let mut stored: Vec<_> = packets.take().iter().map(weir_packet::Packet::encode).collect();
+    expected_frames.sort();
+    stored.sort();
+    assert!(stored == expected_frames, "the good frames, each once");
+}
