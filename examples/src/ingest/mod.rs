@@ -2,5 +2,7 @@
 //! `send` client. The pipeline itself is in `examples/ingest.rs`.
 
 pub mod generator;
+pub mod job;
+pub mod raw;
 pub mod send;
 pub mod tcp;

@@ -1,0 +1,300 @@
+//! The ingest pipeline, in weir's own words: read → decode → validate →
+//! enrich on N workers → batch → store, with every failure dead-lettered.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
+use serde::{Serialize, Serializer};
+use tokio::time::Instant;
+use weir::Sink;
+use weir::deadletter::{DeadLetter, DeadLetterExt, DeadLetterOptions, SinkDeadLetterExt};
+use weir::fanout::{FanOut, FanOutExt};
+use weir::prelude::*;
+use weir_packet::{DecodeError, Packet};
+
+use super::generator::Generator;
+use super::raw::{Origin, Raw};
+use super::tcp::{Intake, IntakeError, listen};
+
+/// A frame as it arrived, with when (for the end-to-end latency).
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    /// The frame and where it came from.
+    pub raw: Raw,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+impl Serialize for Arrival {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.raw.serialize(s)
+    }
+}
+
+/// A decoded packet with the frame it came from.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// The frame, kept for its dead letter.
+    pub arrival: Arrival,
+    /// The packet.
+    pub packet: Packet,
+}
+
+impl Serialize for Decoded {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.arrival.serialize(s)
+    }
+}
+
+/// Why the source could not give a frame.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// A TCP connection failed or sent an oversize frame.
+    #[error(transparent)]
+    Tcp(#[from] IntakeError),
+    /// The frames file could not be read.
+    #[error("frames file: {0}")]
+    File(#[from] std::io::Error),
+}
+
+/// A packet that decodes but cannot be stored as it is.
+#[derive(Debug, thiserror::Error)]
+pub enum Invalid {
+    /// A timestamp before 2001 or more than a day ahead.
+    #[error("timestamp {timestamp_ms} ms is out of range (2001 to a day from now); fix the device's clock")]
+    Timestamp {
+        /// The packet's timestamp.
+        timestamp_ms: u64,
+    },
+}
+
+/// Where frames come from.
+#[derive(Debug)]
+pub enum Source {
+    /// The built-in generator.
+    Generator(Generator),
+    /// A TCP server.
+    Listen(tokio::net::TcpListener, Intake),
+    /// A file of length-prefixed frames.
+    File(std::path::PathBuf),
+}
+
+impl Source {
+    /// The frames, as results.
+    pub fn frames(self) -> BoxStream<'static, Result<Arrival, ReadError>> {
+        let arrive = |origin: Origin, bytes| Arrival { raw: Raw { origin, bytes }, at: Instant::now() };
+        match self {
+            Source::Generator(plan) => futures::stream::iter(
+                plan.frames().enumerate().map(move |(n, g)| Ok(arrive(Origin::Generated(n as u64), g.frame))),
+            )
+            .boxed(),
+            Source::Listen(listener, intake) => listen(listener, intake)
+                .map(move |frame| {
+                    frame.map(|f| arrive(Origin::Peer(f.peer), f.bytes)).map_err(ReadError::from)
+                })
+                .boxed(),
+            Source::File(path) => file_frames(path)
+                .enumerate()
+                .map(move |(n, frame)| {
+                    frame.map(|bytes| arrive(Origin::File(n as u64), bytes)).map_err(ReadError::from)
+                })
+                .boxed(),
+        }
+    }
+}
+
+/// The length-prefixed frames of a file, read lazily.
+fn file_frames(path: std::path::PathBuf) -> impl Stream<Item = std::io::Result<bytes::Bytes>> + Send {
+    futures::stream::once(tokio::fs::File::open(path))
+        .map(|file| match file {
+            Ok(file) => tokio_util::codec::FramedRead::new(
+                file,
+                tokio_util::codec::LengthDelimitedCodec::builder()
+                    .max_frame_length(weir_packet::MAX_FRAME_LEN)
+                    .new_codec(),
+            )
+            .map(|frame| frame.map(bytes::BytesMut::freeze))
+            .boxed(),
+            Err(error) => futures::stream::once(async { Err(error) }).boxed(),
+        })
+        .flatten()
+}
+
+/// How the job runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Enrichment workers.
+    pub workers: usize,
+    /// Rows per store transaction.
+    pub batch: usize,
+    /// The longest a partial batch waits.
+    pub batch_wait: Duration,
+    /// How long a shutdown lets in-flight items drain.
+    pub drain_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            workers: 4,
+            batch: 5_000,
+            batch_wait: Duration::from_millis(50),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What the job counts besides the report: malformed frames by reason,
+/// and the end-to-end latency from arrival to commit.
+#[derive(Debug, Clone)]
+pub struct Tallies {
+    /// Malformed frames by decoder reason.
+    pub malformed: Arc<Mutex<BTreeMap<&'static str, u64>>>,
+    /// Microseconds from a frame's arrival to its row's commit.
+    pub latency: Arc<Mutex<hdrhistogram::Histogram<u64>>>,
+}
+
+impl Default for Tallies {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tallies {
+    /// Empty tallies.
+    pub fn new() -> Self {
+        let histogram = hdrhistogram::Histogram::new(3).expect("3 significant digits is valid");
+        Self { malformed: Arc::default(), latency: Arc::new(Mutex::new(histogram)) }
+    }
+}
+
+/// An enriched row on its way to the store.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// The packet.
+    pub packet: Packet,
+    /// When its frame arrived.
+    pub arrived: Instant,
+    /// The frame, for its dead letter.
+    pub raw: Raw,
+}
+
+impl Serialize for Row {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.raw.serialize(s)
+    }
+}
+
+/// Checks what decoding cannot: the timestamp's range.
+fn validate(decoded: Decoded) -> Result<Decoded, Invalid> {
+    const Y2001_MS: u64 = 978_307_200_000;
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(u64::MAX, |d| d.as_millis() as u64);
+    let timestamp_ms = decoded.packet.timestamp_ms();
+    if timestamp_ms < Y2001_MS || timestamp_ms > now_ms.saturating_add(86_400_000) {
+        return Err(Invalid::Timestamp { timestamp_ms });
+    }
+    Ok(decoded)
+}
+
+/// The whole job, connected to `store` (rows in batches) and `dead` (a
+/// dead-letter sink for every failure: read errors, malformed and invalid
+/// frames, batches the store refused for good), ready to run.
+pub fn pipeline<St, D>(source: Source, settings: Settings, store: St, dead: D, tallies: &Tallies) -> Runnable
+where
+    St: Sink<Vec<Packet>>,
+    D: Sink<DeadLetter<()>>
+        + Sink<DeadLetter<Arrival>>
+        + Sink<DeadLetter<Decoded>>
+        + Sink<DeadLetter<Vec<Row>>>
+        + Clone,
+{
+    let malformed = tallies.malformed.clone();
+    let options = |name: &str| DeadLetterOptions::new().name(name);
+    Pipeline::try_new("read", source.frames())
+        .dead_letter_with(dead.clone(), options("read-errors"))
+        .try_map("decode", move |arrival: Arrival| {
+            weir_packet::decode(arrival.raw.bytes.clone())
+                .map(|packet| Decoded { arrival, packet })
+                .inspect_err(|error: &DecodeError| {
+                    *malformed.lock().expect("not poisoned").entry(error.reason()).or_default() += 1
+                })
+        })
+        .dead_letter_with(dead.clone(), options("malformed"))
+        .try_map("validate", validate)
+        .dead_letter_with(dead.clone(), options("invalid"))
+        .fan_out("enrich", FanOut::workers(settings.workers), |d: Decoded| async move {
+            Ok::<_, Infallible>(Row { packet: d.packet, arrived: d.arrival.at, raw: d.arrival.raw })
+        })
+        .dead_letter_with(dead.clone(), options("enrich-failures"))
+        .batch("batch", settings.batch, settings.batch_wait)
+        .sink_dead_lettering_with(
+            "store",
+            Timed::new(store, tallies.latency.clone()),
+            dead,
+            options("store-failures"),
+        )
+        .drain_timeout(settings.drain_timeout)
+}
+
+/// The store, timing each row from its frame's arrival to its commit.
+struct Timed<St> {
+    store: St,
+    latency: Arc<Mutex<hdrhistogram::Histogram<u64>>>,
+    /// Arrivals of the rows sent and not yet committed.
+    pending: Vec<Instant>,
+}
+
+impl<St> Timed<St> {
+    fn new(store: St, latency: Arc<Mutex<hdrhistogram::Histogram<u64>>>) -> Self {
+        Self { store, latency, pending: Vec::new() }
+    }
+}
+
+impl<St: Sink<Vec<Packet>>> Sink<Vec<Row>> for Timed<St> {
+    type Error = St::Error;
+
+    async fn send(&mut self, rows: Vec<Row>) -> Result<(), SinkError<Vec<Row>, St::Error>> {
+        let (packets, rest): (Vec<Packet>, Vec<(Instant, Raw)>) =
+            rows.into_iter().map(|r| (r.packet, (r.arrived, r.raw))).unzip();
+        match self.store.send(packets).await {
+            Ok(()) => {
+                self.pending.extend(rest.iter().map(|(at, _)| *at));
+                Ok(())
+            }
+            Err(error) => {
+                // Give the rows back whole, as they came.
+                let class = error.class();
+                let (error, packets) = error.into_parts();
+                Err(match packets {
+                    Some(packets) => {
+                        let rows = packets
+                            .into_iter()
+                            .zip(rest)
+                            .map(|(packet, (arrived, raw))| Row { packet, arrived, raw })
+                            .collect();
+                        SinkError::with_item(error, rows).with_class(class)
+                    }
+                    None => SinkError::lost(error).with_class(class),
+                })
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), St::Error> {
+        self.store.flush().await?;
+        let now = Instant::now();
+        let mut latency = self.latency.lock().expect("not poisoned");
+        for at in self.pending.drain(..) {
+            latency.saturating_record(u64::try_from((now - at).as_micros()).unwrap_or(u64::MAX));
+        }
+        Ok(())
+    }
+
+    fn last_attempt(&self) -> Option<&weir::Attempt> {
+        self.store.last_attempt()
+    }
+}
