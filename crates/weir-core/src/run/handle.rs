@@ -60,7 +60,33 @@ impl PipelineHandle {
 
     /// A snapshot of the live per-stage counts.
     pub fn report(&self) -> Report {
-        Report::snapshot(&self.stages, self.started.elapsed(), Ending::Running)
+        self.monitor().report()
+    }
+
+    /// A cheap, cloneable view of the live counts that outlives the
+    /// handle: for a progress bar or a metrics endpoint that keeps
+    /// reading while `shutdown()` (which takes the handle) drains.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::prelude::*;
+    /// use weir_core::sink;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let ticks = tokio_stream::wrappers::IntervalStream::new(tokio::time::interval(Duration::from_secs(1)));
+    /// let handle = Pipeline::new(ticks).sink(sink::drain()).spawn()?;
+    /// let monitor = handle.monitor();
+    /// tokio::time::sleep(Duration::from_millis(1500)).await;
+    /// let report = handle.shutdown().await?;
+    /// assert_eq!(monitor.report().delivered(), report.delivered()); // still readable
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn monitor(&self) -> Monitor {
+        Monitor { stages: self.stages.clone(), started: self.started }
     }
 
     /// The run's stages, in pipeline order.
@@ -113,6 +139,23 @@ impl PipelineHandle {
                 report: Box::new(Report::snapshot(&self.stages, self.started.elapsed(), Ending::Aborted)),
             }),
         }
+    }
+}
+
+/// The live counts of a running pipeline; see
+/// [`PipelineHandle::monitor`].
+#[derive(Debug, Clone)]
+pub struct Monitor {
+    stages: Vec<StageRef>,
+    started: tokio::time::Instant,
+}
+
+impl Monitor {
+    /// A snapshot of the live per-stage counts (its ending says
+    /// `Running`, even after the run ended: the run's own report says how
+    /// it ended).
+    pub fn report(&self) -> Report {
+        Report::snapshot(&self.stages, self.started.elapsed(), Ending::Running)
     }
 }
 
