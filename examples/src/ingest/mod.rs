@@ -3,6 +3,8 @@
 
 pub mod generator;
 pub mod job;
+pub mod progress;
 pub mod raw;
 pub mod send;
+pub mod summary;
 pub mod tcp;
