@@ -10,6 +10,70 @@ use crate::report::Report;
 /// dead-letter error is returned to the caller.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// An error a stage can keep with a failed item: any
+/// `std::error::Error + Send + Sync + 'static`.
+///
+/// Every fallible stage requires its error to be one, where the error type
+/// enters the pipeline ([`Pipeline::try_new`](crate::Pipeline::try_new),
+/// [`try_map`](crate::Pipeline::try_map),
+/// [`try_then`](crate::Pipeline::try_then), a
+/// [`FallibleStage`](crate::FallibleStage) such as a fan-out, a
+/// [`Sink`](crate::Sink)): a failure is dead-lettered, halted on (and
+/// returned as a [`BoxError`] source) or reported with its error, so the
+/// error must say what it is (`Display`), chain its causes (`source`) and
+/// cross tasks. A `String` or a `&str` is not an error; give it a type:
+///
+/// ```
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("{0}")]
+/// struct ParseError(String);
+/// ```
+///
+/// It is implemented for every such type; there is nothing to implement.
+///
+/// # Examples
+///
+/// ```
+/// use weir_core::prelude::*;
+/// use weir_core::sink;
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("{0} is odd")]
+/// struct Odd(u32);
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), RunError> {
+/// let report = Pipeline::from_iter(0..4u32)
+///     .try_map("even", |x| if x % 2 == 0 { Ok(x) } else { Err(Odd(x)) })
+///     .discard_failures()
+///     .sink(sink::drain())
+///     .run()
+///     .await?;
+/// assert_eq!(report.discarded(), 2);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// An error that is a bare `String` is refused where it is introduced, with
+/// a message that says what to do, not later where failures are handled:
+///
+/// ```compile_fail,E0277
+/// use weir_core::prelude::*;
+///
+/// let _ = Pipeline::from_iter(0..4u32)
+///     .try_map("even", |x| if x % 2 == 0 { Ok(x) } else { Err(format!("{x} is odd")) });
+/// // error[E0277]: `String` is not an error type a stage can keep with a failed item
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an error type a stage can keep with a failed item",
+    label = "this error type does not implement `std::error::Error + Send + Sync + 'static`",
+    note = "a failure is dead-lettered, halted on or reported with its error, so a stage's error must be a `std::error::Error + Send + Sync + 'static`",
+    note = "derive one with thiserror (`#[derive(Debug, thiserror::Error)] #[error(\"...\")] struct MyError;`), or wrap a `String` in a small error type (`#[derive(Debug, thiserror::Error)] #[error(\"{{0}}\")] struct MyError(String);`)"
+)]
+pub trait StageError: std::error::Error + Send + Sync + 'static {}
+
+impl<E: std::error::Error + Send + Sync + 'static> StageError for E {}
+
 /// The pipeline's configuration is invalid; nothing was started.
 ///
 /// # Examples

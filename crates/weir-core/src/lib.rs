@@ -50,7 +50,7 @@ pub use ack::{Ack, Acks};
 pub use class::{Classify, ErrorClass};
 pub use control::RunControl;
 pub use envelope::{Envelope, History, Meta};
-pub use error::{BoxError, BuildError, RunError};
+pub use error::{BoxError, BuildError, RunError, StageError};
 pub use failure::{Cause, ErasedFailure, Failure, Settled};
 pub use metrics::{ATTEMPT_BUCKETS, StageKind, StageMetrics, StageRef};
 pub use operation::{Attempt, Operation, Verdict};

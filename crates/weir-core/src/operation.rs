@@ -313,15 +313,19 @@ impl Attempt {
 /// use std::time::Duration;
 /// use weir_core::{Attempt, ErrorClass, Operation, Verdict};
 ///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("down")]
+/// struct Down;
+///
 /// /// Retries once after 10 ms, then gives up.
 /// struct Once;
 ///
 /// impl Operation<u32> for Once {
 ///     type Output = u32;
-///     type Error = &'static str;
-///     type Future = std::future::Ready<Result<u32, &'static str>>;
-///     fn apply(&self, _: u32) -> Self::Future { std::future::ready(Err("down")) }
-///     fn on_failure(&self, attempt: &mut Attempt, _: &&'static str) -> Verdict {
+///     type Error = Down;
+///     type Future = std::future::Ready<Result<u32, Down>>;
+///     fn apply(&self, _: u32) -> Self::Future { std::future::ready(Err(Down)) }
+///     fn on_failure(&self, attempt: &mut Attempt, _: &Down) -> Verdict {
 ///         if attempt.number() < 2 { Verdict::Retry(Duration::from_millis(10)) } else { Verdict::Fail(ErrorClass::Transient) }
 ///     }
 /// }
@@ -340,17 +344,21 @@ impl Attempt {
 /// use std::sync::atomic::{AtomicBool, Ordering};
 /// use weir_core::{Attempt, Cause, ErrorClass, Operation, Verdict};
 ///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("connection refused")]
+/// struct Refused;
+///
 /// struct Breaker { open: AtomicBool }
 ///
 /// impl Operation<u32> for Breaker {
 ///     type Output = u32;
-///     type Error = &'static str;
-///     type Future = std::future::Ready<Result<u32, &'static str>>;
+///     type Error = Refused;
+///     type Future = std::future::Ready<Result<u32, Refused>>;
 ///     fn apply(&self, _: u32) -> Self::Future {
 ///         self.open.store(true, Ordering::Relaxed); // trips on the first failure
-///         std::future::ready(Err("connection refused"))
+///         std::future::ready(Err(Refused))
 ///     }
-///     fn on_failure(&self, _: &mut Attempt, _: &&'static str) -> Verdict {
+///     fn on_failure(&self, _: &mut Attempt, _: &Refused) -> Verdict {
 ///         if self.open.load(Ordering::Relaxed) {
 ///             return Verdict::GiveUp { class: ErrorClass::Transient, reason: "circuit open" };
 ///         }

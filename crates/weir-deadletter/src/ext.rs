@@ -170,7 +170,7 @@ impl<T, I, E> DeadLetterExt<T, I, E> for Fallible<T, I, E>
 where
     T: Send + 'static,
     I: Send + 'static,
-    E: std::error::Error + Send + Sync + 'static,
+    E: weir_core::StageError,
 {
     fn dead_letter_with<Si>(self, store: Si, options: DeadLetterOptions) -> Pipeline<T>
     where

@@ -64,7 +64,7 @@ fn writer<I, E, Si>(
 impl<I, E, Si> FailureRoute<I, E> for DeadLetterRoute<I, E, Si>
 where
     I: Send + 'static,
-    E: std::error::Error + Send + Sync + 'static,
+    E: weir_core::StageError,
     Si: Sink<DeadLetter<I>>,
 {
     type Future = BoxFuture<'static, ()>;

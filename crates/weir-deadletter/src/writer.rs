@@ -43,7 +43,7 @@ enum Sent<I> {
 impl<I, E, Si> Writer<I, E, Si>
 where
     I: Send + 'static,
-    E: std::error::Error + Send + Sync + 'static,
+    E: weir_core::StageError,
     Si: Sink<DeadLetter<I>>,
 {
     /// Stores every failure that arrives, a group at a time (the failures

@@ -55,7 +55,7 @@ impl FanOut {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let err = Pipeline::from_iter(0..3u32)
-    ///     .fan_out("op", FanOut::workers(FanOut::MAX_WORKERS + 1), |x: u32| async move { Ok::<_, String>(x) })
+    ///     .fan_out("op", FanOut::workers(FanOut::MAX_WORKERS + 1), |x: u32| async move { Ok::<_, std::convert::Infallible>(x) })
     ///     .discard_failures()
     ///     .sink(sink::drain())
     ///     .run()

@@ -35,7 +35,7 @@ where
     T: Clone + Send + 'static,
     M: FnMut(usize) -> Op + Send + 'static,
     Op: Operation<T>,
-    Op::Error: fmt::Display,
+    Op::Error: weir_core::StageError,
 {
     type Output = Op::Output;
     type Error = Op::Error;

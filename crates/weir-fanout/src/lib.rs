@@ -56,7 +56,7 @@ use std::hash::Hash;
 pub use config::FanOut;
 pub use fan_out_with::FanOutWithStage;
 pub use stage::{BroadcastStage, FanOutStage, KeyedStage};
-use weir_core::{Fallible, Operation, Pipeline};
+use weir_core::{Fallible, Operation, Pipeline, StageError};
 
 /// Fan-out stages for [`Pipeline`]s.
 pub trait FanOutExt<T>: Sized {
@@ -70,6 +70,21 @@ pub trait FanOutExt<T>: Sized {
     /// must say what happens to failures. Failures need the item after the
     /// operation took it, so each attempt gets a clone (`T: Clone`; cheap
     /// with `Arc` or `Bytes`).
+    ///
+    /// The operation's error must be an error type
+    /// ([`StageError`]: `std::error::Error + Send +
+    /// Sync + 'static`), since failures are dead-lettered, halted on or
+    /// reported with it. A bare `String` is refused here, where the error
+    /// type comes in, with a message that says to give it a type:
+    ///
+    /// ```compile_fail,E0277
+    /// use weir_core::prelude::*;
+    /// use weir_fanout::{FanOut, FanOutExt};
+    ///
+    /// let lookup = |id: u32| async move { if id > 0 { Ok(id) } else { Err(String::from("no such id")) } };
+    /// let _ = Pipeline::from_iter(0..3u32).fan_out("lookup", FanOut::workers(2), lookup);
+    /// // error[E0277]: `String` is not an error type a stage can keep with a failed item
+    /// ```
     ///
     /// # Backpressure
     ///
@@ -120,7 +135,7 @@ pub trait FanOutExt<T>: Sized {
     fn fan_out<Op>(self, name: &str, config: FanOut, op: Op) -> Fallible<Op::Output, T, Op::Error>
     where
         Op: Operation<T>,
-        Op::Error: std::fmt::Display;
+        Op::Error: StageError;
 
     /// Like [`fan_out`](Self::fan_out), but each worker owns an operation
     /// of its own, made by `make(worker)` for workers `0..n` when the run
@@ -200,7 +215,7 @@ pub trait FanOutExt<T>: Sized {
     where
         M: FnMut(usize) -> Op + Send + 'static,
         Op: Operation<T>,
-        Op::Error: std::fmt::Display;
+        Op::Error: StageError;
 
     /// Like [`fan_out`](Self::fan_out), but items with equal keys are
     /// processed one at a time, in input order (like Broadway's
@@ -249,7 +264,7 @@ pub trait FanOutExt<T>: Sized {
     ) -> Fallible<Op::Output, T, Op::Error>
     where
         Op: Operation<T>,
-        Op::Error: std::fmt::Display,
+        Op::Error: StageError,
         F: Fn(&T) -> K + Send + 'static,
         K: Hash;
 
@@ -289,14 +304,14 @@ pub trait FanOutExt<T>: Sized {
     ) -> Fallible<Vec<Op::Output>, T, Op::Error>
     where
         Op: Operation<T>,
-        Op::Error: std::fmt::Display;
+        Op::Error: StageError;
 }
 
 impl<T: Clone + Send + 'static> FanOutExt<T> for Pipeline<T> {
     fn fan_out<Op>(self, name: &str, config: FanOut, op: Op) -> Fallible<Op::Output, T, Op::Error>
     where
         Op: Operation<T>,
-        Op::Error: std::fmt::Display,
+        Op::Error: StageError,
     {
         self.try_stage(FanOutStage::new(name, config, op))
     }
@@ -305,7 +320,7 @@ impl<T: Clone + Send + 'static> FanOutExt<T> for Pipeline<T> {
     where
         M: FnMut(usize) -> Op + Send + 'static,
         Op: Operation<T>,
-        Op::Error: std::fmt::Display,
+        Op::Error: StageError,
     {
         self.try_stage(FanOutWithStage::new(name, config, make))
     }
@@ -319,7 +334,7 @@ impl<T: Clone + Send + 'static> FanOutExt<T> for Pipeline<T> {
     ) -> Fallible<Op::Output, T, Op::Error>
     where
         Op: Operation<T>,
-        Op::Error: std::fmt::Display,
+        Op::Error: StageError,
         F: Fn(&T) -> K + Send + 'static,
         K: Hash,
     {
@@ -334,7 +349,7 @@ impl<T: Clone + Send + 'static> FanOutExt<T> for Pipeline<T> {
     ) -> Fallible<Vec<Op::Output>, T, Op::Error>
     where
         Op: Operation<T>,
-        Op::Error: std::fmt::Display,
+        Op::Error: StageError,
     {
         self.try_stage(BroadcastStage::new(name, capacity, consumers))
     }

@@ -51,7 +51,7 @@ impl<T, Op> FallibleStage<T> for FanOutStage<Op>
 where
     T: Clone + Send + 'static,
     Op: Operation<T>,
-    Op::Error: std::fmt::Display,
+    Op::Error: weir_core::StageError,
 {
     type Output = Op::Output;
     type Error = Op::Error;
@@ -122,7 +122,7 @@ impl<T, Op, F, K> FallibleStage<T> for KeyedStage<Op, F>
 where
     T: Clone + Send + 'static,
     Op: Operation<T>,
-    Op::Error: std::fmt::Display,
+    Op::Error: weir_core::StageError,
     F: Fn(&T) -> K + Send + 'static,
     K: Hash,
 {
@@ -191,7 +191,7 @@ impl<T, Op> FallibleStage<T> for BroadcastStage<Op>
 where
     T: Clone + Send + 'static,
     Op: Operation<T>,
-    Op::Error: std::fmt::Display,
+    Op::Error: weir_core::StageError,
 {
     type Output = Vec<Op::Output>;
     type Error = Op::Error;
@@ -244,7 +244,7 @@ pub(crate) fn launch_sized<T, Op>(
 where
     T: Clone + Send + 'static,
     Op: Operation<T>,
-    Op::Error: std::fmt::Display,
+    Op::Error: weir_core::StageError,
 {
     let queue = Arc::new(Dispatch::new(hash.is_some()));
     let layout = Layout {

@@ -105,7 +105,7 @@ where
     /// acknowledging their items: discarding is their final outcome).
     pub fn discard_failures(self) -> Pipeline<T>
     where
-        E: std::fmt::Display,
+        E: crate::StageError,
     {
         self.route_failures(|failure, _| {
             tracing::debug!(stage = failure.stage(), cause = %failure.cause(), "failure discarded");
@@ -120,7 +120,7 @@ where
     /// its item. Failed items are not acknowledged.
     pub fn halt_on_error(self) -> Pipeline<T>
     where
-        E: std::error::Error + Send + Sync + 'static,
+        E: crate::StageError,
     {
         self.route_failures(|failure, control| {
             failure.origin().metrics().record_returned(failure.count());

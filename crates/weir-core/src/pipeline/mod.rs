@@ -194,7 +194,7 @@ impl<T: Send + 'static> Pipeline<T> {
     pub fn try_new<St, E>(name: &str, source: St) -> Fallible<T, (), E>
     where
         St: Stream<Item = Result<T, E>> + Send + 'static,
-        E: std::fmt::Display + Send + 'static,
+        E: crate::StageError,
     {
         let (build, plan) = Pipeline::new(source).chain(name, |input, ctx| {
             input
@@ -317,6 +317,8 @@ impl<T: Send + 'static> Pipeline<T> {
     /// Transforms each item with a synchronous, fallible function. An `Err`
     /// or a panic becomes a [`Failure`](crate::Failure) that keeps the
     /// original item, which is why `T: Clone` (cheap with `Arc` or `Bytes`).
+    /// `E` must be an error type ([`StageError`](crate::StageError)); a
+    /// bare `String` is refused here, with a message that says what to do.
     ///
     /// The result must decide what happens to failures before it can reach
     /// a sink:
@@ -333,7 +335,7 @@ impl<T: Send + 'static> Pipeline<T> {
     where
         T: Clone,
         U: Send + 'static,
-        E: std::fmt::Display + Send + 'static,
+        E: crate::StageError,
         F: FnMut(T) -> Result<U, E> + Send + 'static,
     {
         self.push_fallible(name, move |input, ctx| stage::try_map::build(input, ctx, f))
@@ -345,7 +347,7 @@ impl<T: Send + 'static> Pipeline<T> {
     where
         T: Clone,
         U: Send + 'static,
-        E: std::fmt::Display + Send + 'static,
+        E: crate::StageError,
         F: FnMut(T) -> Fut + Send + 'static,
         Fut: Future<Output = Result<U, E>> + Send + 'static,
     {

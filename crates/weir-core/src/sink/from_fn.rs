@@ -51,7 +51,7 @@ where
     T: Send + 'static,
     F: FnMut(T) -> Fut + Send + 'static,
     Fut: Future<Output = Result<(), E>> + Send,
-    E: std::error::Error + Send + Sync + 'static,
+    E: crate::StageError,
 {
     type Error = E;
 

@@ -57,8 +57,8 @@ pub use from_futures::{FromFutures, from_futures};
 /// # }
 /// ```
 pub trait Sink<T>: Send + 'static {
-    /// The sink's error.
-    type Error: std::error::Error + Send + Sync + 'static;
+    /// The sink's error (a [`StageError`](crate::StageError)).
+    type Error: crate::StageError;
 
     /// Takes one item. On error the item is given back when the sink still has it.
     fn send(&mut self, item: T) -> impl Future<Output = Result<(), SinkError<T, Self::Error>>> + Send;

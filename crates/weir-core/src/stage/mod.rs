@@ -377,8 +377,10 @@ impl StageContext {
 pub trait FallibleStage<In>: Send + 'static {
     /// The item type of successes.
     type Output: Send + 'static;
-    /// The error of failures.
-    type Error: Send + 'static;
+    /// The error of failures: a real error type (see
+    /// [`StageError`](crate::StageError)), checked where the stage is
+    /// written rather than where its failures are handled.
+    type Error: crate::StageError;
 
     /// The stage's name, unique within the pipeline.
     fn name(&self) -> &str;
