@@ -75,14 +75,13 @@ proptest! {
         };
         let policy = RetryPolicy::constant(Duration::from_millis(5))
             .max_attempts(max_attempts)
-            .classify_by_trait()
             .build()
             .unwrap();
         let (dead, records) = sink::collect();
         let (sink, delivered) = sink::collect();
         let report = rt.block_on(
             Pipeline::from_iter(0..n)
-                .fan_out("work", FanOut::workers(workers).capacity(8), op.retry(policy))
+                .fan_out("work", FanOut::workers(workers).capacity(8), op.retry(policy).classify_by_trait())
                 .dead_letter_with(dead, DeadLetterOptions::new().max_batch(max_batch))
                 .sink(sink)
                 .run(),

@@ -341,3 +341,42 @@ async fn a_zero_attempt_timeout_is_a_build_error() {
     assert_eq!(stage, "op");
     assert!(message.contains("attempt timeout is zero"), "{message}");
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("HTTP {0}")]
+struct Status(u16);
+
+/// Classification is the retry layer's, where the operation's error type
+/// is known: the closure needs no annotation, and the policy is the same
+/// plain `RetryPolicy` as any other.
+#[tokio::test(start_paused = true)]
+async fn a_classified_retry_in_a_fan_out_fails_permanent_errors_at_once() {
+    let get = |x: u32| async move {
+        match x {
+            1 => Err(Status(404)),
+            3 => Err(Status(503)),
+            _ => Ok(x),
+        }
+    };
+    let policy: RetryPolicy = constant_1s();
+    let retried = get
+        .retry(policy)
+        .classify(|e| if e.0 >= 500 { ErrorClass::Transient } else { ErrorClass::Permanent });
+    let failed = Arc::new(Mutex::new(Vec::new()));
+    let seen = failed.clone();
+    let report = Pipeline::from_iter(0..4u32)
+        .fan_out("get", FanOut::workers(2), retried)
+        .route_failures(move |failure, _| {
+            seen.lock().unwrap().push((*failure.item(), failure.attempts(), failure.class()));
+            failure.settle(Settled::Discarded);
+            std::future::ready(())
+        })
+        .sink(sink::drain())
+        .run()
+        .await
+        .unwrap();
+    let mut failed = failed.lock().unwrap().clone();
+    failed.sort();
+    assert_eq!(failed, [(1, 1, ErrorClass::Permanent), (3, 3, ErrorClass::Transient)]);
+    assert_eq!((report.delivered(), report.discarded()), (2, 2));
+}

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use crate::backoff::Backoff;
 use crate::budget::RetryBudget;
-use crate::classify::{AllTransient, ByClassify, ClassifyFn};
 use crate::draws::Seeds;
 use crate::error::InvalidPolicy;
 use crate::jitter::Jitter;
@@ -63,9 +62,11 @@ impl RetryPolicy {
 /// [`RetryPolicy::constant`]. Nothing is checked until
 /// [`build`](Self::build).
 ///
-/// Defaults: 3 attempts, no elapsed-time limit, no jitter, no budget,
-/// every error transient. (A time limit per attempt is a layer of its own:
-/// [`TimeoutExt::timeout`](crate::TimeoutExt::timeout).)
+/// Defaults: 3 attempts, no elapsed-time limit, no jitter, no budget.
+/// Which errors are retried is the retry layer's choice
+/// ([`Retry::classify`](crate::Retry::classify); every error by default),
+/// and so is a time limit per attempt
+/// ([`TimeoutExt::timeout`](crate::TimeoutExt::timeout)), a layer of its own.
 ///
 /// # Examples
 ///
@@ -82,7 +83,7 @@ impl RetryPolicy {
 /// # Ok::<(), weir_retry::InvalidPolicy>(())
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
-pub struct RetryPolicyBuilder<K = AllTransient> {
+pub struct RetryPolicyBuilder {
     base: Duration,
     factor: f64,
     cap: Duration,
@@ -91,7 +92,6 @@ pub struct RetryPolicyBuilder<K = AllTransient> {
     max_attempts: u32,
     max_elapsed: Option<Duration>,
     budget: Option<RetryBudget>,
-    classifier: K,
 }
 
 impl RetryPolicyBuilder {
@@ -105,12 +105,11 @@ impl RetryPolicyBuilder {
             max_attempts: 3,
             max_elapsed: None,
             budget: None,
-            classifier: AllTransient,
         }
     }
 }
 
-impl<K> RetryPolicyBuilder<K> {
+impl RetryPolicyBuilder {
     /// The growth factor of exponential backoff (at least 1; 1 keeps the
     /// delay constant).
     ///
@@ -288,85 +287,6 @@ impl<K> RetryPolicyBuilder<K> {
         self
     }
 
-    /// Classifies errors with a closure: only
-    /// [`ErrorClass::Transient`](weir_core::ErrorClass::Transient) errors
-    /// are retried.
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// # use weir_core::ErrorClass;
-    /// # use weir_retry::{RetryExt, RetryPolicy};
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() {
-    /// let policy = RetryPolicy::constant(Duration::from_millis(10))
-    ///     .classify(|status: &u16| if *status >= 500 { ErrorClass::Transient } else { ErrorClass::Permanent })
-    ///     .build()
-    ///     .unwrap();
-    /// let not_found = |_: ()| async { Err::<(), u16>(404) };
-    /// let err = not_found.retry(policy).call(()).await.unwrap_err();
-    /// assert_eq!((err.attempts, err.class), (1, ErrorClass::Permanent));
-    /// # }
-    /// ```
-    pub fn classify<F>(self, f: F) -> RetryPolicyBuilder<ClassifyFn<F>> {
-        self.classifier(ClassifyFn::new(f))
-    }
-
-    /// Classifies errors by their own [`Classify`](weir_core::Classify)
-    /// impl, honouring their `retry_after` (bounded by the cap).
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// # use weir_core::{Classify, ErrorClass};
-    /// # use weir_retry::{RetryExt, RetryPolicy};
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() {
-    /// #[derive(Debug)]
-    /// struct Busy;
-    /// impl std::fmt::Display for Busy {
-    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("busy") }
-    /// }
-    /// impl Classify for Busy {
-    ///     fn class(&self) -> ErrorClass { ErrorClass::Transient }
-    ///     fn retry_after(&self) -> Option<Duration> { Some(Duration::from_secs(2)) }
-    /// }
-    /// let policy = RetryPolicy::constant(Duration::from_millis(10))
-    ///     .cap(Duration::from_secs(10))
-    ///     .max_attempts(2)
-    ///     .classify_by_trait()
-    ///     .build()
-    ///     .unwrap();
-    /// let start = tokio::time::Instant::now();
-    /// let busy = |_: ()| async { Err::<(), _>(Busy) };
-    /// assert!(busy.retry(policy).call(()).await.is_err());
-    /// assert_eq!(start.elapsed(), Duration::from_secs(2));
-    /// # }
-    /// ```
-    pub fn classify_by_trait(self) -> RetryPolicyBuilder<ByClassify> {
-        self.classifier(ByClassify)
-    }
-
-    /// Classifies errors with any [`Classifier`](crate::Classifier).
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// # use weir_retry::{AllTransient, RetryPolicy};
-    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).classifier(AllTransient).build()?;
-    /// # Ok::<(), weir_retry::InvalidPolicy>(())
-    /// ```
-    pub fn classifier<K2>(self, classifier: K2) -> RetryPolicyBuilder<K2> {
-        RetryPolicyBuilder {
-            base: self.base,
-            factor: self.factor,
-            cap: self.cap,
-            jitter: self.jitter,
-            seed: self.seed,
-            max_attempts: self.max_attempts,
-            max_elapsed: self.max_elapsed,
-            budget: self.budget,
-            classifier,
-        }
-    }
-
     /// Checks the knobs and builds the policy.
     ///
     /// # Errors
@@ -385,7 +305,7 @@ impl<K> RetryPolicyBuilder<K> {
     ///     InvalidPolicy::ZeroAttempts,
     /// );
     /// ```
-    pub fn build(self) -> Result<RetryPolicy<K>, InvalidPolicy> {
+    pub fn build(self) -> Result<RetryPolicy, InvalidPolicy> {
         if !self.factor.is_finite() {
             return Err(InvalidPolicy::FactorNotFinite { factor: self.factor });
         }
@@ -410,13 +330,12 @@ impl<K> RetryPolicyBuilder<K> {
                 max_attempts: self.max_attempts,
                 max_elapsed: self.max_elapsed,
                 budget: self.budget,
-                classifier: self.classifier,
             }),
         })
     }
 }
 
-impl<K> fmt::Debug for RetryPolicyBuilder<K> {
+impl fmt::Debug for RetryPolicyBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RetryPolicyBuilder")
             .field("base", &self.base)

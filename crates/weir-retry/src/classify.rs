@@ -1,4 +1,4 @@
-//! Classifiers: how a retry policy tells transient errors from permanent
+//! Classifiers: how a retry layer tells transient errors from permanent
 //! and poison ones.
 
 use std::fmt;
@@ -6,36 +6,51 @@ use std::time::Duration;
 
 use weir_core::{Classify, ErrorClass};
 
-/// Classifies an operation's errors for a retry policy: the error's
-/// [`ErrorClass`], and a delay it asks for (a `Retry-After`), if any.
+/// Classifies an operation's (or a sink's) errors for a retry layer: the
+/// error's [`ErrorClass`], and a delay it asks for (a `Retry-After`), if
+/// any.
 ///
+/// The classifier belongs to the layer, where the error type is known, not
+/// to the [`RetryPolicy`](crate::RetryPolicy), which any layer can use.
 /// weir provides three: [`AllTransient`] (the default), [`ByClassify`]
 /// (the error's own [`Classify`] impl, chosen with
-/// [`classify_by_trait`](crate::RetryPolicyBuilder::classify_by_trait)) and
+/// [`Retry::classify_by_trait`](crate::Retry::classify_by_trait)) and
 /// [`ClassifyFn`] (a closure, chosen with
-/// [`classify`](crate::RetryPolicyBuilder::classify)). Implement it for
-/// your own type to derive both the class and the delay from the error.
+/// [`Retry::classify`](crate::Retry::classify)); the same methods exist on
+/// [`RetrySink`](crate::RetrySink). Implement it for your own type to
+/// derive both the class and the delay from the error, and set it with
+/// [`Retry::classifier`](crate::Retry::classifier).
 ///
 /// # Examples
 ///
 /// ```
 /// use std::time::Duration;
 /// use weir_core::ErrorClass;
-/// use weir_retry::{Classifier, RetryPolicy};
+/// use weir_retry::{Classifier, RetryExt, RetryPolicy};
 ///
-/// struct HttpStatus;
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("HTTP {status}")]
+/// struct Http { status: u16, retry_after: Option<u64> }
 ///
-/// impl Classifier<(u16, Option<u64>)> for HttpStatus {
-///     fn class(&self, (status, _): &(u16, Option<u64>)) -> ErrorClass {
-///         if *status == 429 || *status >= 500 { ErrorClass::Transient } else { ErrorClass::Permanent }
+/// /// 429 and 5xx are worth retrying, after the delay the server asks.
+/// struct ByStatus;
+///
+/// impl Classifier<Http> for ByStatus {
+///     fn class(&self, e: &Http) -> ErrorClass {
+///         if e.status == 429 || e.status >= 500 { ErrorClass::Transient } else { ErrorClass::Permanent }
 ///     }
-///     fn retry_after(&self, (_, secs): &(u16, Option<u64>)) -> Option<Duration> {
-///         secs.map(Duration::from_secs)
+///     fn retry_after(&self, e: &Http) -> Option<Duration> {
+///         e.retry_after.map(Duration::from_secs)
 ///     }
 /// }
 ///
-/// let policy = RetryPolicy::exponential(Duration::from_millis(100)).classifier(HttpStatus).build().unwrap();
-/// assert_eq!(policy.classifier().class(&(404, None)), ErrorClass::Permanent);
+/// assert_eq!(ByStatus.class(&Http { status: 404, retry_after: None }), ErrorClass::Permanent);
+/// let busy = Http { status: 503, retry_after: Some(2) };
+/// assert_eq!(ByStatus.retry_after(&busy), Some(Duration::from_secs(2)));
+///
+/// let get = |path: &'static str| async move { if path == "/" { Ok(200) } else { Err(Http { status: 404, retry_after: None }) } };
+/// let policy = RetryPolicy::exponential(Duration::from_millis(100)).build().unwrap();
+/// let get = get.retry(policy).classifier(ByStatus);
 /// ```
 pub trait Classifier<E>: Send + Sync + 'static {
     /// The class of `error`: only [`ErrorClass::Transient`] is retried.
@@ -98,7 +113,8 @@ impl<E: Classify> Classifier<E> for ByClassify {
 }
 
 /// Classifies errors with a closure `Fn(&E) -> ErrorClass`; made by
-/// [`RetryPolicyBuilder::classify`](crate::RetryPolicyBuilder::classify).
+/// [`Retry::classify`](crate::Retry::classify) and
+/// [`RetrySink::classify`](crate::RetrySink::classify).
 ///
 /// # Examples
 ///

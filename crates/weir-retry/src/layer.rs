@@ -3,9 +3,9 @@
 use std::fmt;
 
 use weir_core::operation::{Exhausted, call};
-use weir_core::{Attempt, BuildError, Operation, Verdict};
+use weir_core::{Attempt, BuildError, Classify, ErrorClass, Operation, Verdict};
 
-use crate::classify::Classifier;
+use crate::classify::{AllTransient, ByClassify, Classifier, ClassifyFn};
 use crate::policy::{RetryPolicy, trace};
 
 /// Adds [`retry`](RetryExt::retry) to every [`Operation`].
@@ -21,6 +21,13 @@ pub trait RetryExt<In>: Operation<In> + Sized {
     /// when to try again. Whoever runs it does the waiting: a weir fan-out
     /// parks the item on a timer and serves other items meanwhile, and
     /// [`Retry::call`] (for use outside a pipeline) sleeps between attempts.
+    ///
+    /// Every error is retried (as [`ErrorClass::Transient`]) within the
+    /// policy's limits. To retry only the errors worth it, classify them
+    /// on the returned layer, where the error type is known:
+    /// [`classify(|e| …)`](Retry::classify) or
+    /// [`classify_by_trait()`](Retry::classify_by_trait) (the error's own
+    /// [`Classify`] impl, with its `retry_after`).
     ///
     /// Every attempt needs the item again, so running the retried
     /// operation requires `In: Clone`, as tower's `Retry` does: wrap large
@@ -73,15 +80,18 @@ pub trait RetryExt<In>: Operation<In> + Sized {
     /// # Ok(())
     /// # }
     /// ```
-    fn retry<K>(self, policy: RetryPolicy<K>) -> Retry<Self, K> {
-        Retry { op: self, policy }
+    fn retry(self, policy: RetryPolicy) -> Retry<Self> {
+        Retry { op: self, policy, classifier: AllTransient }
     }
 }
 
 impl<In, Op: Operation<In>> RetryExt<In> for Op {}
 
 /// An operation whose failures are retried by a [`RetryPolicy`]; made by
-/// [`RetryExt::retry`].
+/// [`RetryExt::retry`]. `K` is the [`Classifier`] that tells which errors
+/// are worth retrying: every error by default ([`AllTransient`]), set with
+/// [`classify`](Retry::classify) or
+/// [`classify_by_trait`](Retry::classify_by_trait).
 ///
 /// # Examples
 ///
@@ -90,16 +100,139 @@ impl<In, Op: Operation<In>> RetryExt<In> for Op {}
 /// use weir_retry::{Retry, RetryExt, RetryPolicy};
 ///
 /// let policy = RetryPolicy::constant(Duration::from_millis(10)).build()?;
-/// let retry: Retry<_, _> = (|x: u64| async move { Ok::<_, std::io::Error>(x) }).retry(policy);
+/// let retry: Retry<_> = (|x: u64| async move { Ok::<_, std::io::Error>(x) }).retry(policy);
 /// assert_eq!(retry.policy().max_attempts(), 3);
 /// # Ok::<(), weir_retry::InvalidPolicy>(())
 /// ```
-pub struct Retry<Op, K> {
+pub struct Retry<Op, K = AllTransient> {
     op: Op,
-    policy: RetryPolicy<K>,
+    policy: RetryPolicy,
+    classifier: K,
 }
 
 impl<Op, K> Retry<Op, K> {
+    /// Retries only the errors `f` classes as
+    /// [`ErrorClass::Transient`]; a [`Permanent`](ErrorClass::Permanent)
+    /// or [`Poison`](ErrorClass::Poison) error fails the item at once.
+    /// `f` receives the operation's error, whose type is known here, so
+    /// the closure needs no annotation. (Under a
+    /// [`timeout`](crate::TimeoutExt::timeout), the error is an
+    /// [`AttemptError`](crate::AttemptError).)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::ErrorClass;
+    /// use weir_retry::{RetryExt, RetryPolicy};
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("HTTP {0}")]
+    /// struct Status(u16);
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), weir_retry::InvalidPolicy> {
+    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).build()?;
+    /// let not_found = |_: ()| async { Err::<(), _>(Status(404)) };
+    /// let retried = not_found
+    ///     .retry(policy)
+    ///     .classify(|e| if e.0 >= 500 { ErrorClass::Transient } else { ErrorClass::Permanent });
+    /// let err = retried.call(()).await.unwrap_err();
+    /// assert_eq!((err.attempts, err.class), (1, ErrorClass::Permanent));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn classify<In, F>(self, f: F) -> Retry<Op, ClassifyFn<F>>
+    where
+        Op: Operation<In>,
+        F: Fn(&Op::Error) -> ErrorClass + Send + Sync + 'static,
+    {
+        self.classifier(ClassifyFn::new(f))
+    }
+
+    /// Classifies errors by their own [`Classify`] impl, honouring their
+    /// [`retry_after`](Classify::retry_after) (bounded by the policy's
+    /// cap).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::{Classify, ErrorClass};
+    /// use weir_retry::{RetryExt, RetryPolicy};
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("busy")]
+    /// struct Busy;
+    ///
+    /// impl Classify for Busy {
+    ///     fn class(&self) -> ErrorClass { ErrorClass::Transient }
+    ///     fn retry_after(&self) -> Option<Duration> { Some(Duration::from_secs(2)) }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), weir_retry::InvalidPolicy> {
+    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).cap(Duration::from_secs(10)).max_attempts(2).build()?;
+    /// let start = tokio::time::Instant::now();
+    /// let busy = |_: ()| async { Err::<(), _>(Busy) };
+    /// assert!(busy.retry(policy).classify_by_trait().call(()).await.is_err());
+    /// assert_eq!(start.elapsed(), Duration::from_secs(2)); // as the error asked
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn classify_by_trait<In>(self) -> Retry<Op, ByClassify>
+    where
+        Op: Operation<In>,
+        Op::Error: Classify,
+    {
+        self.classifier(ByClassify)
+    }
+
+    /// Classifies errors with any [`Classifier`]: one that also derives a
+    /// delay from the error, or one shared by several layers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::ErrorClass;
+    /// use weir_retry::{Classifier, RetryExt, RetryPolicy};
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("HTTP {status}")]
+    /// struct Http { status: u16, retry_after: Option<u64> }
+    ///
+    /// /// 429 and 5xx are worth retrying, after the delay the server asks.
+    /// struct ByStatus;
+    ///
+    /// impl Classifier<Http> for ByStatus {
+    ///     fn class(&self, e: &Http) -> ErrorClass {
+    ///         if e.status == 429 || e.status >= 500 { ErrorClass::Transient } else { ErrorClass::Permanent }
+    ///     }
+    ///     fn retry_after(&self, e: &Http) -> Option<Duration> {
+    ///         e.retry_after.map(Duration::from_secs)
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), weir_retry::InvalidPolicy> {
+    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).cap(Duration::from_secs(60)).build()?;
+    /// let limited = |_: ()| async { Err::<(), _>(Http { status: 429, retry_after: Some(5) }) };
+    /// let start = tokio::time::Instant::now();
+    /// let err = limited.retry(policy).classifier(ByStatus).call(()).await.unwrap_err();
+    /// assert_eq!(err.attempts, 3);
+    /// assert_eq!(start.elapsed(), Duration::from_secs(10)); // 5 s, twice
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn classifier<In, K2>(self, classifier: K2) -> Retry<Op, K2>
+    where
+        Op: Operation<In>,
+        K2: Classifier<Op::Error>,
+    {
+        Retry { op: self.op, policy: self.policy, classifier }
+    }
+
     /// Runs one item through the operation outside any pipeline, sleeping
     /// between attempts (with [`weir_core::operation::call`]).
     ///
@@ -146,7 +279,7 @@ impl<Op, K> Retry<Op, K> {
     /// assert_eq!(retry.policy().cap(), Duration::ZERO);
     /// # Ok::<(), weir_retry::InvalidPolicy>(())
     /// ```
-    pub fn policy(&self) -> &RetryPolicy<K> {
+    pub fn policy(&self) -> &RetryPolicy {
         &self.policy
     }
 
@@ -197,7 +330,7 @@ where
     }
 
     fn on_failure(&self, attempt: &mut Attempt, error: &Op::Error) -> Verdict {
-        let classifier = self.policy.classifier();
+        let classifier = &self.classifier;
         let (verdict, reason) =
             self.policy.verdict(attempt, classifier.class(error), classifier.retry_after(error));
         trace(attempt, verdict, reason, Some(error));
@@ -211,9 +344,9 @@ where
     }
 }
 
-impl<Op: Clone, K> Clone for Retry<Op, K> {
+impl<Op: Clone, K: Clone> Clone for Retry<Op, K> {
     fn clone(&self) -> Self {
-        Self { op: self.op.clone(), policy: self.policy.clone() }
+        Self { op: self.op.clone(), policy: self.policy.clone(), classifier: self.classifier.clone() }
     }
 }
 

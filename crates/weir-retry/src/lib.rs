@@ -6,12 +6,17 @@
 //! (saturating at a cap, never overflowing), [`Jitter`] with a seedable
 //! random source (a stream per item, drawn without a lock), a maximum
 //! number of attempts, a maximum elapsed time counted from the *first*
-//! attempt, and an error [`Classifier`] (transient errors are retried,
-//! permanent and poison ones fail at once; an error may ask for its own
-//! delay, bounded by the cap).
+//! attempt, and a [`RetryBudget`]. It is one type, whatever the errors.
 //!
 //! [`RetryExt::retry`] wraps any [`Operation`](weir_core::Operation) in a
-//! [`Retry`], which is an operation too. The policy only *decides*; the
+//! [`Retry`], which is an operation too, and [`RetrySinkExt::retry`] wraps
+//! a sink. The layer, which knows the error type, classifies errors with a
+//! [`Classifier`]: every error is retried by default;
+//! [`Retry::classify`] takes a closure over the error and
+//! [`Retry::classify_by_trait`] the error's own
+//! [`Classify`](weir_core::Classify) impl. Transient errors are retried,
+//! permanent and poison ones fail at once; an error may ask for its own
+//! delay, bounded by the cap. The policy only *decides*; the
 //! runner waits. A weir fan-out parks a failed item on a timer and lets its
 //! worker serve other items meanwhile; [`Retry::call`] sleeps between
 //! attempts, for use outside a pipeline. [`TimeoutExt::timeout`] bounds

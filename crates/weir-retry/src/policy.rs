@@ -8,15 +8,19 @@ use weir_core::{Attempt, ErrorClass, Verdict};
 
 use crate::backoff::Backoff;
 use crate::budget::RetryBudget;
-use crate::classify::AllTransient;
 use crate::draws::{ItemDraws, Seeds};
 use crate::jitter::Jitter;
 
-/// A retry policy: backoff, jitter, limits, budget and error
-/// classification, built with [`RetryPolicy::exponential`] or
-/// [`RetryPolicy::constant`] and the
-/// [`RetryPolicyBuilder`](crate::RetryPolicyBuilder) knobs. `K` is the
-/// [`Classifier`](crate::Classifier) (every error is transient by default).
+/// A retry policy: backoff, jitter, limits and budget, built with
+/// [`RetryPolicy::exponential`] or [`RetryPolicy::constant`] and the
+/// [`RetryPolicyBuilder`](crate::RetryPolicyBuilder) knobs.
+///
+/// One type for every policy, whatever the errors it will see: which
+/// errors are worth retrying is decided where the error type is known, on
+/// the retry layer ([`Retry::classify`](crate::Retry::classify),
+/// [`Retry::classify_by_trait`](crate::Retry::classify_by_trait), and the
+/// same on [`RetrySink`](crate::RetrySink)). So a struct field or a
+/// function parameter typed `RetryPolicy` takes any policy.
 ///
 /// Cheap to clone (an `Arc` inside); clones share the [`RetryBudget`] and
 /// the counter that gives each item its own random stream for jitter
@@ -44,18 +48,17 @@ use crate::jitter::Jitter;
 /// assert_eq!(policy.max_attempts(), 5);
 /// # Ok::<(), weir_retry::InvalidPolicy>(())
 /// ```
-pub struct RetryPolicy<K = AllTransient> {
-    pub(crate) shared: Arc<Shared<K>>,
+pub struct RetryPolicy {
+    pub(crate) shared: Arc<Shared>,
 }
 
-pub(crate) struct Shared<K> {
+pub(crate) struct Shared {
     pub(crate) backoff: Backoff,
     pub(crate) jitter: Jitter,
     pub(crate) seeds: Seeds,
     pub(crate) max_attempts: u32,
     pub(crate) max_elapsed: Option<Duration>,
     pub(crate) budget: Option<RetryBudget>,
-    pub(crate) classifier: K,
 }
 
 /// Why a policy decided what it decided, for the tracing events.
@@ -80,7 +83,7 @@ impl Reason {
     }
 }
 
-impl<K> RetryPolicy<K> {
+impl RetryPolicy {
     /// Decides what happens after failed attempt `attempt.number()`, for an
     /// error of class `class` that may ask for a delay (`retry_after`).
     ///
@@ -205,18 +208,6 @@ impl<K> RetryPolicy<K> {
         self.shared.budget.as_ref()
     }
 
-    /// The error classifier.
-    ///
-    /// ```
-    /// # use weir_retry::{Classifier, RetryPolicy};
-    /// let p = RetryPolicy::constant(std::time::Duration::ZERO).build()?;
-    /// assert_eq!(p.classifier().class(&"any error"), weir_core::ErrorClass::Transient);
-    /// # Ok::<(), weir_retry::InvalidPolicy>(())
-    /// ```
-    pub fn classifier(&self) -> &K {
-        &self.shared.classifier
-    }
-
     /// The decision and its reason, without tracing.
     pub(crate) fn verdict(
         &self,
@@ -334,13 +325,13 @@ impl Chosen {
     }
 }
 
-impl<K> Clone for RetryPolicy<K> {
+impl Clone for RetryPolicy {
     fn clone(&self) -> Self {
         Self { shared: Arc::clone(&self.shared) }
     }
 }
 
-impl<K> fmt::Debug for RetryPolicy<K> {
+impl fmt::Debug for RetryPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &*self.shared;
         f.debug_struct("RetryPolicy")

@@ -2,9 +2,9 @@
 
 use std::fmt;
 
-use weir_core::{Attempt, Sink, SinkError, Verdict};
+use weir_core::{Attempt, Classify, ErrorClass, Sink, SinkError, Verdict};
 
-use crate::classify::Classifier;
+use crate::classify::{AllTransient, ByClassify, Classifier, ClassifyFn};
 use crate::policy::RetryPolicy;
 
 /// Retries for sinks; see [`RetrySinkExt::retry`].
@@ -19,6 +19,11 @@ pub trait RetrySinkExt<T>: Sink<T> + Sized {
     /// the sink stage's report (`retried`, `retries`, `attempts`) and in the
     /// failure record of an item given back (its attempts, and the first
     /// failure's time), through [`Sink::last_attempt`].
+    ///
+    /// Every error is worth another try by default; to retry only some,
+    /// classify them on the returned layer, where the sink's error type is
+    /// known: [`classify(|e| …)`](RetrySink::classify) or
+    /// [`classify_by_trait()`](RetrySink::classify_by_trait).
     ///
     /// # Examples
     ///
@@ -61,20 +66,20 @@ pub trait RetrySinkExt<T>: Sink<T> + Sized {
     /// # Ok(())
     /// # }
     /// ```
-    fn retry<K>(self, policy: RetryPolicy<K>) -> RetrySink<Self, K>
-    where
-        K: Classifier<Self::Error>,
-    {
-        RetrySink { sink: self, policy, last: None }
+    fn retry(self, policy: RetryPolicy) -> RetrySink<Self> {
+        RetrySink { sink: self, policy, classifier: AllTransient, last: None }
     }
 }
 
 impl<T, Si: Sink<T>> RetrySinkExt<T> for Si {}
 
-/// A sink whose failures are retried; see [`RetrySinkExt::retry`].
-pub struct RetrySink<Si, K> {
+/// A sink whose failures are retried; see [`RetrySinkExt::retry`]. `K`
+/// is the [`Classifier`] that tells which errors are worth retrying
+/// (every error by default, [`AllTransient`]).
+pub struct RetrySink<Si, K = AllTransient> {
     sink: Si,
-    policy: RetryPolicy<K>,
+    policy: RetryPolicy,
+    classifier: K,
     /// The attempts of the latest `send` or `flush`, when it was retried.
     last: Option<Attempt>,
 }
@@ -86,6 +91,136 @@ impl<Si: fmt::Debug, K> fmt::Debug for RetrySink<Si, K> {
 }
 
 impl<Si, K> RetrySink<Si, K> {
+    /// Retries only the errors `f` classes as
+    /// [`ErrorClass::Transient`]; after any other, the item is given back
+    /// (or the flush fails) at once. `f` receives the sink's error, whose
+    /// type is known here, so the closure needs no annotation. (An item
+    /// the sink itself gives back with a class that is not retryable, see
+    /// [`SinkError::with_class`], is never retried either.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::prelude::*;
+    /// use weir_core::Sink;
+    /// use weir_retry::{RetryPolicy, RetrySinkExt};
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// enum DbError {
+    ///     #[error("database is locked")]
+    ///     Locked,
+    ///     #[error("disk full")]
+    ///     DiskFull,
+    /// }
+    ///
+    /// /// Its disk is full: gives every row back.
+    /// struct Db;
+    ///
+    /// impl Sink<u32> for Db {
+    ///     type Error = DbError;
+    ///     async fn send(&mut self, row: u32) -> Result<(), SinkError<u32, DbError>> {
+    ///         Err(SinkError::with_item(DbError::DiskFull, row))
+    ///     }
+    ///     async fn flush(&mut self) -> Result<(), DbError> { Ok(()) }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).max_attempts(5).build()?;
+    /// let full = Db
+    ///     .retry(policy)
+    ///     .classify(|e| match e {
+    ///         DbError::Locked => ErrorClass::Transient,
+    ///         DbError::DiskFull => ErrorClass::Permanent,
+    ///     });
+    /// let start = tokio::time::Instant::now();
+    /// let err = Pipeline::from_iter([1u32]).sink(full).run().await.unwrap_err();
+    /// assert!(matches!(err, RunError::Sink { .. }));
+    /// assert_eq!(start.elapsed(), Duration::ZERO); // not retried
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn classify<T, F>(self, f: F) -> RetrySink<Si, ClassifyFn<F>>
+    where
+        Si: Sink<T>,
+        F: Fn(&Si::Error) -> ErrorClass + Send + Sync + 'static,
+    {
+        self.classifier(ClassifyFn::new(f))
+    }
+
+    /// Classifies errors by their own [`Classify`] impl, honouring their
+    /// [`retry_after`](Classify::retry_after) (bounded by the policy's
+    /// cap).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::prelude::*;
+    /// use weir_core::Sink;
+    /// use weir_retry::{RetryPolicy, RetrySinkExt};
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("rate limited")]
+    /// struct RateLimited;
+    ///
+    /// impl Classify for RateLimited {
+    ///     fn class(&self) -> ErrorClass { ErrorClass::Transient }
+    ///     fn retry_after(&self) -> Option<Duration> { Some(Duration::from_secs(1)) }
+    /// }
+    ///
+    /// /// Rate-limits every row, giving it back.
+    /// struct Api;
+    ///
+    /// impl Sink<u32> for Api {
+    ///     type Error = RateLimited;
+    ///     async fn send(&mut self, row: u32) -> Result<(), SinkError<u32, RateLimited>> {
+    ///         Err(SinkError::with_item(RateLimited, row))
+    ///     }
+    ///     async fn flush(&mut self) -> Result<(), RateLimited> { Ok(()) }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).cap(Duration::from_secs(5)).max_attempts(3).build()?;
+    /// let limited = Api.retry(policy).classify_by_trait();
+    /// let start = tokio::time::Instant::now();
+    /// let _ = Pipeline::from_iter([1u32]).sink(limited).run().await;
+    /// assert_eq!(start.elapsed(), Duration::from_secs(2)); // 1 s, twice, as the error asked
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn classify_by_trait<T>(self) -> RetrySink<Si, ByClassify>
+    where
+        Si: Sink<T>,
+        Si::Error: Classify,
+    {
+        self.classifier(ByClassify)
+    }
+
+    /// Classifies errors with any [`Classifier`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::sink;
+    /// use weir_retry::{AllTransient, RetryPolicy, RetrySinkExt};
+    ///
+    /// # #[derive(Debug, thiserror::Error)] #[error("down")] struct Down;
+    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).build()?;
+    /// let store = sink::from_fn(|_: u32| async { Ok::<_, Down>(()) }).retry(policy).classifier(AllTransient);
+    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// ```
+    pub fn classifier<T, K2>(self, classifier: K2) -> RetrySink<Si, K2>
+    where
+        Si: Sink<T>,
+        K2: Classifier<Si::Error>,
+    {
+        RetrySink { sink: self.sink, policy: self.policy, classifier, last: self.last }
+    }
+
     /// The wrapped sink.
     pub fn into_inner(self) -> Si {
         self.sink
@@ -93,12 +228,11 @@ impl<Si, K> RetrySink<Si, K> {
 }
 
 /// Decides what follows a failed attempt; sleeps and returns `true` to retry.
-async fn again<K, E>(policy: &RetryPolicy<K>, attempt: &mut Attempt, error: &E) -> bool
+async fn again<K, E>(policy: &RetryPolicy, classifier: &K, attempt: &mut Attempt, error: &E) -> bool
 where
     K: Classifier<E>,
     E: fmt::Display,
 {
-    let classifier = policy.classifier();
     match policy.decide(attempt, classifier.class(error), classifier.retry_after(error)) {
         Verdict::Retry(delay) => {
             tracing::info!(attempt = attempt.number(), ?delay, error = %error, "retrying the sink");
@@ -129,7 +263,7 @@ where
             };
             let Some(back) = back else { break Err(SinkError::lost(error).with_class(class)) };
             // An item the sink says it can never take is not tried again.
-            if !class.is_retryable() || !again(&self.policy, &mut attempt, &error).await {
+            if !class.is_retryable() || !again(&self.policy, &self.classifier, &mut attempt, &error).await {
                 break Err(SinkError::with_item(error, back).with_class(class));
             }
             item = back;
@@ -146,7 +280,7 @@ where
                 Ok(()) => break Ok(()),
                 Err(error) => error,
             };
-            if !again(&self.policy, &mut attempt, &error).await {
+            if !again(&self.policy, &self.classifier, &mut attempt, &error).await {
                 break Err(error);
             }
         };

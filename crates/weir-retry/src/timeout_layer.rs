@@ -23,10 +23,10 @@ pub trait TimeoutExt<In>: Operation<In> + Sized {
     /// - `op.timeout(d).retry(policy)`: the retry sees timeouts and retries
     ///   them as transient, within the policy's limits. Its classifier sees
     ///   [`AttemptError<E>`](AttemptError): the default and
-    ///   [`classify_by_trait`](crate::RetryPolicyBuilder::classify_by_trait)
+    ///   [`classify_by_trait`](crate::Retry::classify_by_trait)
     ///   take a timeout as transient and classify the operation's own
     ///   errors as before; a closure given to
-    ///   [`classify`](crate::RetryPolicyBuilder::classify) receives
+    ///   [`classify`](crate::Retry::classify) receives
     ///   `&AttemptError<E>`.
     /// - `op.retry(policy).timeout(d)`: a timeout fails the item at once;
     ///   the inner operation's retry decision (its

@@ -2,7 +2,7 @@
 
 use weir_retry::{
     AllTransient, AttemptError, AttemptFuture, ByClassify, ClassifyFn, InvalidPolicy, Retry, RetryBudget,
-    RetryPolicy, RetryPolicyBuilder, Timeout,
+    RetryPolicy, RetryPolicyBuilder, RetrySink, Timeout,
 };
 
 fn send_sync<T: Send + Sync>() {}
@@ -14,11 +14,12 @@ type Classifier = ClassifyFn<fn(&String) -> weir_core::ErrorClass>;
 #[test]
 fn public_types_are_send_and_sync() {
     send_sync::<RetryPolicy>();
-    send_sync::<RetryPolicy<ByClassify>>();
-    send_sync::<RetryPolicy<Classifier>>();
-    send_sync::<RetryPolicyBuilder<AllTransient>>();
+    send_sync::<RetryPolicyBuilder>();
     send_sync::<RetryBudget>();
-    send_sync::<Retry<Op, AllTransient>>();
+    send_sync::<Retry<Op>>();
+    send_sync::<Retry<Op, ByClassify>>();
+    send_sync::<Retry<Op, Classifier>>();
+    send_sync::<RetrySink<weir_core::sink::Drain, Classifier>>();
     send_sync::<Retry<Timeout<Op>, AllTransient>>();
     send_sync::<AttemptFuture<std::future::Ready<Result<u32, String>>>>();
     send_sync::<AttemptError<String>>();

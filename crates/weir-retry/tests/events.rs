@@ -68,8 +68,8 @@ async fn permanent_give_up_is_traced_with_its_class() {
     let _guard = tracing::subscriber::set_default(capture.clone());
 
     let op = Scripted::always(TestError::of(ErrorClass::Poison));
-    let policy = RetryPolicy::constant(ms(1)).classify_by_trait().build().unwrap();
-    op.retry(policy).call(1).await.unwrap_err();
+    let policy = RetryPolicy::constant(ms(1)).build().unwrap();
+    op.retry(policy).classify_by_trait().call(1).await.unwrap_err();
 
     let lines = capture.0.lock().unwrap().clone();
     assert_eq!(lines.len(), 1, "{lines:#?}");

@@ -52,18 +52,14 @@ async fn permanent_and_poison_errors_are_never_retried() {
     for class in [ErrorClass::Permanent, ErrorClass::Poison] {
         // By the Classify trait.
         let op = Scripted::always(TestError::of(class));
-        let policy = RetryPolicy::constant(ms(10)).max_attempts(10).classify_by_trait().build().unwrap();
-        let err = op.clone().retry(policy).call(1).await.unwrap_err();
+        let policy = RetryPolicy::constant(ms(10)).max_attempts(10).build().unwrap();
+        let err = op.clone().retry(policy).classify_by_trait().call(1).await.unwrap_err();
         assert_eq!((op.attempts(), err.attempts, err.class), (1, 1, class));
 
         // By a closure, which overrides what the error says of itself.
         let op = Scripted::always(TestError::TRANSIENT);
-        let policy = RetryPolicy::constant(ms(10))
-            .max_attempts(10)
-            .classify(move |_: &TestError| class)
-            .build()
-            .unwrap();
-        let err = op.clone().retry(policy).call(1).await.unwrap_err();
+        let policy = RetryPolicy::constant(ms(10)).max_attempts(10).build().unwrap();
+        let err = op.clone().retry(policy).classify(move |_| class).call(1).await.unwrap_err();
         assert_eq!((op.attempts(), err.class), (1, class));
     }
 }
@@ -85,13 +81,9 @@ async fn retry_after_is_honoured_and_bounded_by_the_cap() {
         (Duration::ZERO, if i < 3 { Err(asks(wait[i])) } else { Ok(()) })
     };
     let op = Scripted::new(script);
-    let policy = RetryPolicy::exponential(ms(100))
-        .cap(Duration::from_secs(2))
-        .max_attempts(5)
-        .classify_by_trait()
-        .build()
-        .unwrap();
-    op.clone().retry(policy).call(1).await.unwrap();
+    let policy =
+        RetryPolicy::exponential(ms(100)).cap(Duration::from_secs(2)).max_attempts(5).build().unwrap();
+    op.clone().retry(policy).classify_by_trait().call(1).await.unwrap();
     // A shorter ask is honoured as is, a longer one is cut to the cap.
     assert_eq!(op.gaps(), [ms(30), Duration::from_secs(2), ms(1500)]);
 }
@@ -124,8 +116,8 @@ async fn attempt_timeout_drops_slow_attempts_and_retries_them() {
 #[tokio::test(start_paused = true)]
 async fn attempt_timeout_error_keeps_the_inner_error() {
     let op = Scripted::always(TestError::of(ErrorClass::Poison));
-    let policy = RetryPolicy::constant(ms(10)).classify_by_trait().build().unwrap();
-    let err = op.clone().timeout(ms(100)).retry(policy).call(1).await.unwrap_err();
+    let policy = RetryPolicy::constant(ms(10)).build().unwrap();
+    let err = op.clone().timeout(ms(100)).retry(policy).classify_by_trait().call(1).await.unwrap_err();
     assert_eq!(err.class, ErrorClass::Poison);
     assert!(matches!(err.cause.error(), Some(AttemptError::Failed(e)) if e.class == ErrorClass::Poison));
 }
