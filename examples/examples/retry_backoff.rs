@@ -62,8 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .jitter(Jitter::Full)
         .max_attempts(4)
         .max_elapsed(Duration::from_secs(2))
-        .budget(RetryBudget::new(0.5, Duration::from_secs(10), 5)?)
-        .build()?;
+        .budget(RetryBudget::new(0.5, Duration::from_secs(10), 5));
     let op = flaky_dependency().retry(policy);
 
     // Standalone: one call, retried until it succeeds.

@@ -40,10 +40,7 @@ pub struct Outcome {
 ///
 /// The run's error (none is expected: the dead-letter sink is in memory).
 pub async fn run(mut on_success: impl FnMut(u32) + Send + 'static) -> Result<Outcome, RunError> {
-    let policy = RetryPolicy::constant(Duration::from_millis(10))
-        .max_attempts(2)
-        .build()
-        .expect("a constant 10 ms backoff with 2 attempts is valid");
+    let policy = RetryPolicy::constant(Duration::from_millis(10)).max_attempts(2);
     let (dead, records) = sink::collect();
     let (sink, processed) = sink::collect();
     let report = Pipeline::from_iter(0..10u32)

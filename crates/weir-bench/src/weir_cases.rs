@@ -58,9 +58,7 @@ pub(crate) async fn fan_out(items: u64, workers: usize, cap: usize, mode: Mode, 
         Mode::Retrying => {
             let policy = RetryPolicy::exponential(std::time::Duration::from_millis(10))
                 .max_attempts(5)
-                .budget(RetryBudget::default())
-                .build()
-                .expect("a valid policy");
+                .budget(RetryBudget::default());
             source.fan_out("work", config, op(work).retry(policy)).discard_failures().sink(sink)
         }
         Mode::Keyed => {

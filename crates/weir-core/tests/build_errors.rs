@@ -89,3 +89,55 @@ async fn spawn_rejects_an_invalid_pipeline_and_spawns_nothing() {
     tokio::task::yield_now().await;
     assert!(!polled.load(Ordering::SeqCst));
 }
+
+/// A sink that must be given a non-empty table name.
+struct Table(&'static str);
+
+impl weir_core::Sink<u64> for Table {
+    type Error = std::convert::Infallible;
+
+    async fn send(&mut self, _: u64) -> Result<(), SinkError<u64, Self::Error>> {
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    fn validate(&self, stage: &str) -> Result<(), BuildError> {
+        if self.0.is_empty() {
+            let message = "the table name is empty; name the table to write to".to_owned();
+            return Err(BuildError::Invalid { stage: stage.to_owned(), message });
+        }
+        Ok(())
+    }
+}
+
+fn refused(stage: &str) -> BuildError {
+    let message = "the table name is empty; name the table to write to".to_owned();
+    BuildError::Invalid { stage: stage.into(), message }
+}
+
+#[tokio::test]
+async fn a_sinks_own_validate_is_checked_wherever_it_is_connected() {
+    assert_eq!(build_error(|p| p.sink(Table(""))).await, refused("sink"));
+    assert_eq!(build_error(|p| p.sink_named("rows", Table(""))).await, refused("rows"));
+    assert_eq!(build_error(|p| p.sink_named("rows", sink::BoxSink::new(Table("")))).await, refused("rows"));
+    let route = weir_core::route::from_fn(|failure: Failure<u64, std::convert::Infallible>, _| {
+        failure.settle(Settled::Discarded);
+        std::future::ready(())
+    });
+    assert_eq!(build_error(|p| p.sink_routing_failures("rows", Table(""), route)).await, refused("rows"));
+    // A valid one runs.
+    let report = Pipeline::from_iter(0..3u64).sink(Table("readings")).run().await.unwrap();
+    assert_eq!(report.delivered(), 3);
+}
+
+#[tokio::test]
+async fn spawn_rejects_an_invalid_sink_and_spawns_nothing() {
+    let (source, polled) = watched();
+    let err = Pipeline::new(source).sink(Table("")).spawn().unwrap_err();
+    assert_eq!(err, refused("sink"));
+    tokio::task::yield_now().await;
+    assert!(!polled.load(Ordering::SeqCst));
+}

@@ -70,8 +70,11 @@ where
     type Future = BoxFuture<'static, ()>;
     type Finish = BoxFuture<'static, ()>;
 
+    /// The options, then the store (named after the stage).
     fn validate(&self) -> Result<(), BuildError> {
-        self.idle.as_ref().map_or(Ok(()), |(_, options)| options.validate())
+        let Some((sink, options)) = &self.idle else { return Ok(()) };
+        options.validate()?;
+        sink.validate(options.get_name())
     }
 
     fn route(&mut self, failure: Failure<I, E>, control: &RunControl) -> Self::Future {

@@ -74,9 +74,7 @@ proptest! {
             }
         };
         let policy = RetryPolicy::constant(Duration::from_millis(5))
-            .max_attempts(max_attempts)
-            .build()
-            .unwrap();
+            .max_attempts(max_attempts);
         let (dead, records) = sink::collect();
         let (sink, delivered) = sink::collect();
         let report = rt.block_on(

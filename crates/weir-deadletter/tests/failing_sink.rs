@@ -47,7 +47,7 @@ impl Sink<DeadLetter<u32>> for Flaky {
 /// The store retried by a retry layer of `max_attempts` (10 ms apart),
 /// and not again by the stage.
 fn retried(flaky: Flaky, max_attempts: u32) -> impl Sink<DeadLetter<u32>> {
-    let policy = RetryPolicy::constant(Duration::from_millis(10)).max_attempts(max_attempts).build().unwrap();
+    let policy = RetryPolicy::constant(Duration::from_millis(10)).max_attempts(max_attempts);
     flaky.retry(policy)
 }
 

@@ -77,3 +77,46 @@ async fn the_largest_valid_max_batch_runs() {
     assert_eq!((report.delivered(), report.dead_lettered()), (5, 5));
     assert!(report.is_conserved(), "{report}");
 }
+
+/// A store wrapped in a retry layer with an invalid policy is refused like
+/// any invalid setting of the stage, naming the dead-letter stage.
+#[tokio::test]
+async fn an_invalid_retry_policy_on_the_store_is_a_build_error_naming_the_stage() {
+    use weir_retry::{RetryPolicy, RetrySinkExt};
+
+    let policy = RetryPolicy::exponential(std::time::Duration::from_millis(10)).factor(0.5);
+    let expected = BuildError::Invalid {
+        stage: "parse-errors".into(),
+        message: "backoff factor 0.5 is below 1: use a factor of at least 1.0 (1.0 keeps the delay constant)"
+            .into(),
+    };
+    let (source, polled) = watched(4);
+    let (dead, records) = sink::collect();
+    let err = Pipeline::new(source)
+        .try_map("even", |x| if x % 2 == 0 { Ok(x) } else { Err(Odd) })
+        .dead_letter_with(
+            dead.retry(policy.clone()),
+            DeadLetterOptions::new().name("parse-errors").store_attempts(1),
+        )
+        .sink(sink::drain())
+        .run()
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, RunError::Build(e) if *e == expected), "{err:?}");
+    assert!(!polled.load(Ordering::SeqCst));
+    assert!(records.is_empty());
+
+    // The same for the store of a sink's dead letters.
+    use weir_deadletter::SinkDeadLetterExt;
+    let (dead, _records) = sink::collect();
+    let err = Pipeline::from_iter(0..3u32)
+        .sink_dead_lettering_with(
+            "rows",
+            sink::drain(),
+            dead.retry(policy),
+            DeadLetterOptions::new().name("parse-errors"),
+        )
+        .spawn()
+        .unwrap_err();
+    assert_eq!(err, expected);
+}

@@ -41,7 +41,7 @@ impl Sink<u32> for Table {
 async fn refused_rows_are_retried_then_dead_lettered_and_the_rest_is_delivered() {
     let attempts = Arc::new(Mutex::new(Vec::new()));
     let table = Table { rows: Vec::new(), attempts: attempts.clone() };
-    let policy = RetryPolicy::constant(Duration::from_millis(5)).max_attempts(3).build().unwrap();
+    let policy = RetryPolicy::constant(Duration::from_millis(5)).max_attempts(3);
     let acked = Arc::new(Mutex::new(Vec::new()));
     let log = acked.clone();
     let source = futures::stream::iter((0..10u32).map(move |i| {
@@ -76,7 +76,7 @@ async fn refused_rows_are_retried_then_dead_lettered_and_the_rest_is_delivered()
 
 #[tokio::test(start_paused = true)]
 async fn without_a_route_a_refused_row_ends_the_run_with_its_item() {
-    let policy = RetryPolicy::constant(Duration::from_millis(5)).max_attempts(2).build().unwrap();
+    let policy = RetryPolicy::constant(Duration::from_millis(5)).max_attempts(2);
     let err = Pipeline::from_iter(1..10u32).sink(Table::default().retry(policy)).run().await.unwrap_err();
     let RunError::Sink { stage, item, returned, report, .. } = err else { panic!("expected a sink error") };
     assert_eq!((stage.as_str(), returned), ("sink", 1));
@@ -87,7 +87,7 @@ async fn without_a_route_a_refused_row_ends_the_run_with_its_item() {
 
 #[tokio::test(start_paused = true)]
 async fn a_dead_lettered_rows_record_and_the_report_count_the_sinks_retries() {
-    let policy = RetryPolicy::constant(Duration::from_millis(5)).max_attempts(3).build().unwrap();
+    let policy = RetryPolicy::constant(Duration::from_millis(5)).max_attempts(3);
     let (dead, records) = sink::collect();
     let report = Pipeline::from_iter(0..10u32)
         .sink_dead_lettering("table", Table::default().retry(policy), dead)

@@ -219,7 +219,7 @@ async fn a_retried_items_record_keeps_the_first_attempts_failure_time() {
     use weir_fanout::{FanOut, FanOutExt};
     use weir_retry::{RetryExt, RetryPolicy};
 
-    let policy = RetryPolicy::constant(Duration::from_millis(300)).max_attempts(3).build().unwrap();
+    let policy = RetryPolicy::constant(Duration::from_millis(300)).max_attempts(3);
     let op = |x: u32| async move { if x == 1 { Err(Disk) } else { Ok(x) } };
     let (dead, records) = sink::collect();
     let report = Pipeline::from_iter(0..3u32)

@@ -102,7 +102,8 @@ pub trait FanOutExt<T>: Sized {
     /// [`BuildError::Invalid`](weir_core::BuildError::Invalid), and so
     /// does an operation whose own
     /// [`validate`](weir_core::Operation::validate) refuses its settings
-    /// (a zero `timeout`, for instance).
+    /// (a zero `timeout`, or a retry layer whose policy is invalid, for
+    /// instance).
     ///
     /// # Examples
     ///
@@ -151,7 +152,13 @@ pub trait FanOutExt<T>: Sized {
     ///
     /// # Errors
     ///
-    /// As for [`fan_out`](Self::fan_out).
+    /// As for [`fan_out`](Self::fan_out), except that the operations are
+    /// made when the run starts, after the pipeline was checked: their own
+    /// [`validate`](weir_core::Operation::validate) is not called. Check
+    /// what `make` puts in them beforehand (a retry policy with
+    /// `RetryPolicy::validate`, for instance), or use
+    /// [`fan_out`](Self::fan_out) when one operation can serve every
+    /// worker.
     ///
     /// # Examples
     ///

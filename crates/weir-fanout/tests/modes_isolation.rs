@@ -100,9 +100,8 @@ async fn a_shared_retry_budget_bounds_the_retries_of_a_fan_out_while_a_dependenc
         std::future::ready(Err::<u32, _>(Down))
     };
     // At most 10 % of first attempts (no floor) may be retried.
-    let budget = RetryBudget::new(0.1, Duration::from_secs(60), 0).unwrap();
-    let policy =
-        RetryPolicy::constant(Duration::from_millis(10)).max_attempts(5).budget(budget).build().unwrap();
+    let budget = RetryBudget::new(0.1, Duration::from_secs(60), 0);
+    let policy = RetryPolicy::constant(Duration::from_millis(10)).max_attempts(5).budget(budget);
     let items = 200u32;
     let report = Pipeline::from_iter(0..items)
         .fan_out("call", FanOut::workers(4).capacity(32), down.retry(policy))

@@ -67,7 +67,7 @@ fn timed_sink<T: Send + 'static>(start: Instant, log: Timeline<T>) -> impl Sink<
 }
 
 fn constant_1s() -> weir_retry::RetryPolicy {
-    RetryPolicy::constant(SECOND).max_attempts(3).build().expect("valid policy")
+    RetryPolicy::constant(SECOND).max_attempts(3)
 }
 
 fn take<T: Clone>(log: &Timeline<T>) -> Vec<(T, Duration)> {
@@ -208,7 +208,7 @@ async fn exhausted_items_fail_with_max_attempts_and_the_last_error() {
     let failures = Arc::new(Mutex::new(Vec::new()));
     let seen = failures.clone();
     let op = flaky(start, |i: &u32| if *i == 0 { u32::MAX } else { 0 }, attempts.clone());
-    let policy = RetryPolicy::exponential(SECOND).max_attempts(3).build().expect("valid policy");
+    let policy = RetryPolicy::exponential(SECOND).max_attempts(3);
     let report = Pipeline::from_iter(0..4u32)
         .fan_out("op", FanOut::workers(1).capacity(4), op.retry(policy))
         .route_failures(move |failure: Failure<u32, Flaky>, _| {
@@ -260,9 +260,7 @@ async fn max_elapsed_counts_from_each_items_own_first_attempt() {
     };
     let policy = RetryPolicy::constant(Duration::from_millis(100))
         .max_attempts(3)
-        .max_elapsed(Duration::from_millis(1500))
-        .build()
-        .expect("valid policy");
+        .max_elapsed(Duration::from_millis(1500));
     let report = Pipeline::from_iter(0..4u32)
         .fan_out("op", FanOut::workers(1).capacity(4), op.retry(policy))
         .discard_failures()
@@ -304,8 +302,7 @@ async fn each_attempt_times_out_on_its_own_and_is_retried() {
             Ok::<_, std::convert::Infallible>(item)
         }
     };
-    let policy =
-        RetryPolicy::constant(Duration::from_millis(10)).max_attempts(2).build().expect("valid policy");
+    let policy = RetryPolicy::constant(Duration::from_millis(10)).max_attempts(2);
     let op = op.timeout(Duration::from_millis(100)).retry(policy);
     let report = Pipeline::from_iter([1u32, 2])
         .fan_out("op", FanOut::workers(1).capacity(4), op)
@@ -379,4 +376,50 @@ async fn a_classified_retry_in_a_fan_out_fails_permanent_errors_at_once() {
     failed.sort();
     assert_eq!(failed, [(1, 1, ErrorClass::Permanent), (3, 3, ErrorClass::Transient)]);
     assert_eq!((report.delivered(), report.discarded()), (2, 2));
+}
+
+/// An invalid retry policy is a typed build error naming the stage, with
+/// the policy's message, returned by `run()` and `spawn()` before the
+/// source is polled: no `build()` to unwrap, and no panic.
+#[tokio::test(start_paused = true)]
+async fn an_invalid_retry_policy_is_a_build_error_naming_the_stage() {
+    let invalid = [
+        (RetryPolicy::exponential(SECOND).factor(0.5), "at least 1.0"),
+        (RetryPolicy::exponential(SECOND).factor(f64::NAN), "finite"),
+        (RetryPolicy::exponential(SECOND).cap(ms(10)), "raise the cap"),
+        (RetryPolicy::constant(SECOND).max_attempts(0), "at least 1 attempt"),
+        (RetryPolicy::constant(SECOND).max_elapsed(ZERO), "positive duration"),
+        (
+            RetryPolicy::constant(SECOND).budget(weir_retry::RetryBudget::new(-1.0, SECOND, 0)),
+            "0.2 allows 20 %",
+        ),
+    ];
+    for (policy, hint) in invalid {
+        let polled = Arc::new(Mutex::new(false));
+        let flag = polled.clone();
+        let source = futures::stream::iter(0..3u32).inspect(move |_| *flag.lock().unwrap() = true);
+        let op = (|x: u32| async move { Ok::<_, std::convert::Infallible>(x) }).retry(policy.clone());
+        let runnable = Pipeline::new(source)
+            .fan_out("store", FanOut::workers(2), op)
+            .discard_failures()
+            .sink(sink::drain());
+        let err = runnable.run().await.expect_err("refused");
+        let RunError::Build(BuildError::Invalid { stage, message }) = &err else { panic!("{err:?}") };
+        assert_eq!(stage, "store");
+        assert!(message.contains(hint), "{message} should say {hint:?}");
+        assert_eq!(message, &policy.validate().unwrap_err().to_string());
+        assert!(!*polled.lock().unwrap(), "the source was polled");
+
+        let op = (|x: u32| async move { Ok::<_, std::convert::Infallible>(x) }).retry(policy);
+        let spawned = Pipeline::from_iter(0..3u32)
+            .fan_out_keyed("store", FanOut::workers(2), |x: &u32| *x, op)
+            .discard_failures()
+            .sink(sink::drain())
+            .spawn();
+        assert!(matches!(spawned, Err(BuildError::Invalid { .. })), "{spawned:?}");
+    }
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
 }

@@ -37,7 +37,7 @@ const SLOTS: usize = 10;
 /// use weir_retry::RetryBudget;
 ///
 /// // 10 % retries over 10 s, no floor.
-/// let budget = RetryBudget::new(0.1, Duration::from_secs(10), 0).unwrap();
+/// let budget = RetryBudget::new(0.1, Duration::from_secs(10), 0);
 /// for _ in 0..20 {
 ///     budget.deposit();
 /// }
@@ -113,11 +113,10 @@ impl RetryBudget {
     /// use weir_core::{Attempt, ErrorClass, Verdict};
     /// use weir_retry::{RetryBudget, RetryPolicy};
     ///
-    /// let spent = RetryBudget::new(0.0, Duration::from_secs(10), 0)?;
-    /// let policy = RetryPolicy::constant(Duration::from_millis(1)).budget(spent).build()?;
+    /// let spent = RetryBudget::new(0.0, Duration::from_secs(10), 0);
+    /// let policy = RetryPolicy::constant(Duration::from_millis(1)).budget(spent);
     /// let verdict = policy.decide(&mut Attempt::first(), ErrorClass::Transient, None);
     /// assert_eq!(verdict, Verdict::GiveUp { class: ErrorClass::Transient, reason: RetryBudget::EXHAUSTED });
-    /// # Ok::<(), weir_retry::InvalidPolicy>(())
     /// ```
     pub const EXHAUSTED: &'static str = "retry budget exhausted";
 
@@ -125,10 +124,14 @@ impl RetryBudget {
     /// `window`, plus `min_per_sec` retries per second of the window
     /// whatever the traffic (so a quiet service can still retry).
     ///
-    /// # Errors
-    ///
-    /// [`InvalidPolicy::InvalidBudgetRatio`] if `ratio` is negative, NaN or
-    /// infinite; [`InvalidPolicy::ZeroBudgetWindow`] if `window` is zero.
+    /// A `ratio` that is negative, NaN or infinite, or a zero `window`,
+    /// cannot work: it is kept as given and reported by
+    /// [`validate`](Self::validate), which
+    /// [`RetryPolicy::validate`](crate::RetryPolicy::validate) calls, so a
+    /// pipeline refuses a policy with such a budget as a
+    /// [`BuildError`](weir_core::BuildError) before anything runs, like any
+    /// other bad setting. Used anyway, such a budget allows no retry beyond
+    /// its floor; nothing panics.
     ///
     /// # Examples
     ///
@@ -136,22 +139,16 @@ impl RetryBudget {
     /// use std::time::Duration;
     /// use weir_retry::{InvalidPolicy, RetryBudget};
     ///
-    /// let budget = RetryBudget::new(0.2, Duration::from_secs(10), 10)?;
+    /// let budget = RetryBudget::new(0.2, Duration::from_secs(10), 10);
     /// assert_eq!(budget.ratio(), 0.2);
-    /// assert!(RetryBudget::new(f64::NAN, Duration::from_secs(10), 10).is_err());
-    /// # Ok::<(), InvalidPolicy>(())
+    /// let nan = RetryBudget::new(f64::NAN, Duration::from_secs(10), 10);
+    /// assert!(matches!(nan.validate(), Err(InvalidPolicy::InvalidBudgetRatio { .. })));
     /// ```
-    pub fn new(ratio: f64, window: Duration, min_per_sec: u32) -> Result<Self, InvalidPolicy> {
-        if !ratio.is_finite() || ratio < 0.0 {
-            return Err(InvalidPolicy::InvalidBudgetRatio { ratio });
-        }
-        if window.is_zero() {
-            return Err(InvalidPolicy::ZeroBudgetWindow);
-        }
+    pub fn new(ratio: f64, window: Duration, min_per_sec: u32) -> Self {
         let slot_len = (window / SLOTS as u32).max(Duration::from_nanos(1));
         let state =
             State { slots: [Slot::default(); SLOTS], current: 0, current_start: Instant::now(), pending: 0 };
-        Ok(Self {
+        Self {
             shared: Arc::new(Shared {
                 ratio,
                 reserve: f64::from(min_per_sec) * window.as_secs_f64(),
@@ -161,7 +158,36 @@ impl RetryBudget {
                 state: Mutex::new(state),
                 stripes: Default::default(),
             }),
-        })
+        }
+    }
+
+    /// Checks the settings together; [`RetryPolicy::validate`](crate::RetryPolicy::validate)
+    /// calls it for the policy's budget.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidPolicy::InvalidBudgetRatio`] if the ratio is negative, NaN
+    /// or infinite; [`InvalidPolicy::ZeroBudgetWindow`] if the window is
+    /// zero.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_retry::{InvalidPolicy, RetryBudget};
+    ///
+    /// assert_eq!(RetryBudget::new(0.2, Duration::ZERO, 10).validate(), Err(InvalidPolicy::ZeroBudgetWindow));
+    /// assert_eq!(RetryBudget::default().validate(), Ok(()));
+    /// ```
+    pub fn validate(&self) -> Result<(), InvalidPolicy> {
+        let ratio = self.shared.ratio;
+        if !ratio.is_finite() || ratio < 0.0 {
+            return Err(InvalidPolicy::InvalidBudgetRatio { ratio });
+        }
+        if self.shared.window.is_zero() {
+            return Err(InvalidPolicy::ZeroBudgetWindow);
+        }
+        Ok(())
     }
 
     /// The fraction of first attempts that may be retried.
@@ -196,7 +222,7 @@ impl RetryBudget {
     ///
     /// ```
     /// # use weir_retry::RetryBudget;
-    /// let budget = RetryBudget::new(1.0, std::time::Duration::from_secs(1), 0).unwrap();
+    /// let budget = RetryBudget::new(1.0, std::time::Duration::from_secs(1), 0);
     /// assert!(!budget.withdraw());
     /// budget.deposit();
     /// assert!(budget.withdraw());
@@ -222,7 +248,7 @@ impl RetryBudget {
     /// ```
     /// # use weir_retry::RetryBudget;
     /// // No deposits, but a floor of 1 retry per second over 2 s.
-    /// let budget = RetryBudget::new(0.5, std::time::Duration::from_secs(2), 1).unwrap();
+    /// let budget = RetryBudget::new(0.5, std::time::Duration::from_secs(2), 1);
     /// assert!(budget.withdraw() && budget.withdraw());
     /// assert!(!budget.withdraw());
     /// ```
@@ -319,10 +345,7 @@ impl Default for RetryBudget {
     /// assert!(budget.withdraw(), "the floor allows retries before any deposit");
     /// ```
     fn default() -> Self {
-        match Self::new(0.2, Duration::from_secs(10), 10) {
-            Ok(budget) => budget,
-            Err(_) => unreachable!("the default budget is valid"),
-        }
+        Self::new(0.2, Duration::from_secs(10), 10)
     }
 }
 
@@ -344,7 +367,7 @@ mod tests {
     async fn steady_low_traffic_keeps_its_in_window_share() {
         // 50 deposits 400 ms apart (one group, older than the 10 s window):
         // about half fall in the window and pay for retries.
-        let budget = RetryBudget::new(0.5, Duration::from_secs(10), 0).unwrap();
+        let budget = RetryBudget::new(0.5, Duration::from_secs(10), 0);
         for _ in 0..50 {
             budget.deposit();
             tokio::time::advance(Duration::from_millis(400)).await;
@@ -358,7 +381,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn deposits_expire_with_the_window() {
-        let budget = RetryBudget::new(1.0, Duration::from_secs(10), 0).unwrap();
+        let budget = RetryBudget::new(1.0, Duration::from_secs(10), 0);
         budget.deposit();
         tokio::time::advance(Duration::from_secs(5)).await;
         assert!(budget.withdraw(), "the deposit is still in the window");
@@ -369,7 +392,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn retries_do_not_pay_for_retries() {
-        let budget = RetryBudget::new(0.5, Duration::from_secs(10), 0).unwrap();
+        let budget = RetryBudget::new(0.5, Duration::from_secs(10), 0);
         budget.deposit();
         budget.deposit();
         assert!(budget.withdraw());
@@ -380,7 +403,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn clones_share_the_account() {
-        let a = RetryBudget::new(1.0, Duration::from_secs(1), 0).unwrap();
+        let a = RetryBudget::new(1.0, Duration::from_secs(1), 0);
         let b = a.clone();
         a.deposit();
         assert!(b.withdraw());
@@ -391,8 +414,9 @@ mod tests {
     fn invalid_budgets_are_rejected() {
         let w = Duration::from_secs(1);
         for ratio in [-0.1, f64::NAN, f64::INFINITY] {
-            assert!(matches!(RetryBudget::new(ratio, w, 1), Err(InvalidPolicy::InvalidBudgetRatio { .. })));
+            let budget = RetryBudget::new(ratio, w, 1);
+            assert!(matches!(budget.validate(), Err(InvalidPolicy::InvalidBudgetRatio { .. })));
         }
-        assert_eq!(RetryBudget::new(0.2, Duration::ZERO, 1).unwrap_err(), InvalidPolicy::ZeroBudgetWindow);
+        assert_eq!(RetryBudget::new(0.2, Duration::ZERO, 1).validate(), Err(InvalidPolicy::ZeroBudgetWindow));
     }
 }

@@ -49,7 +49,7 @@ use weir_core::{Classify, ErrorClass};
 /// assert_eq!(ByStatus.retry_after(&busy), Some(Duration::from_secs(2)));
 ///
 /// let get = |path: &'static str| async move { if path == "/" { Ok(200) } else { Err(Http { status: 404, retry_after: None }) } };
-/// let policy = RetryPolicy::exponential(Duration::from_millis(100)).build().unwrap();
+/// let policy = RetryPolicy::exponential(Duration::from_millis(100));
 /// let get = get.retry(policy).classifier(ByStatus);
 /// ```
 pub trait Classifier<E>: Send + Sync + 'static {

@@ -1,11 +1,17 @@
-//! Errors: invalid policies, and the error of an attempt that may time out.
+//! Errors: invalid policies, a standalone retried call's error, and the
+//! error of an attempt that may time out.
 
 use std::fmt;
 use std::time::Duration;
 
+use weir_core::operation::Exhausted;
 use weir_core::{Classify, ErrorClass};
 
-/// A retry policy or budget that cannot work, rejected at construction.
+/// A retry policy or budget that cannot work: reported by
+/// [`RetryPolicy::validate`](crate::RetryPolicy::validate) and
+/// [`RetryBudget::validate`](crate::RetryBudget::validate), and, inside a
+/// pipeline, as a [`BuildError`](weir_core::BuildError) naming the stage
+/// (its message is this one's).
 ///
 /// Each message says what to change.
 ///
@@ -15,7 +21,7 @@ use weir_core::{Classify, ErrorClass};
 /// use std::time::Duration;
 /// use weir_retry::{InvalidPolicy, RetryPolicy};
 ///
-/// let err = RetryPolicy::exponential(Duration::from_millis(10)).factor(0.5).build().unwrap_err();
+/// let err = RetryPolicy::exponential(Duration::from_millis(10)).factor(0.5).validate().unwrap_err();
 /// assert_eq!(err, InvalidPolicy::FactorBelowOne { factor: 0.5 });
 /// assert!(err.to_string().contains("at least 1.0"));
 /// ```
@@ -63,6 +69,118 @@ pub enum InvalidPolicy {
     ZeroBudgetWindow,
 }
 
+/// Why a retried call outside a pipeline
+/// ([`Retry::call`](crate::Retry::call)) returned no output: the operation
+/// failed for good, or the policy is invalid and no attempt was made.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use weir_retry::{InvalidPolicy, RetryError, RetryExt, RetryPolicy};
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("connection refused")]
+/// struct Refused;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let down = |_: u32| async { Err::<(), _>(Refused) };
+///
+/// let err = down.retry(RetryPolicy::constant(Duration::from_millis(10))).call(1).await.unwrap_err();
+/// assert_eq!(err.exhausted().map(|e| e.attempts), Some(3));
+/// assert_eq!(err.to_string(), "failed after 3 attempt(s) (transient): connection refused");
+///
+/// let err = down.retry(RetryPolicy::constant(Duration::from_millis(10)).max_attempts(0)).call(1).await.unwrap_err();
+/// assert!(matches!(err, RetryError::InvalidPolicy(InvalidPolicy::ZeroAttempts)));
+/// assert_eq!(err.to_string(), "invalid retry policy: max_attempts is 0: allow at least 1 attempt (1 means no retries)");
+/// # }
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RetryError<E> {
+    /// The operation failed for good: its last error, class and attempts.
+    Exhausted(Exhausted<E>),
+    /// The policy is invalid ([`RetryPolicy::validate`](crate::RetryPolicy::validate));
+    /// no attempt was made.
+    InvalidPolicy(InvalidPolicy),
+}
+
+impl<E> RetryError<E> {
+    /// The failure, if the operation was tried and failed for good.
+    ///
+    /// ```
+    /// # use weir_retry::{InvalidPolicy, RetryError};
+    /// let err: RetryError<std::io::Error> = RetryError::InvalidPolicy(InvalidPolicy::ZeroAttempts);
+    /// assert!(err.exhausted().is_none());
+    /// ```
+    pub fn exhausted(&self) -> Option<&Exhausted<E>> {
+        match self {
+            RetryError::Exhausted(e) => Some(e),
+            RetryError::InvalidPolicy(_) => None,
+        }
+    }
+
+    /// The failure, if the operation was tried and failed for good.
+    ///
+    /// ```
+    /// # use weir_retry::{InvalidPolicy, RetryError};
+    /// let err: RetryError<std::io::Error> = RetryError::InvalidPolicy(InvalidPolicy::ZeroMaxElapsed);
+    /// assert!(err.into_exhausted().is_none());
+    /// ```
+    pub fn into_exhausted(self) -> Option<Exhausted<E>> {
+        match self {
+            RetryError::Exhausted(e) => Some(e),
+            RetryError::InvalidPolicy(_) => None,
+        }
+    }
+
+    /// What is wrong with the policy, if it is invalid.
+    ///
+    /// ```
+    /// # use weir_retry::{InvalidPolicy, RetryError};
+    /// let err: RetryError<std::io::Error> = RetryError::InvalidPolicy(InvalidPolicy::ZeroAttempts);
+    /// assert_eq!(err.invalid_policy(), Some(&InvalidPolicy::ZeroAttempts));
+    /// ```
+    pub fn invalid_policy(&self) -> Option<&InvalidPolicy> {
+        match self {
+            RetryError::InvalidPolicy(e) => Some(e),
+            RetryError::Exhausted(_) => None,
+        }
+    }
+}
+
+impl<E> From<Exhausted<E>> for RetryError<E> {
+    fn from(e: Exhausted<E>) -> Self {
+        RetryError::Exhausted(e)
+    }
+}
+
+impl<E> From<InvalidPolicy> for RetryError<E> {
+    fn from(e: InvalidPolicy) -> Self {
+        RetryError::InvalidPolicy(e)
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for RetryError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RetryError::Exhausted(e) => e.fmt(f),
+            RetryError::InvalidPolicy(e) => write!(f, "invalid retry policy: {e}"),
+        }
+    }
+}
+
+// Transparent, as `AttemptError`: `Display` already shows the inner error.
+impl<E: std::error::Error + 'static> std::error::Error for RetryError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RetryError::Exhausted(e) => e.source(),
+            RetryError::InvalidPolicy(_) => None,
+        }
+    }
+}
+
 /// An attempt's time limit ([`TimeoutExt::timeout`](crate::TimeoutExt::timeout)) passed.
 ///
 /// Opaque so fields can be added later; [`timeout`](Elapsed::timeout) is
@@ -76,13 +194,14 @@ pub enum InvalidPolicy {
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// let policy = RetryPolicy::constant(Duration::from_millis(1)).max_attempts(1).build().unwrap();
+/// let policy = RetryPolicy::constant(Duration::from_millis(1)).max_attempts(1);
 /// let slow = |x: u32| async move {
 ///     tokio::time::sleep(Duration::from_secs(5)).await;
 ///     Ok::<_, std::io::Error>(x)
 /// };
 /// let err = slow.timeout(Duration::from_secs(1)).retry(policy).call(1).await.unwrap_err();
-/// let elapsed = err.cause.error().unwrap().timed_out().unwrap();
+/// let exhausted = err.into_exhausted().unwrap();
+/// let elapsed = exhausted.cause.error().unwrap().timed_out().unwrap();
 /// assert_eq!(elapsed.timeout(), Duration::from_secs(1));
 /// # }
 /// ```

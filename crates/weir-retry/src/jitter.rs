@@ -17,7 +17,7 @@ use std::time::Duration;
 /// | `Decorrelated` | uniform in `[base, min(cap, 3 × previous delay)]` (ignores the factor) |
 ///
 /// The random source is seedable with
-/// [`RetryPolicyBuilder::seed`](crate::RetryPolicyBuilder::seed), for
+/// [`RetryPolicy::seed`](crate::RetryPolicy::seed), for
 /// reproducible tests.
 ///
 /// # Examples
@@ -29,9 +29,7 @@ use std::time::Duration;
 ///
 /// let policy = RetryPolicy::exponential(Duration::from_millis(100))
 ///     .jitter(Jitter::Equal)
-///     .seed(7)
-///     .build()
-///     .unwrap();
+///     .seed(7);
 /// let Verdict::Retry(delay) = policy.decide(&mut Attempt::first(), ErrorClass::Transient, None) else {
 ///     panic!("should retry");
 /// };

@@ -2,10 +2,11 @@
 
 use std::fmt;
 
-use weir_core::operation::{Exhausted, call};
+use weir_core::operation::call;
 use weir_core::{Attempt, BuildError, Classify, ErrorClass, Operation, Verdict};
 
 use crate::classify::{AllTransient, ByClassify, Classifier, ClassifyFn};
+use crate::error::RetryError;
 use crate::policy::{RetryPolicy, trace};
 
 /// Adds [`retry`](RetryExt::retry) to every [`Operation`].
@@ -48,6 +49,31 @@ pub trait RetryExt<In>: Operation<In> + Sized {
     /// See [`TimeoutExt::timeout`](crate::TimeoutExt::timeout) for the
     /// other order.
     ///
+    /// # Errors
+    ///
+    /// An invalid policy ([`RetryPolicy::validate`]) is reported where the
+    /// layer runs, before any attempt: a pipeline's `run()` or `spawn()`
+    /// returns [`BuildError::Invalid`] naming the stage, with the policy's
+    /// message (through [`Operation::validate`]), and [`Retry::call`]
+    /// returns [`RetryError::InvalidPolicy`]. Nothing panics.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::{BuildError, Operation};
+    /// use weir_retry::{RetryExt, RetryPolicy};
+    ///
+    /// let lookup = |id: u32| async move { Ok::<_, std::io::Error>(id) };
+    /// let policy = RetryPolicy::exponential(Duration::from_millis(10)).factor(0.5);
+    /// let err = lookup.retry(policy).validate("lookup").unwrap_err();
+    /// assert_eq!(
+    ///     err,
+    ///     BuildError::Invalid {
+    ///         stage: "lookup".to_owned(),
+    ///         message: "backoff factor 0.5 is below 1: use a factor of at least 1.0 (1.0 keeps the delay constant)".to_owned(),
+    ///     },
+    /// );
+    /// ```
+    ///
     /// # Cancellation safety
     ///
     /// Dropping an attempt's future drops the inner operation's future;
@@ -61,6 +87,10 @@ pub trait RetryExt<In>: Operation<In> + Sized {
     /// use std::time::Duration;
     /// use weir_retry::{RetryExt, RetryPolicy};
     ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("attempt {0} failed")]
+    /// struct Flaky(u32);
+    ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let calls = Arc::new(AtomicU32::new(0));
@@ -68,12 +98,12 @@ pub trait RetryExt<In>: Operation<In> + Sized {
     ///     let calls = calls.clone();
     ///     move |x: u32| {
     ///         let n = calls.fetch_add(1, Ordering::SeqCst);
-    ///         async move { if n < 2 { Err(format!("attempt {} failed", n + 1)) } else { Ok(x * 10) } }
+    ///         async move { if n < 2 { Err(Flaky(n + 1)) } else { Ok(x * 10) } }
     ///     }
     /// };
-    /// let policy = RetryPolicy::exponential(Duration::from_millis(100)).max_attempts(5).build()?;
+    /// let policy = RetryPolicy::exponential(Duration::from_millis(100)).max_attempts(5);
     /// let start = tokio::time::Instant::now();
-    /// let out = flaky.retry(policy).call(4).await.map_err(|e| e.to_string())?;
+    /// let out = flaky.retry(policy).call(4).await?;
     /// assert_eq!(out, 40);
     /// assert_eq!(calls.load(Ordering::SeqCst), 3);
     /// assert_eq!(start.elapsed(), Duration::from_millis(300)); // 100 ms, then 200 ms
@@ -99,10 +129,9 @@ impl<In, Op: Operation<In>> RetryExt<In> for Op {}
 /// use std::time::Duration;
 /// use weir_retry::{Retry, RetryExt, RetryPolicy};
 ///
-/// let policy = RetryPolicy::constant(Duration::from_millis(10)).build()?;
+/// let policy = RetryPolicy::constant(Duration::from_millis(10));
 /// let retry: Retry<_> = (|x: u64| async move { Ok::<_, std::io::Error>(x) }).retry(policy);
-/// assert_eq!(retry.policy().max_attempts(), 3);
-/// # Ok::<(), weir_retry::InvalidPolicy>(())
+/// assert_eq!(retry.policy().get_max_attempts(), 3);
 /// ```
 pub struct Retry<Op, K = AllTransient> {
     op: Op,
@@ -131,15 +160,14 @@ impl<Op, K> Retry<Op, K> {
     /// struct Status(u16);
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), weir_retry::InvalidPolicy> {
-    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).build()?;
-    /// let not_found = |_: ()| async { Err::<(), _>(Status(404)) };
-    /// let retried = not_found
-    ///     .retry(policy)
-    ///     .classify(|e| if e.0 >= 500 { ErrorClass::Transient } else { ErrorClass::Permanent });
-    /// let err = retried.call(()).await.unwrap_err();
-    /// assert_eq!((err.attempts, err.class), (1, ErrorClass::Permanent));
-    /// # Ok(())
+    /// # async fn main() {
+    /// let policy = RetryPolicy::constant(Duration::from_millis(10));
+    /// let get = |code: u16| async move { Err::<(), _>(Status(code)) };
+    /// let retried = get.retry(policy).classify(|e| if e.0 >= 500 { ErrorClass::Transient } else { ErrorClass::Permanent });
+    /// let err = retried.call(404).await.unwrap_err();
+    /// assert_eq!(err.exhausted().map(|e| (e.attempts, e.class)), Some((1, ErrorClass::Permanent)));
+    /// let err = retried.call(503).await.unwrap_err();
+    /// assert_eq!(err.exhausted().map(|e| (e.attempts, e.class)), Some((3, ErrorClass::Transient)));
     /// # }
     /// ```
     pub fn classify<In, F>(self, f: F) -> Retry<Op, ClassifyFn<F>>
@@ -171,13 +199,12 @@ impl<Op, K> Retry<Op, K> {
     /// }
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), weir_retry::InvalidPolicy> {
-    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).cap(Duration::from_secs(10)).max_attempts(2).build()?;
+    /// # async fn main() {
+    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).cap(Duration::from_secs(10)).max_attempts(2);
     /// let start = tokio::time::Instant::now();
     /// let busy = |_: ()| async { Err::<(), _>(Busy) };
     /// assert!(busy.retry(policy).classify_by_trait().call(()).await.is_err());
     /// assert_eq!(start.elapsed(), Duration::from_secs(2)); // as the error asked
-    /// # Ok(())
     /// # }
     /// ```
     pub fn classify_by_trait<In>(self) -> Retry<Op, ByClassify>
@@ -215,14 +242,13 @@ impl<Op, K> Retry<Op, K> {
     /// }
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), weir_retry::InvalidPolicy> {
-    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).cap(Duration::from_secs(60)).build()?;
+    /// # async fn main() {
+    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).cap(Duration::from_secs(60));
     /// let limited = |_: ()| async { Err::<(), _>(Http { status: 429, retry_after: Some(5) }) };
     /// let start = tokio::time::Instant::now();
     /// let err = limited.retry(policy).classifier(ByStatus).call(()).await.unwrap_err();
-    /// assert_eq!(err.attempts, 3);
+    /// assert_eq!(err.exhausted().map(|e| e.attempts), Some(3));
     /// assert_eq!(start.elapsed(), Duration::from_secs(10)); // 5 s, twice
-    /// # Ok(())
     /// # }
     /// ```
     pub fn classifier<In, K2>(self, classifier: K2) -> Retry<Op, K2>
@@ -234,40 +260,56 @@ impl<Op, K> Retry<Op, K> {
     }
 
     /// Runs one item through the operation outside any pipeline, sleeping
-    /// between attempts (with [`weir_core::operation::call`]).
+    /// between attempts (with [`weir_core::operation::call`]), after
+    /// checking the policy ([`RetryPolicy::validate`]), as a pipeline
+    /// would when it is built.
     ///
     /// # Errors
     ///
-    /// [`Exhausted`] with the last error, its class and the number of
-    /// attempts when the policy gave up; its cause is
+    /// [`RetryError::Exhausted`] with the last error, its class and the
+    /// number of attempts when the policy gave up; its cause is
     /// [`Cause::GaveUp`](weir_core::Cause::GaveUp) with the reason
     /// [`RetryBudget::EXHAUSTED`](crate::RetryBudget::EXHAUSTED) if the
-    /// retry budget was spent.
+    /// retry budget was spent. [`RetryError::InvalidPolicy`] if the policy
+    /// is invalid: no attempt is made. (Calling
+    /// [`weir_core::operation::call`] on the layer directly skips that
+    /// check; an invalid policy then decides within its knobs as given,
+    /// without panicking.)
     ///
     /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
-    /// use weir_retry::{RetryExt, RetryPolicy};
+    /// use weir_retry::{InvalidPolicy, RetryError, RetryExt, RetryPolicy};
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("connection refused")]
+    /// struct Refused;
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
-    /// let policy = RetryPolicy::constant(Duration::from_secs(1)).max_attempts(3).build().unwrap();
-    /// let down = |_: &str| async { Err::<(), _>("connection refused") };
+    /// let down = |_: &str| async { Err::<(), _>(Refused) };
+    /// let policy = RetryPolicy::constant(Duration::from_secs(1)).max_attempts(3);
     /// let err = down.retry(policy).call("GET /").await.unwrap_err();
-    /// assert_eq!(err.attempts, 3);
+    /// assert_eq!(err.exhausted().map(|e| e.attempts), Some(3));
     /// assert_eq!(err.to_string(), "failed after 3 attempt(s) (transient): connection refused");
+    ///
+    /// // An invalid policy: no attempt is made.
+    /// let policy = RetryPolicy::constant(Duration::from_secs(1)).max_elapsed(Duration::ZERO);
+    /// let err = down.retry(policy).call("GET /").await.unwrap_err();
+    /// assert!(matches!(err, RetryError::InvalidPolicy(InvalidPolicy::ZeroMaxElapsed)));
     /// # }
     /// ```
     pub async fn call<In>(
         &self,
         input: In,
-    ) -> Result<<Self as Operation<In>>::Output, Exhausted<<Self as Operation<In>>::Error>>
+    ) -> Result<<Self as Operation<In>>::Output, RetryError<<Self as Operation<In>>::Error>>
     where
         Self: Operation<In>,
         In: Clone,
     {
-        call(self, input).await
+        self.policy.validate()?;
+        Ok(call(self, input).await?)
     }
 
     /// The retry policy.
@@ -275,9 +317,8 @@ impl<Op, K> Retry<Op, K> {
     /// ```
     /// # use std::time::Duration;
     /// # use weir_retry::{RetryExt, RetryPolicy};
-    /// let retry = (|x: u8| async move { Ok::<_, String>(x) }).retry(RetryPolicy::constant(Duration::ZERO).build()?);
-    /// assert_eq!(retry.policy().cap(), Duration::ZERO);
-    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// let retry = (|x: u8| async move { Ok::<_, std::io::Error>(x) }).retry(RetryPolicy::constant(Duration::ZERO));
+    /// assert_eq!(retry.policy().get_cap(), Duration::ZERO);
     /// ```
     pub fn policy(&self) -> &RetryPolicy {
         &self.policy
@@ -290,7 +331,7 @@ impl<Op, K> Retry<Op, K> {
     /// # use weir_retry::{RetryExt, RetryPolicy};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let retry = (|x: u8| async move { Ok::<_, String>(x) }).retry(RetryPolicy::constant(Duration::ZERO).build().unwrap());
+    /// let retry = (|x: u8| async move { Ok::<_, std::convert::Infallible>(x) }).retry(RetryPolicy::constant(Duration::ZERO));
     /// assert_eq!((retry.get_ref())(7).await, Ok(7));
     /// # }
     /// ```
@@ -305,7 +346,7 @@ impl<Op, K> Retry<Op, K> {
     /// # use weir_retry::{RetryExt, RetryPolicy};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let retry = (|x: u8| async move { Ok::<_, String>(x) }).retry(RetryPolicy::constant(Duration::ZERO).build().unwrap());
+    /// let retry = (|x: u8| async move { Ok::<_, std::convert::Infallible>(x) }).retry(RetryPolicy::constant(Duration::ZERO));
     /// assert_eq!((retry.into_inner())(7).await, Ok(7));
     /// # }
     /// ```
@@ -337,9 +378,13 @@ where
         verdict
     }
 
-    /// Checks the wrapped operation (the policy was checked when it was
-    /// built).
+    /// Checks the policy ([`RetryPolicy::validate`]: an invalid one is
+    /// [`BuildError::Invalid`] with its message), then the wrapped
+    /// operation.
     fn validate(&self, stage: &str) -> Result<(), BuildError> {
+        self.policy
+            .validate()
+            .map_err(|e| BuildError::Invalid { stage: stage.to_owned(), message: e.to_string() })?;
         self.op.validate(stage)
     }
 }

@@ -26,16 +26,19 @@
 //! use std::time::Duration;
 //! use weir_retry::{Jitter, RetryExt, RetryPolicy};
 //!
+//! #[derive(Debug, thiserror::Error)]
+//! #[error("no such id: {0}")]
+//! struct NotFound(u32);
+//!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let policy = RetryPolicy::exponential(Duration::from_millis(50))
 //!     .jitter(Jitter::Full)
-//!     .max_attempts(4)
-//!     .build()?;
-//! let lookup = |id: u32| async move { if id > 0 { Ok(id * 2) } else { Err("no such id") } };
+//!     .max_attempts(4);
+//! let lookup = |id: u32| async move { if id > 0 { Ok(id * 2) } else { Err(NotFound(id)) } };
 //! let retried = lookup.retry(policy);
-//! assert_eq!(retried.call(21).await.map_err(|e| e.to_string())?, 42);
-//! assert_eq!(retried.call(0).await.unwrap_err().attempts, 4);
+//! assert_eq!(retried.call(21).await?, 42);
+//! assert_eq!(retried.call(0).await.unwrap_err().exhausted().map(|e| e.attempts), Some(4));
 //! # Ok(())
 //! # }
 //! ```
@@ -63,17 +66,43 @@
 //! # Using a policy without the layer
 //!
 //! Code that runs its own attempts (a sink that retries its own
-//! writes, for instance) calls [`RetryPolicy::decide`] after each failure,
-//! and [`RetryPolicy::deposit`] before each attempt when it uses a budget.
+//! writes, for instance) checks the policy once with
+//! [`RetryPolicy::validate`], then calls [`RetryPolicy::decide`] after each
+//! failure, and [`RetryPolicy::deposit`] before each attempt when it uses a
+//! budget.
+//!
+//! # One way to report bad settings
+//!
+//! A policy is a plain value: `RetryPolicy::exponential(d).max_attempts(5)`
+//! is the policy, with nothing to build or unwrap, so settings read from a
+//! file or flags go straight into it. A knob given a value that cannot
+//! work is kept, and reported where the policy is used, as every weir
+//! setting is: a pipeline's `run()` or `spawn()` returns
+//! [`BuildError::Invalid`](weir_core::BuildError::Invalid) naming the stage
+//! of the retry layer (an operation's or a sink's), with a message that
+//! says what to change, before anything runs. Outside a pipeline,
+//! [`Retry::call`] returns [`RetryError::InvalidPolicy`] without making an
+//! attempt. Nothing panics.
+//!
+//! ```
+//! use std::time::Duration;
+//! use weir_core::Operation;
+//! use weir_retry::{RetryExt, RetryPolicy};
+//!
+//! let store = |row: u32| async move { Ok::<_, std::io::Error>(row) };
+//! let from_flags = RetryPolicy::exponential(Duration::from_millis(10)).max_attempts(0);
+//! let err = store.retry(from_flags).validate("store").unwrap_err();
+//! assert_eq!(err.to_string(), "stage `store`: max_attempts is 0: allow at least 1 attempt (1 means no retries)");
+//! ```
 #![doc(test(no_crate_inject, attr(deny(warnings), allow(dead_code, unused_variables))))]
 
 mod backoff;
 mod budget;
-mod builder;
 mod classify;
 mod draws;
 pub mod error;
 mod jitter;
+mod knobs;
 mod layer;
 mod policy;
 mod sink;
@@ -81,9 +110,8 @@ mod timeout;
 mod timeout_layer;
 
 pub use budget::RetryBudget;
-pub use builder::RetryPolicyBuilder;
 pub use classify::{AllTransient, ByClassify, Classifier, ClassifyFn};
-pub use error::{AttemptError, Elapsed, InvalidPolicy};
+pub use error::{AttemptError, Elapsed, InvalidPolicy, RetryError};
 pub use jitter::Jitter;
 pub use layer::{Retry, RetryExt};
 pub use policy::RetryPolicy;

@@ -11,9 +11,31 @@ use crate::budget::RetryBudget;
 use crate::draws::{ItemDraws, Seeds};
 use crate::jitter::Jitter;
 
-/// A retry policy: backoff, jitter, limits and budget, built with
-/// [`RetryPolicy::exponential`] or [`RetryPolicy::constant`] and the
-/// [`RetryPolicyBuilder`](crate::RetryPolicyBuilder) knobs.
+/// A retry policy: backoff, jitter, limits and budget. Start one with
+/// [`RetryPolicy::exponential`] or [`RetryPolicy::constant`] and turn its
+/// knobs ([`factor`](Self::factor), [`cap`](Self::cap),
+/// [`jitter`](Self::jitter), [`seed`](Self::seed),
+/// [`max_attempts`](Self::max_attempts),
+/// [`max_elapsed`](Self::max_elapsed), [`budget`](Self::budget)): the
+/// result is the policy, there is nothing to build.
+///
+/// Defaults: 3 attempts, no elapsed-time limit, no jitter, no budget.
+///
+/// # Validation
+///
+/// A knob given a value that cannot work (a factor below 1 or not finite,
+/// a cap below the base delay, zero attempts, a zero `max_elapsed`, a
+/// budget with a bad ratio or a zero window) is kept as given and reported
+/// by [`validate`](Self::validate). A pipeline
+/// checks every retry layer's policy when it is built: `run()` and
+/// `spawn()` return [`BuildError::Invalid`](weir_core::BuildError::Invalid)
+/// naming the stage, with the [`InvalidPolicy`](crate::InvalidPolicy)
+/// message that says what to change, before anything runs.
+/// [`Retry::call`](crate::Retry::call), outside a pipeline, checks it too
+/// and makes no attempt. Nothing panics: code that calls
+/// [`decide`](Self::decide) itself gets decisions within the knobs as
+/// given (no retries after zero attempts, delays at most the cap), and
+/// should call `validate` first.
 ///
 /// One type for every policy, whatever the errors it will see: which
 /// errors are worth retrying is decided where the error type is known, on
@@ -22,7 +44,7 @@ use crate::jitter::Jitter;
 /// same on [`RetrySink`](crate::RetrySink)). So a struct field or a
 /// function parameter typed `RetryPolicy` takes any policy.
 ///
-/// Cheap to clone (an `Arc` inside); clones share the [`RetryBudget`] and
+/// Cheap to clone (a few words and an `Arc`); clones share the [`RetryBudget`] and
 /// the counter that gives each item its own random stream for jitter
 /// (taken once per item, with one atomic add: no lock on the retry path).
 /// Attempts have no timeout of their own here: bound each attempt with
@@ -43,19 +65,22 @@ use crate::jitter::Jitter;
 ///     .cap(Duration::from_secs(1))
 ///     .jitter(Jitter::Full)
 ///     .max_attempts(5)
-///     .max_elapsed(Duration::from_secs(10))
-///     .build()?;
-/// assert_eq!(policy.max_attempts(), 5);
-/// # Ok::<(), weir_retry::InvalidPolicy>(())
+///     .max_elapsed(Duration::from_secs(10));
+/// assert!(policy.validate().is_ok());
+/// assert_eq!(policy.get_max_attempts(), 5);
+///
+/// // A policy is a plain value: a settings struct holds one.
+/// struct Settings {
+///     retry: RetryPolicy,
+/// }
+/// let settings = Settings { retry: policy };
 /// ```
 pub struct RetryPolicy {
-    pub(crate) shared: Arc<Shared>,
-}
-
-pub(crate) struct Shared {
+    /// The delays, before jitter; the knobs as given.
     pub(crate) backoff: Backoff,
     pub(crate) jitter: Jitter,
-    pub(crate) seeds: Seeds,
+    /// Shared by clones: one random stream per item, across them.
+    pub(crate) seeds: Arc<Seeds>,
     pub(crate) max_attempts: u32,
     pub(crate) max_elapsed: Option<Duration>,
     pub(crate) budget: Option<RetryBudget>,
@@ -114,7 +139,8 @@ impl RetryPolicy {
     /// use weir_core::{Attempt, ErrorClass, Verdict};
     /// use weir_retry::RetryPolicy;
     ///
-    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).max_attempts(2).build()?;
+    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).max_attempts(2);
+    /// policy.validate()?;
     /// let mut attempt = Attempt::first();
     /// assert_eq!(policy.decide(&mut attempt, ErrorClass::Poison, None), Verdict::Fail(ErrorClass::Poison));
     /// let verdict = policy.decide(&mut attempt, ErrorClass::Transient, None);
@@ -137,14 +163,13 @@ impl RetryPolicy {
     /// use std::time::Duration;
     /// use weir_retry::{RetryBudget, RetryPolicy};
     ///
-    /// let budget = RetryBudget::new(1.0, Duration::from_secs(10), 0)?;
-    /// let policy = RetryPolicy::constant(Duration::from_millis(1)).budget(budget.clone()).build()?;
+    /// let budget = RetryBudget::new(1.0, Duration::from_secs(10), 0);
+    /// let policy = RetryPolicy::constant(Duration::from_millis(1)).budget(budget.clone());
     /// policy.deposit();
     /// assert!(budget.withdraw());
-    /// # Ok::<(), weir_retry::InvalidPolicy>(())
     /// ```
     pub fn deposit(&self) {
-        if let Some(budget) = &self.shared.budget {
+        if let Some(budget) = &self.budget {
             budget.deposit();
         }
     }
@@ -153,11 +178,10 @@ impl RetryPolicy {
     ///
     /// ```
     /// # use weir_retry::RetryPolicy;
-    /// assert_eq!(RetryPolicy::constant(std::time::Duration::ZERO).build()?.max_attempts(), 3);
-    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// assert_eq!(RetryPolicy::constant(std::time::Duration::ZERO).get_max_attempts(), 3);
     /// ```
-    pub fn max_attempts(&self) -> u32 {
-        self.shared.max_attempts
+    pub fn get_max_attempts(&self) -> u32 {
+        self.max_attempts
     }
 
     /// The time after the first attempt's start past which no attempt
@@ -165,11 +189,10 @@ impl RetryPolicy {
     ///
     /// ```
     /// # use weir_retry::RetryPolicy;
-    /// assert_eq!(RetryPolicy::constant(std::time::Duration::ZERO).build()?.max_elapsed(), None);
-    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// assert_eq!(RetryPolicy::constant(std::time::Duration::ZERO).get_max_elapsed(), None);
     /// ```
-    pub fn max_elapsed(&self) -> Option<Duration> {
-        self.shared.max_elapsed
+    pub fn get_max_elapsed(&self) -> Option<Duration> {
+        self.max_elapsed
     }
 
     /// The longest delay the policy waits (the backoff's cap, which also
@@ -178,34 +201,31 @@ impl RetryPolicy {
     /// ```
     /// # use weir_retry::RetryPolicy;
     /// # use std::time::Duration;
-    /// let p = RetryPolicy::exponential(Duration::from_millis(1)).build()?;
-    /// assert_eq!(p.cap(), Duration::from_secs(60));
-    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// let p = RetryPolicy::exponential(Duration::from_millis(1));
+    /// assert_eq!(p.get_cap(), Duration::from_secs(60));
     /// ```
-    pub fn cap(&self) -> Duration {
-        self.shared.backoff.cap
+    pub fn get_cap(&self) -> Duration {
+        self.backoff.cap
     }
 
     /// The jitter applied to backoff delays.
     ///
     /// ```
     /// # use weir_retry::{Jitter, RetryPolicy};
-    /// assert_eq!(RetryPolicy::constant(std::time::Duration::ZERO).build()?.jitter(), Jitter::None);
-    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// assert_eq!(RetryPolicy::constant(std::time::Duration::ZERO).get_jitter(), Jitter::None);
     /// ```
-    pub fn jitter(&self) -> Jitter {
-        self.shared.jitter
+    pub fn get_jitter(&self) -> Jitter {
+        self.jitter
     }
 
     /// The retry budget, if any; clones of the policy share it.
     ///
     /// ```
     /// # use weir_retry::RetryPolicy;
-    /// assert!(RetryPolicy::constant(std::time::Duration::ZERO).build()?.budget().is_none());
-    /// # Ok::<(), weir_retry::InvalidPolicy>(())
+    /// assert!(RetryPolicy::constant(std::time::Duration::ZERO).get_budget().is_none());
     /// ```
-    pub fn budget(&self) -> Option<&RetryBudget> {
-        self.shared.budget.as_ref()
+    pub fn get_budget(&self) -> Option<&RetryBudget> {
+        self.budget.as_ref()
     }
 
     /// The decision and its reason, without tracing.
@@ -215,53 +235,49 @@ impl RetryPolicy {
         class: ErrorClass,
         retry_after: Option<Duration>,
     ) -> (Verdict, Reason) {
-        let shared = &*self.shared;
         if !class.is_retryable() {
             return (Verdict::Fail(class), Reason::NotRetryable);
         }
         let attempt_number = attempt.number();
-        if attempt_number >= shared.max_attempts {
+        if attempt_number >= self.max_attempts {
             return (Verdict::Fail(ErrorClass::Transient), Reason::MaxAttempts);
         }
         let delay = match retry_after {
-            Some(asked) => asked.min(shared.backoff.cap),
+            Some(asked) => asked.min(self.backoff.cap),
             None => self.backoff_delay(attempt),
         };
-        if let Some(max) = shared.max_elapsed
+        if let Some(max) = self.max_elapsed
             && attempt.elapsed().saturating_add(delay) > max
         {
             return (Verdict::Fail(ErrorClass::Transient), Reason::MaxElapsed);
         }
-        if let Some(budget) = &shared.budget
+        if let Some(budget) = &self.budget
             && !budget.withdraw()
         {
             let reason = Reason::BudgetExhausted;
             return (Verdict::GiveUp { class: ErrorClass::Transient, reason: reason.as_str() }, reason);
         }
-        if shared.jitter == Jitter::Decorrelated {
+        if self.jitter == Jitter::Decorrelated {
             self.per_item(attempt).chosen.record(attempt_number, delay);
         }
         (Verdict::Retry(delay), Reason::Retry)
     }
 
     fn backoff_delay(&self, attempt: &mut Attempt) -> Duration {
-        let shared = &*self.shared;
         let number = attempt.number();
-        let delay = shared.backoff.delay(number);
-        if shared.jitter == Jitter::None {
+        let delay = self.backoff.delay(number);
+        if self.jitter == Jitter::None {
             return delay;
         }
         let item = *self.per_item(attempt);
-        let (base, cap) = (shared.backoff.base, shared.backoff.cap);
-        shared.jitter.apply(delay, base, cap, item.chosen.before(number), item.draws.unit(number))
+        let (base, cap) = (self.backoff.base, self.backoff.cap);
+        self.jitter.apply(delay, base, cap, item.chosen.before(number), item.draws.unit(number))
     }
 
     /// What the policy keeps for this item, made on its first jittered retry.
     fn per_item<'a>(&self, attempt: &'a mut Attempt) -> &'a mut PerItem {
-        attempt.extension_or_insert_with(|| PerItem {
-            draws: self.shared.seeds.next_item(),
-            chosen: Chosen::default(),
-        })
+        attempt
+            .extension_or_insert_with(|| PerItem { draws: self.seeds.next_item(), chosen: Chosen::default() })
     }
 }
 
@@ -327,13 +343,20 @@ impl Chosen {
 
 impl Clone for RetryPolicy {
     fn clone(&self) -> Self {
-        Self { shared: Arc::clone(&self.shared) }
+        Self {
+            backoff: self.backoff,
+            jitter: self.jitter,
+            seeds: Arc::clone(&self.seeds),
+            max_attempts: self.max_attempts,
+            max_elapsed: self.max_elapsed,
+            budget: self.budget.clone(),
+        }
     }
 }
 
 impl fmt::Debug for RetryPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = &*self.shared;
+        let s = self;
         f.debug_struct("RetryPolicy")
             .field("base", &s.backoff.base)
             .field("factor", &s.backoff.factor)

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use weir_core::{Attempt, Classify, ErrorClass, Sink, SinkError, Verdict};
+use weir_core::{Attempt, BuildError, Classify, ErrorClass, Sink, SinkError, Verdict};
 
 use crate::classify::{AllTransient, ByClassify, Classifier, ClassifyFn};
 use crate::policy::RetryPolicy;
@@ -24,6 +24,31 @@ pub trait RetrySinkExt<T>: Sink<T> + Sized {
     /// classify them on the returned layer, where the sink's error type is
     /// known: [`classify(|e| …)`](RetrySink::classify) or
     /// [`classify_by_trait()`](RetrySink::classify_by_trait).
+    ///
+    /// # Errors
+    ///
+    /// An invalid policy ([`RetryPolicy::validate`]) is a
+    /// [`BuildError::Invalid`] naming the sink's stage, returned by `run()`
+    /// or `spawn()` before anything runs (through [`Sink::validate`]); for
+    /// a dead-letter store, the stage is the dead-letter stage's.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::prelude::*;
+    /// use weir_core::sink;
+    /// use weir_retry::{RetryPolicy, RetrySinkExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (rows, stored) = sink::collect();
+    /// let policy = RetryPolicy::exponential(Duration::from_secs(1)).cap(Duration::from_millis(100));
+    /// let err = Pipeline::from_iter(0..3u32).sink_named("rows", rows.retry(policy)).run().await.unwrap_err();
+    /// let RunError::Build(BuildError::Invalid { stage, message }) = err else { panic!("{err:?}") };
+    /// assert_eq!(stage, "rows");
+    /// assert_eq!(message, "delay cap 100ms is below the base delay 1s: raise the cap or lower the base delay");
+    /// assert!(stored.is_empty()); // nothing ran
+    /// # }
+    /// ```
     ///
     /// # Examples
     ///
@@ -55,7 +80,7 @@ pub trait RetrySinkExt<T>: Sink<T> + Sized {
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let policy = RetryPolicy::exponential(Duration::from_millis(10)).max_attempts(5).build()?;
+    /// let policy = RetryPolicy::exponential(Duration::from_millis(10)).max_attempts(5);
     /// let start = tokio::time::Instant::now();
     /// let report = Pipeline::from_iter(0..3u32)
     ///     .sink(Db { locked: 2, rows: Vec::new() }.retry(policy))
@@ -126,8 +151,8 @@ impl<Si, K> RetrySink<Si, K> {
     /// }
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).max_attempts(5).build()?;
+    /// # async fn main() {
+    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).max_attempts(5);
     /// let full = Db
     ///     .retry(policy)
     ///     .classify(|e| match e {
@@ -138,7 +163,6 @@ impl<Si, K> RetrySink<Si, K> {
     /// let err = Pipeline::from_iter([1u32]).sink(full).run().await.unwrap_err();
     /// assert!(matches!(err, RunError::Sink { .. }));
     /// assert_eq!(start.elapsed(), Duration::ZERO); // not retried
-    /// # Ok(())
     /// # }
     /// ```
     pub fn classify<T, F>(self, f: F) -> RetrySink<Si, ClassifyFn<F>>
@@ -182,13 +206,12 @@ impl<Si, K> RetrySink<Si, K> {
     /// }
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).cap(Duration::from_secs(5)).max_attempts(3).build()?;
+    /// # async fn main() {
+    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).cap(Duration::from_secs(5)).max_attempts(3);
     /// let limited = Api.retry(policy).classify_by_trait();
     /// let start = tokio::time::Instant::now();
     /// let _ = Pipeline::from_iter([1u32]).sink(limited).run().await;
     /// assert_eq!(start.elapsed(), Duration::from_secs(2)); // 1 s, twice, as the error asked
-    /// # Ok(())
     /// # }
     /// ```
     pub fn classify_by_trait<T>(self) -> RetrySink<Si, ByClassify>
@@ -209,9 +232,8 @@ impl<Si, K> RetrySink<Si, K> {
     /// use weir_retry::{AllTransient, RetryPolicy, RetrySinkExt};
     ///
     /// # #[derive(Debug, thiserror::Error)] #[error("down")] struct Down;
-    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).build()?;
+    /// let policy = RetryPolicy::constant(Duration::from_millis(10));
     /// let store = sink::from_fn(|_: u32| async { Ok::<_, Down>(()) }).retry(policy).classifier(AllTransient);
-    /// # Ok::<(), weir_retry::InvalidPolicy>(())
     /// ```
     pub fn classifier<T, K2>(self, classifier: K2) -> RetrySink<Si, K2>
     where
@@ -293,5 +315,17 @@ where
     /// an item given back.
     fn last_attempt(&self) -> Option<&Attempt> {
         self.last.as_ref()
+    }
+
+    /// Checks the policy ([`RetryPolicy::validate`]: an invalid one is
+    /// [`BuildError::Invalid`] with its message), then the wrapped sink.
+    /// Outside a pipeline, call it before the first `send`: an invalid
+    /// policy otherwise decides within its knobs as given (no retries
+    /// after zero attempts), without panicking.
+    fn validate(&self, stage: &str) -> Result<(), BuildError> {
+        self.policy
+            .validate()
+            .map_err(|e| BuildError::Invalid { stage: stage.to_owned(), message: e.to_string() })?;
+        self.sink.validate(stage)
     }
 }

@@ -72,10 +72,11 @@ pub trait TimeoutExt<In>: Operation<In> + Sized {
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
-    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).max_attempts(2).build().unwrap();
+    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).max_attempts(2);
     /// let hangs = |_: ()| std::future::pending::<Result<(), std::io::Error>>();
     /// let start = tokio::time::Instant::now();
     /// let err = hangs.timeout(Duration::from_millis(100)).retry(policy).call(()).await.unwrap_err();
+    /// let err = err.into_exhausted().unwrap();
     /// assert!(matches!(err.cause.error(), Some(AttemptError::TimedOut(_))));
     /// assert_eq!(err.attempts, 2);
     /// assert_eq!(start.elapsed(), Duration::from_millis(210)); // 100 ms, 10 ms, 100 ms
@@ -101,7 +102,7 @@ impl<Op> Timeout<Op> {
     /// ```
     /// # use std::time::Duration;
     /// # use weir_retry::TimeoutExt;
-    /// let op = (|x: u8| async move { Ok::<_, String>(x) }).timeout(Duration::from_secs(3));
+    /// let op = (|x: u8| async move { Ok::<_, std::convert::Infallible>(x) }).timeout(Duration::from_secs(3));
     /// assert_eq!(op.limit(), Duration::from_secs(3));
     /// ```
     pub fn limit(&self) -> Duration {
@@ -115,7 +116,7 @@ impl<Op> Timeout<Op> {
     /// # use weir_retry::TimeoutExt;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let op = (|x: u8| async move { Ok::<_, String>(x) }).timeout(Duration::from_secs(3));
+    /// let op = (|x: u8| async move { Ok::<_, std::convert::Infallible>(x) }).timeout(Duration::from_secs(3));
     /// assert_eq!((op.into_inner())(7).await, Ok(7));
     /// # }
     /// ```
@@ -148,11 +149,10 @@ impl<In, Op: Operation<In>> Operation<In> for Timeout<Op> {
     /// use weir_retry::{RetryExt, RetryPolicy, TimeoutExt};
     ///
     /// let lookup = |x: u32| async move { Ok::<_, std::io::Error>(x) };
-    /// let op = lookup.timeout(Duration::ZERO).retry(RetryPolicy::constant(Duration::ZERO).build()?);
+    /// let op = lookup.timeout(Duration::ZERO).retry(RetryPolicy::constant(Duration::ZERO));
     /// let Err(BuildError::Invalid { stage, message }) = op.validate("lookup") else { panic!() };
     /// assert_eq!(stage, "lookup");
     /// assert!(message.contains("give a positive duration"), "{message}");
-    /// # Ok::<(), weir_retry::InvalidPolicy>(())
     /// ```
     fn validate(&self, stage: &str) -> Result<(), BuildError> {
         if self.limit.is_zero() {

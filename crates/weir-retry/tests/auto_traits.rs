@@ -2,7 +2,7 @@
 
 use weir_retry::{
     AllTransient, AttemptError, AttemptFuture, ByClassify, ClassifyFn, InvalidPolicy, Retry, RetryBudget,
-    RetryPolicy, RetryPolicyBuilder, RetrySink, Timeout,
+    RetryError, RetryPolicy, RetrySink, Timeout,
 };
 
 fn send_sync<T: Send + Sync>() {}
@@ -14,7 +14,7 @@ type Classifier = ClassifyFn<fn(&String) -> weir_core::ErrorClass>;
 #[test]
 fn public_types_are_send_and_sync() {
     send_sync::<RetryPolicy>();
-    send_sync::<RetryPolicyBuilder>();
+    send_sync::<RetryError<std::io::Error>>();
     send_sync::<RetryBudget>();
     send_sync::<Retry<Op>>();
     send_sync::<Retry<Op, ByClassify>>();

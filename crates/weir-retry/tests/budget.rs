@@ -14,7 +14,7 @@ use weir_retry::{RetryBudget, RetryExt, RetryPolicy};
 /// that always fails; returns the operation and the failures' causes.
 async fn run_against_outage(budget: RetryBudget, items: u32, per_tick: u32) -> (Scripted, Vec<bool>) {
     let op = Scripted::always(TestError::TRANSIENT);
-    let policy = RetryPolicy::constant(ms(10)).max_attempts(5).budget(budget).build().unwrap();
+    let policy = RetryPolicy::constant(ms(10)).max_attempts(5).budget(budget);
     let retry = Arc::new(op.clone().retry(policy));
     let mut calls = Vec::new();
     for i in 0..items {
@@ -26,7 +26,7 @@ async fn run_against_outage(budget: RetryBudget, items: u32, per_tick: u32) -> (
     }
     let mut budget_exhausted = Vec::new();
     for result in join_all(calls).await {
-        let err = result.unwrap().unwrap_err();
+        let err = result.unwrap().unwrap_err().into_exhausted().unwrap();
         budget_exhausted.push(matches!(err.cause, Cause::GaveUp { reason: RetryBudget::EXHAUSTED, .. }));
     }
     (op, budget_exhausted)
@@ -35,7 +35,7 @@ async fn run_against_outage(budget: RetryBudget, items: u32, per_tick: u32) -> (
 #[tokio::test(start_paused = true)]
 async fn outage_retries_stay_within_ratio_times_first_attempts() {
     // 10 % over a 60 s window (longer than the test), no floor.
-    let budget = RetryBudget::new(0.1, Duration::from_secs(60), 0).unwrap();
+    let budget = RetryBudget::new(0.1, Duration::from_secs(60), 0);
     let items = 200;
     let (op, exhausted) = run_against_outage(budget, items, 10).await;
     let retries = op.attempts() - items as usize;
@@ -49,14 +49,14 @@ async fn outage_retries_stay_within_ratio_times_first_attempts() {
 #[tokio::test(start_paused = true)]
 async fn the_floor_allows_retries_without_traffic() {
     // Ratio 0, floor 1/s over 5 s: 5 retries whatever the traffic.
-    let budget = RetryBudget::new(0.0, Duration::from_secs(5), 1).unwrap();
+    let budget = RetryBudget::new(0.0, Duration::from_secs(5), 1);
     let (op, _) = run_against_outage(budget, 20, 20).await;
     assert_eq!(op.attempts() - 20, 5);
 }
 
 #[tokio::test(start_paused = true)]
 async fn budget_refills_as_the_window_slides() {
-    let budget = RetryBudget::new(0.5, Duration::from_secs(1), 0).unwrap();
+    let budget = RetryBudget::new(0.5, Duration::from_secs(1), 0);
     let (op, _) = run_against_outage(budget.clone(), 10, 10).await;
     let first_burst = op.attempts() - 10;
     assert!(first_burst <= 5);
@@ -70,7 +70,7 @@ async fn budget_refills_as_the_window_slides() {
 async fn without_a_budget_every_item_uses_all_attempts() {
     // The control for the tests above.
     let op = Scripted::always(TestError::TRANSIENT);
-    let retry = op.clone().retry(RetryPolicy::constant(ms(10)).max_attempts(5).build().unwrap());
+    let retry = op.clone().retry(RetryPolicy::constant(ms(10)).max_attempts(5));
     for i in 0..20 {
         assert!(retry.call(i).await.is_err());
     }

@@ -18,7 +18,7 @@ struct Settings {
 }
 
 fn settings() -> Settings {
-    Settings { policy: RetryPolicy::constant(ms(10)).max_attempts(4).build().unwrap() }
+    Settings { policy: RetryPolicy::constant(ms(10)).max_attempts(4) }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,12 +31,20 @@ async fn one_policy_field_serves_every_classification() {
 
     // Every error retried (the default).
     let op = Scripted::always(TestError::of(ErrorClass::Permanent));
-    let err = op.clone().retry(settings.policy.clone()).call(1).await.unwrap_err();
+    let err = op.clone().retry(settings.policy.clone()).call(1).await.unwrap_err().into_exhausted().unwrap();
     assert_eq!((op.attempts(), err.class), (4, ErrorClass::Transient));
 
     // The error's own `Classify` impl.
     let op = Scripted::always(TestError::of(ErrorClass::Permanent));
-    let err = op.clone().retry(settings.policy.clone()).classify_by_trait().call(1).await.unwrap_err();
+    let err = op
+        .clone()
+        .retry(settings.policy.clone())
+        .classify_by_trait()
+        .call(1)
+        .await
+        .unwrap_err()
+        .into_exhausted()
+        .unwrap();
     assert_eq!((op.attempts(), err.class), (1, ErrorClass::Permanent));
 
     // A closure over the error, which needs no type annotation.
@@ -44,8 +52,8 @@ async fn one_policy_field_serves_every_classification() {
     let retried = get
         .retry(settings.policy)
         .classify(|e| if e.0 >= 500 { ErrorClass::Transient } else { ErrorClass::Permanent });
-    assert_eq!(retried.call(404).await.unwrap_err().attempts, 1);
-    assert_eq!(retried.call(503).await.unwrap_err().attempts, 4);
+    assert_eq!(retried.call(404).await.unwrap_err().into_exhausted().unwrap().attempts, 1);
+    assert_eq!(retried.call(503).await.unwrap_err().into_exhausted().unwrap().attempts, 4);
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -57,7 +57,7 @@ async fn a_timeout_meaning_never_lets_slow_attempts_finish_and_never_fires() {
 #[tokio::test(start_paused = true)]
 async fn an_attempt_timeout_meaning_never_lets_slow_attempts_finish_and_never_fires() {
     for limit in never() {
-        let policy = RetryPolicy::constant(Duration::ZERO).build().unwrap();
+        let policy = RetryPolicy::constant(Duration::ZERO);
         let op = slow_or_hung.timeout(limit).retry(policy);
         assert_eq!(op.call(1).await.unwrap(), 1, "limit {limit:?}");
         let hung = tokio::time::timeout(40 * YEAR, op.call(2)).await;
@@ -68,12 +68,12 @@ async fn an_attempt_timeout_meaning_never_lets_slow_attempts_finish_and_never_fi
 #[tokio::test(start_paused = true)]
 async fn retry_delays_caps_and_limits_of_duration_max_do_not_panic() {
     let asks_forever = TestError { retry_after: Some(Duration::MAX), ..TestError::TRANSIENT };
-    let budget = RetryBudget::new(1.0, Duration::MAX, 1).unwrap();
+    let budget = RetryBudget::new(1.0, Duration::MAX, 1);
     let policies = [
-        RetryPolicy::constant(Duration::MAX).max_attempts(2).build().unwrap(),
-        RetryPolicy::exponential(Duration::from_secs(1)).cap(Duration::MAX).max_attempts(80).build().unwrap(),
-        RetryPolicy::constant(Duration::ZERO).cap(Duration::MAX).max_attempts(2).build().unwrap(),
-        RetryPolicy::constant(Duration::ZERO).max_elapsed(Duration::MAX).budget(budget).build().unwrap(),
+        RetryPolicy::constant(Duration::MAX).max_attempts(2),
+        RetryPolicy::exponential(Duration::from_secs(1)).cap(Duration::MAX).max_attempts(80),
+        RetryPolicy::constant(Duration::ZERO).cap(Duration::MAX).max_attempts(2),
+        RetryPolicy::constant(Duration::ZERO).max_elapsed(Duration::MAX).budget(budget),
     ];
     for policy in policies {
         let op = Scripted::failing(1, asks_forever);
@@ -113,7 +113,7 @@ impl Sink<u32> for Db {
 
 #[tokio::test(start_paused = true)]
 async fn a_sink_retried_after_duration_max_does_not_panic() {
-    let policy = RetryPolicy::constant(Duration::MAX).max_attempts(2).build().unwrap();
+    let policy = RetryPolicy::constant(Duration::MAX).max_attempts(2);
     let report = Pipeline::from_iter([7u32]).sink(Db::default().retry(policy)).run().await.unwrap();
     assert_eq!(report.delivered(), 1);
 }

@@ -49,7 +49,7 @@ async fn retries_and_give_ups_are_traced() {
     let _guard = tracing::subscriber::set_default(capture.clone());
 
     let op = Scripted::always(TestError::TRANSIENT);
-    let policy = RetryPolicy::exponential(ms(100)).max_attempts(3).build().unwrap();
+    let policy = RetryPolicy::exponential(ms(100)).max_attempts(3);
     op.retry(policy).call(1).await.unwrap_err();
 
     let lines = capture.0.lock().unwrap().clone();
@@ -68,7 +68,7 @@ async fn permanent_give_up_is_traced_with_its_class() {
     let _guard = tracing::subscriber::set_default(capture.clone());
 
     let op = Scripted::always(TestError::of(ErrorClass::Poison));
-    let policy = RetryPolicy::constant(ms(1)).build().unwrap();
+    let policy = RetryPolicy::constant(ms(1));
     op.retry(policy).classify_by_trait().call(1).await.unwrap_err();
 
     let lines = capture.0.lock().unwrap().clone();

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use weir_core::Sink;
 use weir_core::prelude::*;
+use weir_core::{BuildError, ErrorClass, Sink};
 use weir_retry::{RetryPolicy, RetrySinkExt};
 
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +37,7 @@ impl Sink<u32> for Shy {
 
 #[tokio::test(start_paused = true)]
 async fn sink_retries_are_counted_in_the_report_like_a_stages() {
-    let policy = RetryPolicy::constant(Duration::from_millis(5)).max_attempts(3).build().unwrap();
+    let policy = RetryPolicy::constant(Duration::from_millis(5)).max_attempts(3);
     // One item per flush: each item's send is retried once, and the first
     // flush (of item 0) once.
     let source = futures::stream::iter(0..3u32).then(|x| async move {
@@ -78,7 +78,7 @@ impl Sink<u32> for FlushFails {
 
 #[tokio::test(start_paused = true)]
 async fn a_retried_flush_counts_a_retry_for_each_item_it_covers() {
-    let policy = RetryPolicy::constant(Duration::from_millis(5)).max_attempts(3).build().unwrap();
+    let policy = RetryPolicy::constant(Duration::from_millis(5)).max_attempts(3);
     let report =
         Pipeline::from_iter(0..4u32).sink(FlushFails { fails: 2 }.retry(policy)).run().await.unwrap();
     let sink = report.stage("sink").unwrap();
@@ -87,7 +87,7 @@ async fn a_retried_flush_counts_a_retry_for_each_item_it_covers() {
 
 #[tokio::test(start_paused = true)]
 async fn a_boxed_retrying_sink_still_reports_its_retries() {
-    let policy = RetryPolicy::constant(Duration::from_millis(5)).max_attempts(3).build().unwrap();
+    let policy = RetryPolicy::constant(Duration::from_millis(5)).max_attempts(3);
     let boxed = weir_core::sink::BoxSink::new(FlushFails { fails: 1 }.retry(policy));
     let report = Pipeline::from_iter(0..4u32).sink(boxed).run().await.unwrap();
     let sink = report.stage("sink").unwrap();
@@ -118,7 +118,7 @@ impl Sink<u32> for Strict {
 
 #[tokio::test(start_paused = true)]
 async fn an_item_the_sink_can_never_take_is_not_retried_and_keeps_its_class() {
-    let policy = RetryPolicy::constant(Duration::from_millis(5)).max_attempts(5).build().unwrap();
+    let policy = RetryPolicy::constant(Duration::from_millis(5)).max_attempts(5);
     let strict = Strict::default();
     let sends = strict.sends.clone();
     let err = Pipeline::from_iter(0..3u32).sink(strict.retry(policy)).run().await.unwrap_err();
@@ -126,4 +126,32 @@ async fn an_item_the_sink_can_never_take_is_not_retried_and_keeps_its_class() {
     assert_eq!(item.and_then(|i| i.downcast::<u32>().ok()).map(|b| *b), Some(1));
     assert_eq!(*sends.lock().unwrap(), 2, "rows 0 and 1, each sent once");
     assert_eq!(report.stage("sink").unwrap().retries, 0);
+}
+
+/// An invalid policy on a sink's retry layer is a typed build error naming
+/// the sink's stage, before anything runs, boxed or not.
+#[tokio::test(start_paused = true)]
+async fn an_invalid_policy_on_a_sink_is_a_build_error() {
+    let policy = RetryPolicy::constant(Duration::from_millis(5)).max_attempts(0);
+    let expected = BuildError::Invalid {
+        stage: "rows".to_owned(),
+        message: "max_attempts is 0: allow at least 1 attempt (1 means no retries)".to_owned(),
+    };
+    let (collect, rows) = weir_core::sink::collect();
+    let err = Pipeline::from_iter(0..3u32)
+        .sink_named("rows", collect.retry(policy.clone()))
+        .run()
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, RunError::Build(e) if *e == expected), "{err:?}");
+    assert!(rows.is_empty());
+
+    let boxed = weir_core::sink::BoxSink::new(
+        Shy::default().retry(policy.clone()).classify(|_| ErrorClass::Transient),
+    );
+    let err = Pipeline::from_iter(0..3u32).sink_named("rows", boxed).spawn().unwrap_err();
+    assert_eq!(err, expected);
+
+    // Outside a pipeline, the layer reports it the same way.
+    assert_eq!(weir_core::Sink::<u32>::validate(&Shy::default().retry(policy), "rows"), Err(expected));
 }

@@ -19,7 +19,7 @@
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let store = |x: u32| async move { if x % 5 == 0 { Err(Busy(x)) } else { Ok(x * 10) } };
-//! let policy = RetryPolicy::exponential(Duration::from_millis(10)).max_attempts(3).build()?;
+//! let policy = RetryPolicy::exponential(Duration::from_millis(10)).max_attempts(3);
 //! let (dead, dead_letters) = sink::collect();
 //! let (sink, stored) = sink::collect();
 //! let report = Pipeline::from_iter(1..=10u32)

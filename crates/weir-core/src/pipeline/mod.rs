@@ -633,6 +633,7 @@ impl<T: Send + 'static> Pipeline<T> {
         R: crate::FailureRoute<T, Si::Error>,
     {
         self.plan.add(name);
+        self.plan.check(sink.validate(name));
         if let Some(route) = &route {
             self.plan.check(route.validate());
         }

@@ -111,6 +111,7 @@ trait DynSink<T>: Send + 'static {
     fn send_boxed(&mut self, item: T) -> BoxFuture<'_, Result<(), SinkError<T, BoxSinkError>>>;
     fn flush_boxed(&mut self) -> BoxFuture<'_, Result<(), BoxSinkError>>;
     fn last_attempt_dyn(&self) -> Option<&crate::Attempt>;
+    fn validate_dyn(&self, stage: &str) -> Result<(), crate::BuildError>;
 }
 
 impl<T: Send + 'static, Si: Sink<T>> DynSink<T> for Si {
@@ -124,6 +125,10 @@ impl<T: Send + 'static, Si: Sink<T>> DynSink<T> for Si {
 
     fn last_attempt_dyn(&self) -> Option<&crate::Attempt> {
         self.last_attempt()
+    }
+
+    fn validate_dyn(&self, stage: &str) -> Result<(), crate::BuildError> {
+        self.validate(stage)
     }
 }
 
@@ -141,5 +146,10 @@ impl<T: Send + 'static> Sink<T> for BoxSink<T> {
     /// The boxed sink's (so that a boxed retrying sink's retries are counted).
     fn last_attempt(&self) -> Option<&crate::Attempt> {
         self.inner.last_attempt_dyn()
+    }
+
+    /// The boxed sink's (so that a boxed sink's settings are checked).
+    fn validate(&self, stage: &str) -> Result<(), crate::BuildError> {
+        self.inner.validate_dyn(stage)
     }
 }

@@ -125,6 +125,61 @@ pub trait Sink<T>: Send + 'static {
     fn last_attempt(&self) -> Option<&crate::Attempt> {
         None
     }
+
+    /// Checks the sink's configuration when the pipeline is built, like
+    /// [`Operation::validate`](crate::Operation::validate) for an
+    /// operation: the pipeline calls it when the sink is connected
+    /// ([`Pipeline::sink`](crate::Pipeline::sink) and the other ways to
+    /// connect one, a dead-letter store included) and `run()` or `spawn()`
+    /// returns the error before anything starts. `stage` is the sink's
+    /// stage name, for the error. A sink that wraps another (a retry layer,
+    /// a [`BoxSink`]) checks its own settings, then forwards. The default
+    /// accepts any configuration.
+    ///
+    /// # Errors
+    ///
+    /// A [`BuildError`](crate::BuildError) naming the stage, the setting
+    /// and what to change.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use weir_core::prelude::*;
+    /// use weir_core::Sink;
+    ///
+    /// /// Writes rows in groups of `group`.
+    /// struct Grouped { group: usize, rows: Vec<u32> }
+    ///
+    /// impl Sink<u32> for Grouped {
+    ///     type Error = Infallible;
+    ///     async fn send(&mut self, row: u32) -> Result<(), SinkError<u32, Infallible>> {
+    ///         self.rows.push(row);
+    ///         Ok(())
+    ///     }
+    ///     async fn flush(&mut self) -> Result<(), Infallible> { Ok(()) }
+    ///     fn validate(&self, stage: &str) -> Result<(), BuildError> {
+    ///         if self.group == 0 {
+    ///             return Err(BuildError::Zero { stage: stage.to_owned(), what: "the group size" });
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = Pipeline::from_iter(0..3u32)
+    ///     .sink_named("rows", Grouped { group: 0, rows: Vec::new() })
+    ///     .run()
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(matches!(err, RunError::Build(BuildError::Zero { stage, .. }) if stage == "rows"));
+    /// # }
+    /// ```
+    fn validate(&self, stage: &str) -> Result<(), crate::BuildError> {
+        let _ = stage;
+        Ok(())
+    }
 }
 
 /// A sink's error, with the item it could not take when it can give it back.

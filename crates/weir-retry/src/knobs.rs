@@ -1,6 +1,6 @@
-//! The retry policy builder: every knob, checked once in `build`.
+//! The policy's knobs: where a policy starts, each setting, and the
+//! check of the settings together.
 
-use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,10 +10,8 @@ use crate::budget::RetryBudget;
 use crate::draws::Seeds;
 use crate::error::InvalidPolicy;
 use crate::jitter::Jitter;
-use crate::policy::{RetryPolicy, Shared};
+use crate::policy::RetryPolicy;
 
-// The policy's constructors live with the builder they start, so that the
-// policy does not import its builder (which imports the policy).
 impl RetryPolicy {
     /// Starts a policy with exponential backoff: the retry after failed
     /// attempt `n` waits `base × factor^(n−1)`, at most the cap. The factor
@@ -24,7 +22,7 @@ impl RetryPolicy {
     /// use weir_core::{Attempt, ErrorClass, Verdict};
     /// use weir_retry::RetryPolicy;
     ///
-    /// let policy = RetryPolicy::exponential(Duration::from_millis(100)).max_attempts(10).build()?;
+    /// let policy = RetryPolicy::exponential(Duration::from_millis(100)).max_attempts(10);
     /// let mut attempt = Attempt::first();
     /// let mut delays = Vec::new();
     /// for _ in 0..3 {
@@ -33,10 +31,9 @@ impl RetryPolicy {
     ///     delays.push(d.as_millis());
     /// }
     /// assert_eq!(delays, [100, 200, 400]);
-    /// # Ok::<(), weir_retry::InvalidPolicy>(())
     /// ```
-    pub fn exponential(base: Duration) -> RetryPolicyBuilder {
-        RetryPolicyBuilder::new(base, 2.0, base.max(Duration::from_secs(60)))
+    pub fn exponential(base: Duration) -> RetryPolicy {
+        Self::starting(base, 2.0, base.max(Duration::from_secs(60)))
     }
 
     /// Starts a policy with a constant delay between attempts (an
@@ -48,68 +45,27 @@ impl RetryPolicy {
     /// use weir_core::{Attempt, ErrorClass, Verdict};
     /// use weir_retry::RetryPolicy;
     ///
-    /// let policy = RetryPolicy::constant(Duration::from_millis(50)).build()?;
+    /// let policy = RetryPolicy::constant(Duration::from_millis(50));
     /// let mut attempt = Attempt::first();
     /// assert_eq!(policy.decide(&mut attempt, ErrorClass::Transient, None), Verdict::Retry(Duration::from_millis(50)));
-    /// # Ok::<(), weir_retry::InvalidPolicy>(())
     /// ```
-    pub fn constant(delay: Duration) -> RetryPolicyBuilder {
-        RetryPolicyBuilder::new(delay, 1.0, delay)
+    pub fn constant(delay: Duration) -> RetryPolicy {
+        Self::starting(delay, 1.0, delay)
     }
-}
 
-/// Builds a [`RetryPolicy`]; made by [`RetryPolicy::exponential`] or
-/// [`RetryPolicy::constant`]. Nothing is checked until
-/// [`build`](Self::build).
-///
-/// Defaults: 3 attempts, no elapsed-time limit, no jitter, no budget.
-/// Which errors are retried is the retry layer's choice
-/// ([`Retry::classify`](crate::Retry::classify); every error by default),
-/// and so is a time limit per attempt
-/// ([`TimeoutExt::timeout`](crate::TimeoutExt::timeout)), a layer of its own.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use weir_retry::{Jitter, RetryBudget, RetryPolicy};
-///
-/// let policy = RetryPolicy::exponential(Duration::from_millis(20))
-///     .cap(Duration::from_secs(2))
-///     .jitter(Jitter::Decorrelated)
-///     .max_attempts(8)
-///     .budget(RetryBudget::default())
-///     .build()?;
-/// # Ok::<(), weir_retry::InvalidPolicy>(())
-/// ```
-#[must_use = "a builder does nothing until `build` is called"]
-pub struct RetryPolicyBuilder {
-    base: Duration,
-    factor: f64,
-    cap: Duration,
-    jitter: Jitter,
-    seed: Option<u64>,
-    max_attempts: u32,
-    max_elapsed: Option<Duration>,
-    budget: Option<RetryBudget>,
-}
-
-impl RetryPolicyBuilder {
-    pub(crate) fn new(base: Duration, factor: f64, cap: Duration) -> Self {
+    /// A policy with the defaults and a random seed.
+    fn starting(base: Duration, factor: f64, cap: Duration) -> Self {
+        let seed = RandomState::new().hash_one(Duration::ZERO);
         Self {
-            base,
-            factor,
-            cap,
+            backoff: Backoff { base, factor, cap },
             jitter: Jitter::None,
-            seed: None,
+            seeds: Arc::new(Seeds::new(seed)),
             max_attempts: 3,
             max_elapsed: None,
             budget: None,
         }
     }
-}
 
-impl RetryPolicyBuilder {
     /// The growth factor of exponential backoff (at least 1; 1 keeps the
     /// delay constant).
     ///
@@ -117,14 +73,14 @@ impl RetryPolicyBuilder {
     /// # use std::time::Duration;
     /// # use weir_core::{Attempt, ErrorClass, Verdict};
     /// # use weir_retry::RetryPolicy;
-    /// let policy = RetryPolicy::exponential(Duration::from_millis(10)).factor(3.0).max_attempts(5).build()?;
+    /// let policy = RetryPolicy::exponential(Duration::from_millis(10)).factor(3.0).max_attempts(5);
     /// let mut attempt = Attempt::first();
     /// attempt.next();
     /// assert_eq!(policy.decide(&mut attempt, ErrorClass::Transient, None), Verdict::Retry(Duration::from_millis(30)));
-    /// # Ok::<(), weir_retry::InvalidPolicy>(())
     /// ```
+    #[must_use = "a knob returns the changed policy"]
     pub fn factor(mut self, factor: f64) -> Self {
-        self.factor = factor;
+        self.backoff.factor = factor;
         self
     }
 
@@ -135,7 +91,7 @@ impl RetryPolicyBuilder {
     /// # use std::time::Duration;
     /// # use weir_core::{Attempt, ErrorClass, Verdict};
     /// # use weir_retry::RetryPolicy;
-    /// let policy = RetryPolicy::exponential(Duration::from_secs(1)).cap(Duration::from_secs(5)).max_attempts(10).build()?;
+    /// let policy = RetryPolicy::exponential(Duration::from_secs(1)).cap(Duration::from_secs(5)).max_attempts(10);
     /// let mut attempt = Attempt::first();
     /// for _ in 0..6 {
     ///     attempt.next();
@@ -144,10 +100,10 @@ impl RetryPolicyBuilder {
     /// // An error asking for 1 h waits the cap.
     /// let asked = Some(Duration::from_secs(3600));
     /// assert_eq!(policy.decide(&mut attempt, ErrorClass::Transient, asked), Verdict::Retry(Duration::from_secs(5)));
-    /// # Ok::<(), weir_retry::InvalidPolicy>(())
     /// ```
+    #[must_use = "a knob returns the changed policy"]
     pub fn cap(mut self, cap: Duration) -> Self {
-        self.cap = cap;
+        self.backoff.cap = cap;
         self
     }
 
@@ -157,11 +113,11 @@ impl RetryPolicyBuilder {
     /// # use std::time::Duration;
     /// # use weir_core::{Attempt, ErrorClass, Verdict};
     /// # use weir_retry::{Jitter, RetryPolicy};
-    /// let policy = RetryPolicy::constant(Duration::from_secs(1)).jitter(Jitter::Full).build()?;
+    /// let policy = RetryPolicy::constant(Duration::from_secs(1)).jitter(Jitter::Full);
     /// let Verdict::Retry(d) = policy.decide(&mut Attempt::first(), ErrorClass::Transient, None) else { panic!() };
     /// assert!(d <= Duration::from_secs(1));
-    /// # Ok::<(), weir_retry::InvalidPolicy>(())
     /// ```
+    #[must_use = "a knob returns the changed policy"]
     pub fn jitter(mut self, jitter: Jitter) -> Self {
         self.jitter = jitter;
         self
@@ -183,7 +139,7 @@ impl RetryPolicyBuilder {
     /// # use std::time::Duration;
     /// # use weir_core::{Attempt, ErrorClass, Verdict};
     /// # use weir_retry::{Jitter, RetryPolicy};
-    /// let make = || RetryPolicy::exponential(Duration::from_secs(1)).jitter(Jitter::Full).seed(42).build().unwrap();
+    /// let make = || RetryPolicy::exponential(Duration::from_secs(1)).jitter(Jitter::Full).seed(42);
     /// // The delays `policy` chooses for 5 items that fail 3 times each.
     /// let delays = |policy: &RetryPolicy| -> Vec<Vec<Duration>> {
     ///     (0..5)
@@ -203,8 +159,9 @@ impl RetryPolicyBuilder {
     /// assert_eq!(delays(&make()), first_run);
     /// assert_ne!(first_run[0], first_run[1], "each item has its own stream");
     /// ```
+    #[must_use = "a knob returns the changed policy"]
     pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
+        self.seeds = Arc::new(Seeds::new(seed));
         self
     }
 
@@ -213,22 +170,26 @@ impl RetryPolicyBuilder {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use weir_retry::RetryPolicy;
+    /// # use weir_retry::{RetryExt, RetryPolicy};
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("down")]
+    /// struct Down;
+    ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
-    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).max_attempts(4).build().unwrap();
+    /// let policy = RetryPolicy::constant(Duration::from_millis(10)).max_attempts(4);
     /// let counter = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     /// let calls = counter.clone();
     /// let always_fails = move |_: ()| {
     ///     calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    ///     async { Err::<(), _>("down") }
+    ///     async { Err::<(), _>(Down) }
     /// };
-    /// # use weir_retry::RetryExt;
     /// let err = always_fails.retry(policy).call(()).await.unwrap_err();
-    /// assert_eq!(err.attempts, 4);
+    /// assert_eq!(err.exhausted().map(|e| e.attempts), Some(4));
     /// assert_eq!(counter.load(std::sync::atomic::Ordering::SeqCst), 4);
     /// # }
     /// ```
+    #[must_use = "a knob returns the changed policy"]
     pub fn max_attempts(mut self, max_attempts: u32) -> Self {
         self.max_attempts = max_attempts;
         self
@@ -245,18 +206,17 @@ impl RetryPolicyBuilder {
     /// # use weir_core::{Attempt, ErrorClass, Verdict};
     /// # use weir_retry::RetryPolicy;
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), weir_retry::InvalidPolicy> {
+    /// # async fn main() {
     /// let policy = RetryPolicy::constant(Duration::from_secs(1))
     ///     .max_attempts(100)
-    ///     .max_elapsed(Duration::from_secs(5))
-    ///     .build()?;
+    ///     .max_elapsed(Duration::from_secs(5));
     /// let mut attempt = Attempt::first();
     /// tokio::time::advance(Duration::from_millis(4500)).await;
     /// // The retry would start at 5.5 s.
     /// assert_eq!(policy.decide(&mut attempt, ErrorClass::Transient, None), Verdict::Fail(ErrorClass::Transient));
-    /// # Ok(())
     /// # }
     /// ```
+    #[must_use = "a knob returns the changed policy"]
     pub fn max_elapsed(mut self, max_elapsed: Duration) -> Self {
         self.max_elapsed = Some(max_elapsed);
         self
@@ -271,8 +231,8 @@ impl RetryPolicyBuilder {
     /// # use std::time::Duration;
     /// # use weir_core::{Attempt, ErrorClass, Verdict};
     /// # use weir_retry::{RetryBudget, RetryPolicy};
-    /// let budget = RetryBudget::new(0.5, Duration::from_secs(10), 0)?;
-    /// let policy = RetryPolicy::constant(Duration::from_millis(1)).budget(budget).build()?;
+    /// let budget = RetryBudget::new(0.5, Duration::from_secs(10), 0);
+    /// let policy = RetryPolicy::constant(Duration::from_millis(1)).budget(budget);
     /// policy.deposit();
     /// policy.deposit();
     /// assert!(matches!(policy.decide(&mut Attempt::first(), ErrorClass::Transient, None), Verdict::Retry(_)));
@@ -280,40 +240,52 @@ impl RetryPolicyBuilder {
     ///     policy.decide(&mut Attempt::first(), ErrorClass::Transient, None),
     ///     Verdict::GiveUp { class: ErrorClass::Transient, reason: RetryBudget::EXHAUSTED },
     /// );
-    /// # Ok::<(), weir_retry::InvalidPolicy>(())
     /// ```
+    #[must_use = "a knob returns the changed policy"]
     pub fn budget(mut self, budget: RetryBudget) -> Self {
         self.budget = Some(budget);
         self
     }
 
-    /// Checks the knobs and builds the policy.
+    /// Checks the knobs together. A pipeline calls it for every retry
+    /// layer when it is built (through
+    /// [`Operation::validate`](weir_core::Operation::validate) and
+    /// [`Sink::validate`](weir_core::Sink::validate)), and
+    /// [`Retry::call`](crate::Retry::call) before its first attempt; call
+    /// it yourself when you read a policy from a file or flags and want to
+    /// report a mistake early, or before using [`decide`](Self::decide)
+    /// directly.
     ///
     /// # Errors
     ///
-    /// [`InvalidPolicy`] if the factor is below 1 or not finite, the cap
-    /// is below the base delay, `max_attempts` is 0, or `max_elapsed` is
-    /// zero.
+    /// [`InvalidPolicy`], whose message says what to change, if the
+    /// factor is below 1 or not finite, the cap is below the base delay,
+    /// `max_attempts` is 0, `max_elapsed` is zero, or the budget is
+    /// invalid ([`RetryBudget::validate`]).
+    ///
+    /// # Examples
     ///
     /// ```
-    /// # use std::time::Duration;
-    /// # use weir_retry::{InvalidPolicy, RetryPolicy};
-    /// let err = RetryPolicy::exponential(Duration::from_secs(2)).cap(Duration::from_secs(1)).build().unwrap_err();
+    /// use std::time::Duration;
+    /// use weir_retry::{InvalidPolicy, RetryPolicy};
+    ///
+    /// let policy = RetryPolicy::exponential(Duration::from_secs(2)).cap(Duration::from_secs(1));
+    /// let err = policy.validate().unwrap_err();
     /// assert!(matches!(err, InvalidPolicy::CapBelowBase { .. }));
-    /// assert_eq!(
-    ///     RetryPolicy::constant(Duration::ZERO).max_attempts(0).build().unwrap_err(),
-    ///     InvalidPolicy::ZeroAttempts,
-    /// );
+    /// assert_eq!(err.to_string(), "delay cap 1s is below the base delay 2s: raise the cap or lower the base delay");
+    /// assert_eq!(RetryPolicy::constant(Duration::ZERO).max_attempts(0).validate(), Err(InvalidPolicy::ZeroAttempts));
+    /// assert_eq!(RetryPolicy::constant(Duration::ZERO).validate(), Ok(()));
     /// ```
-    pub fn build(self) -> Result<RetryPolicy, InvalidPolicy> {
-        if !self.factor.is_finite() {
-            return Err(InvalidPolicy::FactorNotFinite { factor: self.factor });
+    pub fn validate(&self) -> Result<(), InvalidPolicy> {
+        let Backoff { base, factor, cap } = self.backoff;
+        if !factor.is_finite() {
+            return Err(InvalidPolicy::FactorNotFinite { factor });
         }
-        if self.factor < 1.0 {
-            return Err(InvalidPolicy::FactorBelowOne { factor: self.factor });
+        if factor < 1.0 {
+            return Err(InvalidPolicy::FactorBelowOne { factor });
         }
-        if self.cap < self.base {
-            return Err(InvalidPolicy::CapBelowBase { cap: self.cap, base: self.base });
+        if cap < base {
+            return Err(InvalidPolicy::CapBelowBase { cap, base });
         }
         if self.max_attempts == 0 {
             return Err(InvalidPolicy::ZeroAttempts);
@@ -321,31 +293,6 @@ impl RetryPolicyBuilder {
         if self.max_elapsed == Some(Duration::ZERO) {
             return Err(InvalidPolicy::ZeroMaxElapsed);
         }
-        let seed = self.seed.unwrap_or_else(|| RandomState::new().hash_one(Duration::ZERO));
-        Ok(RetryPolicy {
-            shared: Arc::new(Shared {
-                backoff: Backoff { base: self.base, factor: self.factor, cap: self.cap },
-                jitter: self.jitter,
-                seeds: Seeds::new(seed),
-                max_attempts: self.max_attempts,
-                max_elapsed: self.max_elapsed,
-                budget: self.budget,
-            }),
-        })
-    }
-}
-
-impl fmt::Debug for RetryPolicyBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RetryPolicyBuilder")
-            .field("base", &self.base)
-            .field("factor", &self.factor)
-            .field("cap", &self.cap)
-            .field("jitter", &self.jitter)
-            .field("seed", &self.seed)
-            .field("max_attempts", &self.max_attempts)
-            .field("max_elapsed", &self.max_elapsed)
-            .field("budget", &self.budget)
-            .finish_non_exhaustive()
+        self.budget.as_ref().map_or(Ok(()), RetryBudget::validate)
     }
 }
