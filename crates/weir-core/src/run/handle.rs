@@ -99,6 +99,37 @@ impl PipelineHandle {
         self.task.is_finished()
     }
 
+    /// Starts a graceful shutdown without waiting for it: intake stops and
+    /// in-flight items drain. Then [`join`](Self::join) waits for the
+    /// report, or [`abort`](Self::abort) cuts the drain short (a second
+    /// Ctrl-C).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::prelude::*;
+    /// use weir_core::sink;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let slow = |x: u64| async move {
+    ///     tokio::time::sleep(Duration::from_secs(10)).await;
+    ///     x
+    /// };
+    /// let handle = Pipeline::from_iter(0u64..).then("slow", slow).sink(sink::drain()).spawn()?;
+    /// tokio::time::sleep(Duration::from_secs(1)).await;
+    /// handle.begin_shutdown(); // first Ctrl-C: drain
+    /// tokio::time::sleep(Duration::from_secs(1)).await;
+    /// let report = handle.abort().await?; // second Ctrl-C: abort at once
+    /// assert_eq!((report.ending(), report.abandoned()), (Ending::Aborted, 1));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
     /// Stops intake, drains every in-flight item through all stages and
     /// the sink, and returns the report; past the drain timeout the rest is
     /// aborted and counted as abandoned.
