@@ -58,7 +58,7 @@ pub use panic::panic_message;
 pub use pipeline::{Fallible, Pipeline};
 pub use report::{Ending, Report, StageReport};
 pub use route::FailureRoute;
-pub use run::{DEFAULT_DRAIN_TIMEOUT, Monitor, PipelineHandle, PipelineStream, Runnable};
+pub use run::{DEFAULT_DRAIN_TIMEOUT, Monitor, PipelineHandle, PipelineStream, Runnable, Signals};
 pub use sink::{Sink, SinkError};
 pub use stage::{EnvelopeStream, FallibleStage, FallibleStream, Stage, StageContext};
 /// A future made part of a run by [`StageContext::track`] or

@@ -99,10 +99,9 @@ impl PipelineHandle {
         self.task.is_finished()
     }
 
-    /// Starts a graceful shutdown without waiting for it: intake stops and
-    /// in-flight items drain. Then [`join`](Self::join) waits for the
-    /// report, or [`abort`](Self::abort) cuts the drain short (a second
-    /// Ctrl-C).
+    /// The run's two signals, cloneable, for code that must end the run
+    /// while another part of the program awaits [`join`](Self::join): a
+    /// first Ctrl-C starts the drain, a second one aborts it.
     ///
     /// # Examples
     ///
@@ -118,16 +117,20 @@ impl PipelineHandle {
     ///     x
     /// };
     /// let handle = Pipeline::from_iter(0u64..).then("slow", slow).sink(sink::drain()).spawn()?;
-    /// tokio::time::sleep(Duration::from_secs(1)).await;
-    /// handle.begin_shutdown(); // first Ctrl-C: drain
-    /// tokio::time::sleep(Duration::from_secs(1)).await;
-    /// let report = handle.abort().await?; // second Ctrl-C: abort at once
+    /// let signals = handle.signals();
+    /// tokio::spawn(async move {
+    ///     tokio::time::sleep(Duration::from_secs(1)).await;
+    ///     signals.shutdown(); // first Ctrl-C: drain
+    ///     tokio::time::sleep(Duration::from_secs(1)).await;
+    ///     signals.abort(); // second Ctrl-C: abort at once
+    /// });
+    /// let report = handle.join().await?;
     /// assert_eq!((report.ending(), report.abandoned()), (Ending::Aborted, 1));
     /// # Ok(())
     /// # }
     /// ```
-    pub fn begin_shutdown(&self) {
-        self.shutdown.cancel();
+    pub fn signals(&self) -> Signals {
+        Signals { shutdown: self.shutdown.clone(), abort: self.abort.clone(), shared: self.shared.clone() }
     }
 
     /// Stops intake, drains every in-flight item through all stages and
@@ -151,9 +154,7 @@ impl PipelineHandle {
     ///
     /// As for [`Runnable::run`](super::Runnable::run).
     pub async fn abort(self) -> Result<Report, RunError> {
-        // Intake stops at once, before the run's task is woken to abort.
-        self.shared.stop.cancel();
-        self.abort.cancel();
+        self.signals().abort();
         self.join().await
     }
 
@@ -170,6 +171,31 @@ impl PipelineHandle {
                 report: Box::new(Report::snapshot(&self.stages, self.started.elapsed(), Ending::Aborted)),
             }),
         }
+    }
+}
+
+/// Ends a running pipeline from anywhere; see [`PipelineHandle::signals`].
+#[derive(Debug, Clone)]
+pub struct Signals {
+    shutdown: CancellationToken,
+    abort: CancellationToken,
+    shared: Arc<RunShared>,
+}
+
+impl Signals {
+    /// Starts a graceful shutdown: intake stops, in-flight items drain
+    /// (up to the drain timeout). Returns at once.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Aborts the run: intake stops at once and the items in flight are
+    /// abandoned (counted, not acknowledged). Returns at once; the run's
+    /// report comes from [`PipelineHandle::join`].
+    pub fn abort(&self) {
+        // Intake stops at once, before the run's task is woken to abort.
+        self.shared.stop.cancel();
+        self.abort.cancel();
     }
 }
 

@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-pub use handle::{Monitor, PipelineHandle};
+pub use handle::{Monitor, PipelineHandle, Signals};
 pub use stream::PipelineStream;
 
 use crate::control::RunShared;
