@@ -448,6 +448,14 @@ impl<T: Send + 'static> Pipeline<T> {
     /// # }
     /// ```
     pub fn buffer(mut self, name: &str, capacity: usize) -> Pipeline<T> {
+        let capacity = self.queue_capacity(name, capacity);
+        self.push(name, move |input, ctx| stage::buffer::build(input, ctx, capacity))
+    }
+
+    /// Checks the capacity of stage `name`'s queue: zero, or more than a
+    /// tokio queue holds, is a build error. Returns a capacity a queue can
+    /// be made with (the build fails before it is used when it is wrong).
+    fn queue_capacity(&mut self, name: &str, capacity: usize) -> usize {
         if capacity == 0 {
             self.plan.fail(BuildError::Zero { stage: name.to_owned(), what: "the capacity" });
         }
@@ -456,7 +464,7 @@ impl<T: Send + 'static> Pipeline<T> {
             let message = format!("a capacity of {capacity} items is more than the {limit} a queue can hold");
             self.plan.fail(BuildError::Invalid { stage: name.to_owned(), message });
         }
-        self.push(name, move |input, ctx| stage::buffer::build(input, ctx, capacity.clamp(1, limit)))
+        capacity.clamp(1, limit)
     }
 
     /// Plugs in a custom [`Stage`]; its [`validate`](Stage::validate) runs
@@ -603,15 +611,8 @@ impl<T: Send + 'static> Pipeline<T> {
     /// ```
     pub fn into_stream(mut self, capacity: usize) -> Result<PipelineStream<T>, BuildError> {
         const NAME: &str = "stream";
-        if capacity == 0 {
-            self.plan.fail(BuildError::Zero { stage: NAME.to_owned(), what: "the capacity" });
-        }
-        let limit = tokio::sync::Semaphore::MAX_PERMITS;
-        if capacity > limit {
-            let message = format!("a capacity of {capacity} items is more than the {limit} a queue can hold");
-            self.plan.fail(BuildError::Invalid { stage: NAME.to_owned(), message });
-        }
-        let (tx, rx) = tokio::sync::mpsc::channel(capacity.clamp(1, limit));
+        let capacity = self.queue_capacity(NAME, capacity);
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity);
         let taken = std::sync::Arc::new(crate::run::stream::Taken::default());
         let counted = taken.clone();
         self.plan.add(NAME);
