@@ -9,6 +9,8 @@
 //!   returned. [`run_spec`] builds the real weir pipeline and runs it;
 //!   [`check_spec`] runs it, compares it with the model and checks
 //!   conservation.
+//! - [`postgres::TestServer`] starts a throw-away PostgreSQL server (as
+//!   the `postgres` user when run as root) for every PostgreSQL test.
 //! - [`FlakySink`] fails sends on a pattern and gives the item back;
 //!   [`AckingSource`] records which acknowledgements fired;
 //!   [`assert_conserved`] explains a broken conservation line.
@@ -36,6 +38,7 @@ mod ack;
 mod assert;
 mod flaky;
 mod model;
+pub mod postgres;
 mod run;
 mod spec;
 pub mod strategy;

@@ -57,6 +57,13 @@ pub mod deadletter {
     pub use weir_deadletter::*;
 }
 
+/// The PostgreSQL sink: batched, idempotent, one transaction per batch (`weir-postgres`; feature `postgres`).
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod postgres {
+    pub use weir_postgres::*;
+}
+
 /// The types most pipelines need, for a glob import.
 pub mod prelude {
     pub use weir_core::prelude::*;
