@@ -5,11 +5,13 @@
 //! ```text
 //! cargo run --release -p weir-bench -- fanout          # the full table
 //! cargo run --release -p weir-bench -- fanout --quick  # 10x fewer items
+//! cargo run --release -p weir-bench -- postgres        # PgSink vs a hand-written COPY loop
 //! ```
 
 mod baselines;
 mod latency;
 mod memory;
+mod postgres;
 mod seed;
 mod table;
 mod weir_cases;
@@ -26,6 +28,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("fanout") => fanout(args.iter().any(|a| a == "--quick")),
+        Some("postgres") => postgres::bench(args.iter().any(|a| a == "--quick")),
         Some("one") => {
             let n: u64 = args[2].parse().expect("items");
             let workers: usize = args[3].parse().expect("workers");
@@ -41,7 +44,7 @@ fn main() {
         }
         Some("rss-child") => memory::child(args[1].parse().expect("item count")),
         _ => {
-            eprintln!("usage: weir-bench fanout [--quick]");
+            eprintln!("usage: weir-bench fanout [--quick] | postgres [--quick]");
             std::process::exit(2);
         }
     }

@@ -80,6 +80,9 @@ impl fmt::Display for Table {
                 target
             )?;
         }
+        if self.extra.is_empty() {
+            return Ok(());
+        }
         writeln!(f)?;
         writeln!(f, "| case | implementation | latency | | |")?;
         writeln!(f, "|---|---|---|---|---|")?;
