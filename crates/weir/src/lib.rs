@@ -64,6 +64,34 @@ pub mod postgres {
     pub use weir_postgres::*;
 }
 
+/// The batched SQLite sink: WAL, one transaction per flush, idempotent
+/// rows, writes on a thread of its own (`weir-sqlite`; feature `sqlite`).
+///
+/// ```
+/// use std::time::Duration;
+/// use weir::prelude::*;
+/// use weir::sqlite::SqliteSink;
+/// # use weir_packet::{Packet, Reading};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("ingest.db");
+/// # let packets = vec![Packet::new(1, 1, 0, [Reading::new(0, 1.0)])];
+/// let sink = SqliteSink::open(&path)?;
+/// let counters = sink.counters();
+/// Pipeline::from_iter(packets).batch("batch", 1_000, Duration::from_millis(50)).sink(sink).run().await?;
+/// println!("stored {}, duplicates absorbed {}", counters.stored(), counters.duplicates());
+/// # assert_eq!(counters.stored(), 1);
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub mod sqlite {
+    pub use weir_sqlite::*;
+}
+
 /// The types most pipelines need, for a glob import.
 pub mod prelude {
     pub use weir_core::prelude::*;
