@@ -55,3 +55,24 @@ async fn generated_frames_are_stored_or_dead_lettered_with_their_reason() {
     assert_eq!(plan.frames().filter(|g| g.kind == Kind::Good).count() as u64, tally.good);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_counts_from_arrival_to_commit() {
+    let dir = std::env::temp_dir().join(format!("weir-ingest-latency-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let plan = Generator { packets: 2_000, devices: 10, malformed: 0.0, duplicates: 0.0, seed: 5 };
+    // A store whose commit takes 20 ms: every row waits at least that.
+    let store = sink::from_fn(|_: Vec<weir_packet::Packet>| async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        Ok::<_, std::convert::Infallible>(())
+    });
+    let dead = JsonLines::open(dir.join("dead.jsonl")).expect("dead-letter file");
+    let tallies = Tallies::new();
+    let settings = Settings { batch: 500, ..Settings::default() };
+    pipeline(Source::Generator(plan), settings, store, dead, &tallies).run().await.expect("runs");
+    let latency = tallies.latency.lock().unwrap();
+    assert_eq!(latency.len(), 2_000);
+    assert!(latency.min() >= 20_000, "at least the commit's 20 ms, in µs: {}", latency.min());
+    assert!(latency.max() < 10_000_000, "{}", latency.max());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

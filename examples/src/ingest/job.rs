@@ -167,7 +167,10 @@ impl Default for Tallies {
 impl Tallies {
     /// Empty tallies.
     pub fn new() -> Self {
-        let histogram = hdrhistogram::Histogram::new(3).expect("3 significant digits is valid");
+        // 1 µs to an hour, 3 significant digits; longer latencies count
+        // as an hour (saturating_record clamps and never resizes).
+        let histogram =
+            hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds");
         Self { malformed: Arc::default(), latency: Arc::new(Mutex::new(histogram)) }
     }
 }
