@@ -4,7 +4,7 @@
 //! By default it ingests 1,000,000 generated packets from 1,000 devices
 //! into SQLite (`ingest.db`), dead-lettering whatever cannot be stored to
 //! `dead-letters.jsonl`, with a progress bar on stderr and a report at the
-//! end. `--listen ADDR` serves TCP clients instead (`ingest send --to
+//! end; `--postgres URL` stores into PostgreSQL instead. `--listen ADDR` serves TCP clients instead (`ingest send --to
 //! ADDR` is one), `--file PATH` reads a file of frames. The first Ctrl-C
 //! stops intake and drains (every batch committed, dead letters synced);
 //! a second one aborts, and the report counts what was abandoned (never
@@ -30,8 +30,13 @@ use examples::ingest::tcp::Intake;
 use examples::ingest::{progress, summary};
 use weir::deadletter::JsonLines;
 use weir::retry::{RetryPolicy, RetrySinkExt};
+use weir::sink::BoxSink;
 use weir_packet::Packet;
+use weir_postgres::PgSink;
 use weir_sqlite::SqliteSink;
+
+/// Rows the store committed and duplicates it absorbed, read at the end.
+type Counts = Box<dyn Fn() -> (u64, u64)>;
 
 /// Ingest telemetry packets into SQLite: decode, validate, enrich, batch,
 /// store; dead-letter what cannot be stored.
@@ -95,9 +100,13 @@ struct RunArgs {
     /// Read length-prefixed frames from this file instead.
     #[arg(long, value_name = "PATH")]
     file: Option<PathBuf>,
-    /// The SQLite database.
+    /// The SQLite database (the default store).
     #[arg(long, default_value = "ingest.db")]
     db: PathBuf,
+    /// Store into PostgreSQL instead, e.g. "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+    /// (a `packets` table is created if missing).
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
     /// Where failures go, as JSON lines (replayable).
     #[arg(long, default_value = "dead-letters.jsonl")]
     dead_letters: PathBuf,
@@ -188,12 +197,29 @@ async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         (None, Some(path)) => (Source::File(path.clone()), None),
         (None, None) => (Source::Generator(args.generate.generator()), Some(args.generate.packets)),
     };
-    let store = SqliteSink::<Packet>::open(&args.db)?;
-    let counters = store.counters();
-    // SQLite busy or locked is transient: retried with backoff; anything
+    // Busy/locked SQLite and lost PostgreSQL connections, serialization
+    // failures and the like are transient: retried with backoff; anything
     // else fails the batch at once (dead-lettered).
     let policy =
         RetryPolicy::exponential(Duration::from_millis(20)).cap(Duration::from_secs(2)).max_attempts(10);
+    let (store, counts, where_stored) = match &args.postgres {
+        Some(url) => {
+            let sink = PgSink::<Packet>::connect(url).await?;
+            let counters = sink.counters();
+            let counts: Counts = Box::new(move || (counters.inserted(), counters.duplicates()));
+            (
+                BoxSink::new(sink.retry(policy).classify_by_trait()),
+                counts,
+                "PostgreSQL, table packets".to_owned(),
+            )
+        }
+        None => {
+            let sink = SqliteSink::<Packet>::open(&args.db)?;
+            let counters = sink.counters();
+            let counts: Counts = Box::new(move || (counters.stored(), counters.duplicates()));
+            (BoxSink::new(sink.retry(policy).classify_by_trait()), counts, args.db.display().to_string())
+        }
+    };
     let dead = JsonLines::open(&args.dead_letters)?;
     let settings = Settings {
         workers: args.workers,
@@ -202,8 +228,7 @@ async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         drain_timeout: Duration::from_secs(args.drain_timeout),
     };
     let tallies = Tallies::new();
-    let handle =
-        pipeline(source, settings, store.retry(policy).classify_by_trait(), dead, &tallies).spawn()?;
+    let handle = pipeline(source, settings, store, dead, &tallies).spawn()?;
     let bar = progress::show(handle.monitor(), total, args.quiet);
     let signals = handle.signals();
     tokio::spawn(async move {
@@ -226,8 +251,9 @@ async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             }
         }
     };
-    print!("{}", summary::summary(&report, &tallies, Some(counters.duplicates())));
-    println!("  database: {} ({} rows stored)", args.db.display(), counters.stored());
+    let (rows, duplicates) = counts();
+    print!("{}", summary::summary(&report, &tallies, Some(duplicates)));
+    println!("  database: {where_stored} ({rows} rows stored)");
     println!("  dead letters: {}", args.dead_letters.display());
     Ok(code)
 }
