@@ -156,3 +156,46 @@ fn the_main_job_into_postgresql_through_an_outage_stores_every_good_packet_once(
     assert_eq!(lines(&dead), tally.malformed.values().sum::<u64>(), "{report}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_main_job_waits_out_a_locked_sqlite_database_and_loses_nothing() {
+    let dir = temp_dir("locked");
+    let (db, dead) = (dir.join("ingest.db"), dir.join("dead.jsonl"));
+    let plan = Generator { packets: 300_000, devices: 1_000, malformed: 0.0, duplicates: 0.0, seed: 2 };
+    let child = Command::new(common::example_binary("ingest"))
+        .args(["--packets", "300000", "--seed", "2", "--quiet", "--batch", "2000"])
+        .arg("--db")
+        .arg(&db)
+        .arg("--dead-letters")
+        .arg(&dead)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    // Another writer holds the database for a while, mid-run.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !db.exists() {
+        assert!(std::time::Instant::now() < deadline, "the database appears");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let other = rusqlite::Connection::open(&db).expect("opens");
+    other.busy_timeout(Duration::from_secs(30)).expect("busy timeout");
+    other.execute_batch("BEGIN IMMEDIATE").expect("takes the write lock");
+    std::thread::sleep(Duration::from_millis(1500));
+    other.execute_batch("COMMIT").expect("releases it");
+    let out = child.wait_with_output().expect("exits");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{report}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(report.contains(": conserved"), "{report}");
+    let secs: f64 = report
+        .split(" after ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .expect("the run's time");
+    assert!(secs >= 1.5, "the lock held the run for a while: {secs} s\n{report}");
+    assert_eq!(rows(&db), plan.packets, "every packet stored once after the lock\n{report}");
+    assert_eq!(lines(&dead), 0, "nothing dead-lettered: busy is transient\n{report}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
