@@ -5,7 +5,8 @@
 //! into SQLite (`ingest.db`), dead-lettering whatever cannot be stored to
 //! `dead-letters.jsonl`, with a progress bar on stderr and a report at the
 //! end; `--postgres URL` stores into PostgreSQL instead. `--listen ADDR` serves TCP clients instead (`ingest send --to
-//! ADDR` is one), `--file PATH` reads a file of frames. The first Ctrl-C
+//! ADDR` is one), `--file PATH` reads a file of frames, `--replay PATH`
+//! feeds an earlier run's dead letters back in. The first Ctrl-C
 //! stops intake and drains (every batch committed, dead letters synced);
 //! a second one aborts, and the report counts what was abandoned (never
 //! acknowledged).
@@ -98,8 +99,12 @@ struct RunArgs {
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
     /// Read length-prefixed frames from this file instead.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "replay")]
     file: Option<PathBuf>,
+    /// Feed the frames of an earlier run's dead-letter file back in (after a
+    /// fix); what fails again goes to --dead-letters, which must be another file.
+    #[arg(long, value_name = "PATH", conflicts_with = "listen")]
+    replay: Option<PathBuf>,
     /// The SQLite database (the default store).
     #[arg(long, default_value = "ingest.db")]
     db: PathBuf,
@@ -187,7 +192,13 @@ async fn send_frames(args: SendArgs) -> Result<ExitCode, Box<dyn std::error::Err
 }
 
 async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    if args.replay.as_ref().is_some_and(|replay| replay == &args.dead_letters) {
+        return Err(
+            "--replay and --dead-letters name the same file: write the new dead letters elsewhere".into()
+        );
+    }
     let (source, total) = match (&args.listen, &args.file) {
+        _ if args.replay.is_some() => (Source::Replay(args.replay.clone().expect("checked")), None),
         (Some(addr), _) => {
             let listener = tokio::net::TcpListener::bind(addr).await?;
             eprintln!("ingest: listening on {}", listener.local_addr()?);
@@ -228,7 +239,7 @@ async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         drain_timeout: Duration::from_secs(args.drain_timeout),
     };
     let tallies = Tallies::new();
-    let handle = pipeline(source, settings, store, dead, &tallies).spawn()?;
+    let handle = pipeline(source, settings, store, dead, &tallies)?.spawn()?;
     let bar = progress::show(handle.monitor(), total, args.quiet);
     let signals = handle.signals();
     tokio::spawn(async move {

@@ -199,3 +199,80 @@ fn the_main_job_waits_out_a_locked_sqlite_database_and_loses_nothing() {
     assert_eq!(lines(&dead), 0, "nothing dead-lettered: busy is transient\n{report}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A dead-letter record as the job writes it, holding `item`.
+fn record(stage: &str, item: serde_json::Value) -> String {
+    serde_json::json!({
+        "stage": stage, "error": "earlier failure", "sources": [], "class": "transient", "attempts": 10,
+        "first_failed_at_ms": 0, "last_failed_at_ms": 0, "panic": null, "count": 1, "item": item,
+    })
+    .to_string()
+}
+
+#[test]
+fn replaying_dead_letters_stores_the_frames_that_now_go_through() {
+    use examples::ingest::raw::{Origin, Raw};
+    let dir = temp_dir("replay");
+    let (old, db, dead) = (dir.join("old.jsonl"), dir.join("ingest.db"), dir.join("dead.jsonl"));
+    let plan = Generator { packets: 60, devices: 5, malformed: 0.1, duplicates: 0.0, seed: 8 };
+    let raws: Vec<(Raw, bool)> = plan
+        .frames()
+        .enumerate()
+        .map(|(n, g)| {
+            let good = weir_packet::decode(g.frame.clone()).is_ok();
+            (Raw { origin: Origin::Generated(n as u64), bytes: g.frame }, good)
+        })
+        .collect();
+    // An earlier run's dead letters: single frames, a batch the store gave
+    // up on (stored as a list), and a line that is no record at all.
+    let mut records: Vec<String> =
+        raws[..20].iter().map(|(raw, _)| record("decode", serde_json::to_value(raw).unwrap())).collect();
+    let batch: Vec<&Raw> = raws[20..].iter().map(|(raw, _)| raw).collect();
+    records.push(record("store", serde_json::to_value(&batch).unwrap()));
+    records.push("{not a record".to_owned());
+    std::fs::write(&old, records.join("\n") + "\n").unwrap();
+
+    let out = Command::new(common::example_binary("ingest"))
+        .args(["--quiet", "--replay"])
+        .arg(&old)
+        .arg("--db")
+        .arg(&db)
+        .arg("--dead-letters")
+        .arg(&dead)
+        .output()
+        .expect("runs");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{report}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(report.contains(": conserved"), "{report}");
+    let good = raws.iter().filter(|(_, good)| *good).count() as u64;
+    assert_eq!(rows(&db), good, "every frame that decodes is stored\n{report}");
+    assert_eq!(
+        lines(&dead),
+        raws.len() as u64 - good + 1,
+        "the still-malformed frames and the bad line, again\n{report}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn replaying_into_the_same_file_is_refused() {
+    let dir = temp_dir("replay-same");
+    let same = dir.join("dead.jsonl");
+    std::fs::write(&same, "").unwrap();
+    let out = Command::new(common::example_binary("ingest"))
+        .args(["--quiet", "--replay"])
+        .arg(&same)
+        .arg("--dead-letters")
+        .arg(&same)
+        .arg("--db")
+        .arg(dir.join("ingest.db"))
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("same file"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -23,8 +23,11 @@ async fn generated_frames_are_stored_or_dead_lettered_with_their_reason() {
     let dead = JsonLines::open(&dead_path).expect("dead-letter file");
     let tallies = Tallies::new();
     let settings = Settings { batch: 500, ..Settings::default() };
-    let report =
-        pipeline(Source::Generator(plan), settings, store, dead, &tallies).run().await.expect("runs");
+    let report = pipeline(Source::Generator(plan), settings, store, dead, &tallies)
+        .expect("opens")
+        .run()
+        .await
+        .expect("runs");
 
     let rows: Vec<_> = stored.take().into_iter().flatten().collect();
     assert_eq!(
@@ -69,7 +72,11 @@ async fn latency_counts_from_arrival_to_commit() {
     let dead = JsonLines::open(dir.join("dead.jsonl")).expect("dead-letter file");
     let tallies = Tallies::new();
     let settings = Settings { batch: 500, ..Settings::default() };
-    pipeline(Source::Generator(plan), settings, store, dead, &tallies).run().await.expect("runs");
+    pipeline(Source::Generator(plan), settings, store, dead, &tallies)
+        .expect("opens")
+        .run()
+        .await
+        .expect("runs");
     let latency = tallies.latency.lock().unwrap();
     assert_eq!(latency.len(), 2_000);
     assert!(latency.min() >= 20_000, "at least the commit's 20 ms, in µs: {}", latency.min());

@@ -59,6 +59,9 @@ pub enum ReadError {
     /// The frames file could not be read.
     #[error("frames file: {0}")]
     File(#[from] std::io::Error),
+    /// A line of a dead-letter file being replayed is not a frame's record.
+    #[error("replay: {0}")]
+    Replay(#[from] weir::deadletter::BadLine),
 }
 
 /// A packet that decodes but cannot be stored as it is.
@@ -72,6 +75,15 @@ pub enum Invalid {
     },
 }
 
+/// What a dead letter of this job holds: one frame (read, decode,
+/// validate, enrich) or a batch the store refused for good.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum Replayed {
+    One(Raw),
+    Batch(Vec<Raw>),
+}
+
 /// Where frames come from.
 #[derive(Debug)]
 pub enum Source {
@@ -81,13 +93,23 @@ pub enum Source {
     Listen(tokio::net::TcpListener, Intake),
     /// A file of length-prefixed frames.
     File(std::path::PathBuf),
+    /// The frames of a dead-letter file written by an earlier run, to
+    /// store them after a fix (a store that was down, a validation that
+    /// was too strict). Frames that fail again are dead-lettered again.
+    Replay(std::path::PathBuf),
 }
 
 impl Source {
     /// The frames, as results.
-    pub fn frames(self) -> BoxStream<'static, Result<Arrival, ReadError>> {
+    ///
+    /// # Errors
+    ///
+    /// A dead-letter file to replay that cannot be opened.
+    pub fn frames(
+        self,
+    ) -> Result<BoxStream<'static, Result<Arrival, ReadError>>, weir::deadletter::ReplayError> {
         let arrive = |origin: Origin, bytes| Arrival { raw: Raw { origin, bytes }, at: Instant::now() };
-        match self {
+        Ok(match self {
             Source::Generator(plan) => futures::stream::iter(
                 plan.frames().enumerate().map(move |(n, g)| Ok(arrive(Origin::Generated(n as u64), g.frame))),
             )
@@ -103,7 +125,22 @@ impl Source {
                     frame.map(|bytes| arrive(Origin::File(n as u64), bytes)).map_err(ReadError::from)
                 })
                 .boxed(),
-        }
+            Source::Replay(path) => weir::deadletter::replay::<Replayed>(path)
+                .records()?
+                .flat_map(move |record| {
+                    let frames: Vec<Result<Arrival, ReadError>> = match record {
+                        Ok(record) => match record.into_item() {
+                            Replayed::One(raw) => vec![Ok(arrive(raw.origin, raw.bytes))],
+                            Replayed::Batch(raws) => {
+                                raws.into_iter().map(|raw| Ok(arrive(raw.origin, raw.bytes))).collect()
+                            }
+                        },
+                        Err(bad) => vec![Err(ReadError::from(bad))],
+                    };
+                    futures::stream::iter(frames)
+                })
+                .boxed(),
+        })
     }
 }
 
@@ -206,7 +243,17 @@ fn validate(decoded: Decoded) -> Result<Decoded, Invalid> {
 /// The whole job, connected to `store` (rows in batches) and `dead` (a
 /// dead-letter sink for every failure: read errors, malformed and invalid
 /// frames, batches the store refused for good), ready to run.
-pub fn pipeline<St, D>(source: Source, settings: Settings, store: St, dead: D, tallies: &Tallies) -> Runnable
+///
+/// # Errors
+///
+/// A dead-letter file to replay that cannot be opened.
+pub fn pipeline<St, D>(
+    source: Source,
+    settings: Settings,
+    store: St,
+    dead: D,
+    tallies: &Tallies,
+) -> Result<Runnable, weir::deadletter::ReplayError>
 where
     St: Sink<Vec<Packet>>,
     D: Sink<DeadLetter<()>>
@@ -217,7 +264,7 @@ where
 {
     let malformed = tallies.malformed.clone();
     let options = |name: &str| DeadLetterOptions::new().name(name);
-    Pipeline::try_new("read", source.frames())
+    Ok(Pipeline::try_new("read", source.frames()?)
         .dead_letter_with(dead.clone(), options("read-errors"))
         .try_map("decode", move |arrival: Arrival| {
             weir_packet::decode(arrival.raw.bytes.clone())
@@ -240,7 +287,7 @@ where
             dead,
             options("store-failures"),
         )
-        .drain_timeout(settings.drain_timeout)
+        .drain_timeout(settings.drain_timeout))
 }
 
 /// The store, timing each row from its frame's arrival to its commit.
