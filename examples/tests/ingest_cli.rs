@@ -276,3 +276,61 @@ fn replaying_into_the_same_file_is_refused() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_tcp_server_and_the_send_client_reconcile() {
+    use std::io::{BufRead, BufReader};
+    let dir = temp_dir("tcp");
+    let (db, dead) = (dir.join("ingest.db"), dir.join("dead.jsonl"));
+    let binary = common::example_binary("ingest");
+    let mut server = Command::new(&binary)
+        .args(["--quiet", "--listen", "127.0.0.1:0", "--batch-wait-ms", "5"])
+        .arg("--db")
+        .arg(&db)
+        .arg("--dead-letters")
+        .arg(&dead)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let mut stderr = BufReader::new(server.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("the listening line");
+    let addr = line.trim().rsplit(' ').next().expect("an address").to_owned();
+    assert!(line.contains("listening on"), "{line}");
+    let plan = Generator { packets: 20_000, devices: 200, malformed: 0.02, duplicates: 0.01, seed: 6 };
+    let tally = plan.tally();
+    let sent = Command::new(&binary)
+        .args(["send", "--to", &addr, "--connections", "4", "--oversize", "2"])
+        .args([
+            "--packets",
+            "20000",
+            "--devices",
+            "200",
+            "--malformed",
+            "0.02",
+            "--duplicates",
+            "0.01",
+            "--seed",
+            "6",
+        ])
+        .output()
+        .expect("the client runs");
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    // Wait until everything sent is stored or dead-lettered, then stop the server.
+    let expected_dead = tally.malformed.values().sum::<u64>() + 2;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !(db.exists() && rows(&db) == tally.good && lines(&dead) == expected_dead) {
+        assert!(std::time::Instant::now() < deadline, "rows {} dead {}", rows(&db), lines(&dead));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let killed = Command::new("kill").args(["-INT", &server.id().to_string()]).status().expect("kill runs");
+    assert!(killed.success());
+    let out = server.wait_with_output().expect("exits");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains(": conserved"), "{report}");
+    assert_eq!(number(&report, "duplicates absorbed"), tally.duplicates, "{report}");
+    assert_eq!(number(&report, "read errors"), 2, "the two oversize frames\n{report}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
