@@ -7,6 +7,7 @@
 //! cargo run --release -p weir-bench -- fanout --quick  # 10x fewer items
 //! cargo run --release -p weir-bench -- sqlite          # rows into SQLite
 //! cargo run --release -p weir-bench -- postgres        # PgSink vs a hand-written COPY loop
+//! cargo run --release -p weir-bench -- tcp             # the ingest job's TCP intake vs a hand-written server
 //! ```
 
 mod baselines;
@@ -16,6 +17,7 @@ mod postgres;
 mod seed;
 mod sqlite;
 mod table;
+mod tcp;
 mod weir_cases;
 mod work;
 
@@ -31,6 +33,7 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("fanout") => fanout(args.iter().any(|a| a == "--quick")),
         Some("postgres") => postgres::bench(args.iter().any(|a| a == "--quick")),
+        Some("tcp") => tcp::bench(args.iter().any(|a| a == "--quick")),
         Some("one") => {
             let n: u64 = args[2].parse().expect("items");
             let workers: usize = args[3].parse().expect("workers");
@@ -61,7 +64,9 @@ fn main() {
         }
         Some("rss-child") => memory::child(args[1].parse().expect("item count")),
         _ => {
-            eprintln!("usage: weir-bench fanout [--quick] | sqlite [--quick] | postgres [--quick]");
+            eprintln!(
+                "usage: weir-bench fanout [--quick] | sqlite [--quick] | postgres [--quick] | tcp [--quick]"
+            );
             std::process::exit(2);
         }
     }

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
@@ -85,19 +85,29 @@ impl Default for Intake {
     }
 }
 
+/// Frames a connection hands over at once: the ones its socket buffer
+/// already holds, up to this many (one hand-off per run of frames, not
+/// per frame).
+const HAND_OFF: usize = 64;
+
+type Batch = Vec<Result<Frame, IntakeError>>;
+
 /// The frames of every connection `listener` accepts, as one stream.
 pub fn listen(listener: TcpListener, intake: Intake) -> FrameStream {
-    let (tx, rx) = mpsc::channel(intake.queue.max(1));
+    // The queue holds hand-offs of at most HAND_OFF frames: `queue`
+    // frames in all, whatever their grouping.
+    let (tx, rx) = mpsc::channel(intake.queue.div_ceil(HAND_OFF).max(1));
     let mut tasks = JoinSet::new();
     tasks.spawn(accept(listener, intake, tx));
-    FrameStream { frames: rx, _tasks: tasks }
+    FrameStream { frames: rx, current: Vec::new().into_iter(), _tasks: tasks }
 }
 
 /// The stream [`listen`] returns: owns the accept loop and the
 /// connections' tasks.
 #[derive(Debug)]
 pub struct FrameStream {
-    frames: mpsc::Receiver<Result<Frame, IntakeError>>,
+    frames: mpsc::Receiver<Batch>,
+    current: std::vec::IntoIter<Result<Frame, IntakeError>>,
     _tasks: JoinSet<()>,
 }
 
@@ -105,11 +115,20 @@ impl Stream for FrameStream {
     type Item = Result<Frame, IntakeError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.frames.poll_recv(cx)
+        loop {
+            if let Some(frame) = self.current.next() {
+                return Poll::Ready(Some(frame));
+            }
+            match self.frames.poll_recv(cx) {
+                Poll::Ready(Some(batch)) => self.current = batch.into_iter(),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
     }
 }
 
-async fn accept(listener: TcpListener, intake: Intake, tx: mpsc::Sender<Result<Frame, IntakeError>>) {
+async fn accept(listener: TcpListener, intake: Intake, tx: mpsc::Sender<Batch>) {
     let slots = Arc::new(Semaphore::new(intake.max_connections.max(1)));
     let mut connections = JoinSet::new();
     loop {
@@ -134,29 +153,33 @@ async fn accept(listener: TcpListener, intake: Intake, tx: mpsc::Sender<Result<F
     }
 }
 
-async fn read(
-    socket: TcpStream,
-    peer: SocketAddr,
-    max_frame: usize,
-    tx: mpsc::Sender<Result<Frame, IntakeError>>,
-) {
+async fn read(socket: TcpStream, peer: SocketAddr, max_frame: usize, tx: mpsc::Sender<Batch>) {
     let codec = LengthDelimitedCodec::builder().max_frame_length(max_frame).new_codec();
     let mut frames = FramedRead::new(socket, codec);
-    while let Some(next) = frames.next().await {
-        let item = match next {
-            Ok(bytes) => Ok(Frame { peer, bytes: bytes.freeze() }),
-            Err(source) => {
-                let error = if source.kind() == std::io::ErrorKind::InvalidData {
-                    IntakeError::Oversize { peer, max: max_frame }
-                } else {
-                    IntakeError::Io { peer, source }
-                };
-                tracing::warn!(%error, "closing the connection");
-                let _ = tx.send(Err(error)).await;
-                return;
+    while let Some(first) = frames.next().await {
+        // This frame, and the ones already read after it.
+        let mut batch = Vec::with_capacity(HAND_OFF);
+        let mut next = Some(first);
+        while let Some(read) = next.take() {
+            match read {
+                Ok(bytes) => batch.push(Ok(Frame { peer, bytes: bytes.freeze() })),
+                Err(source) => {
+                    let error = if source.kind() == std::io::ErrorKind::InvalidData {
+                        IntakeError::Oversize { peer, max: max_frame }
+                    } else {
+                        IntakeError::Io { peer, source }
+                    };
+                    tracing::warn!(%error, "closing the connection");
+                    batch.push(Err(error));
+                    let _ = tx.send(batch).await;
+                    return;
+                }
             }
-        };
-        if tx.send(item).await.is_err() {
+            if batch.len() < HAND_OFF {
+                next = frames.next().now_or_never().flatten();
+            }
+        }
+        if tx.send(batch).await.is_err() {
             return;
         }
     }
