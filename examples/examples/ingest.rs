@@ -16,6 +16,7 @@
 //! cargo run --release --example ingest -- --help
 //! cargo run --release --example ingest -- --listen 127.0.0.1:7878 &
 //! cargo run --release --example ingest -- send --to 127.0.0.1:7878 --connections 8 --malformed 0.01
+//! cargo run --release --example ingest -- --metrics-addr 127.0.0.1:9898 # Prometheus: GET /metrics
 //! ```
 
 use std::net::SocketAddr;
@@ -32,6 +33,7 @@ use examples::ingest::{progress, summary};
 use weir::deadletter::JsonLines;
 use weir::retry::{RetryPolicy, RetrySinkExt};
 use weir::sink::BoxSink;
+use weir_metrics::Exporter;
 use weir_packet::Packet;
 use weir_postgres::PgSink;
 use weir_sqlite::SqliteSink;
@@ -130,6 +132,10 @@ struct RunArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Serve Prometheus metrics on this address (`GET /metrics`): per-stage
+    /// counts, queue depths, end-to-end latency.
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -240,6 +246,15 @@ async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     };
     let tallies = Tallies::new();
     let handle = pipeline(source, settings, store, dead, &tallies)?.spawn()?;
+    let _metrics = match &args.metrics_addr {
+        Some(addr) => {
+            let exporter = Exporter::new(handle.monitor()).latency_micros(tallies.latency.clone());
+            let server = exporter.serve(addr.as_str()).await?;
+            eprintln!("ingest: metrics on http://{}/metrics", server.local_addr());
+            Some(server)
+        }
+        None => None,
+    };
     let bar = progress::show(handle.monitor(), total, args.quiet);
     let signals = handle.signals();
     tokio::spawn(async move {
