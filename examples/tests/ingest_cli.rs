@@ -334,3 +334,37 @@ fn the_tcp_server_and_the_send_client_reconcile() {
     assert_eq!(number(&report, "read errors"), 2, "the two oversize frames\n{report}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_file_of_frames_is_ingested_like_the_network() {
+    let dir = temp_dir("file");
+    let (frames, db, dead) = (dir.join("frames.bin"), dir.join("ingest.db"), dir.join("dead.jsonl"));
+    let plan = Generator { packets: 5_000, devices: 50, malformed: 0.04, duplicates: 0.02, seed: 13 };
+    let tally = plan.tally();
+    let mut bytes = Vec::new();
+    for generated in plan.frames() {
+        bytes.extend_from_slice(&(generated.frame.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(&generated.frame);
+    }
+    // A torn last frame: its length says more than the file holds.
+    bytes.extend_from_slice(&100u32.to_be_bytes());
+    bytes.extend_from_slice(&[0; 10]);
+    std::fs::write(&frames, bytes).unwrap();
+    let out = Command::new(common::example_binary("ingest"))
+        .args(["--quiet", "--file"])
+        .arg(&frames)
+        .arg("--db")
+        .arg(&db)
+        .arg("--dead-letters")
+        .arg(&dead)
+        .output()
+        .expect("runs");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{report}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(report.contains(": conserved"), "{report}");
+    assert_eq!(rows(&db), tally.good, "{report}");
+    assert_eq!(number(&report, "duplicates absorbed"), tally.duplicates, "{report}");
+    assert_eq!(number(&report, "read errors"), 1, "the torn frame\n{report}");
+    assert_eq!(lines(&dead), tally.malformed.values().sum::<u64>() + 1, "{report}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
