@@ -245,7 +245,8 @@ async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         drain_timeout: Duration::from_secs(args.drain_timeout),
     };
     let tallies = Tallies::new();
-    let handle = pipeline(source, settings, store, dead, &tallies)?.spawn()?;
+    let (runnable, closer) = pipeline(source, settings, store, dead, &tallies)?;
+    let handle = runnable.spawn()?;
     let _metrics = match &args.metrics_addr {
         Some(addr) => {
             let exporter = Exporter::new(handle.monitor()).latency_micros(tallies.latency.clone());
@@ -260,6 +261,9 @@ async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     tokio::spawn(async move {
         wait_for_ctrl_c().await;
         eprintln!("ingest: stopping intake, draining in-flight packets (Ctrl-C again aborts)");
+        if let Some(closer) = &closer {
+            closer.close(); // the TCP server stops accepting and reading
+        }
         signals.shutdown();
         wait_for_ctrl_c().await;
         eprintln!("ingest: aborting; packets in flight are abandoned, not acknowledged");

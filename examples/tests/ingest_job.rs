@@ -25,6 +25,7 @@ async fn generated_frames_are_stored_or_dead_lettered_with_their_reason() {
     let settings = Settings { batch: 500, ..Settings::default() };
     let report = pipeline(Source::Generator(plan), settings, store, dead, &tallies)
         .expect("opens")
+        .0
         .run()
         .await
         .expect("runs");
@@ -74,6 +75,7 @@ async fn latency_counts_from_arrival_to_commit() {
     let settings = Settings { batch: 500, ..Settings::default() };
     pipeline(Source::Generator(plan), settings, store, dead, &tallies)
         .expect("opens")
+        .0
         .run()
         .await
         .expect("runs");

@@ -82,3 +82,32 @@ async fn good_malformed_and_oversize_frames_over_several_connections() {
     stored.sort();
     assert!(stored == expected_frames, "the good frames, each once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_stops_accepting_and_reading_at_once_not_when_the_drain_ends() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let (reached, mut in_sink) = tokio::sync::mpsc::unbounded_channel();
+    // A sink that holds its first item for 3 s: the drain takes that long.
+    let slow = sink::from_fn(move |_: Frame| {
+        let reached = reached.clone();
+        async move {
+            let _ = reached.send(());
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            Ok::<_, std::convert::Infallible>(())
+        }
+    });
+    let frames = listen(listener, Intake::default());
+    let closer = frames.closer();
+    let handle = Pipeline::try_new("read", frames).discard_failures().sink(slow).spawn().expect("valid");
+    let frames = Generator { packets: 1, devices: 1, malformed: 0.0, duplicates: 0.0, seed: 1 };
+    send(addr, Traffic { frames, connections: 1, rate: None, oversize: 0 }).await.expect("sent");
+    in_sink.recv().await.expect("the frame reached the sink");
+    closer.close();
+    handle.signals().shutdown();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let refused = tokio::net::TcpStream::connect(addr).await;
+    assert!(refused.is_err(), "the listener closed when the shutdown began, while the drain still runs");
+    let report = handle.join().await.expect("drains");
+    assert_eq!((report.delivered(), report.ending()), (1, Ending::Drained));
+}

@@ -18,7 +18,8 @@ use weir_packet::{DecodeError, Packet};
 
 use super::generator::Generator;
 use super::raw::{Origin, Raw};
-use super::tcp::{Intake, IntakeError, listen};
+use super::tcp::{Closer, Intake, IntakeError, listen};
+use weir::deadletter::ReplayError;
 
 /// A frame as it arrived, with when (for the end-to-end latency).
 #[derive(Debug, Clone)]
@@ -84,6 +85,9 @@ enum Replayed {
     Batch(Vec<Raw>),
 }
 
+/// Frames as they arrive, or why one could not be read.
+pub type Frames = BoxStream<'static, Result<Arrival, ReadError>>;
+
 /// Where frames come from.
 #[derive(Debug)]
 pub enum Source {
@@ -100,25 +104,30 @@ pub enum Source {
 }
 
 impl Source {
-    /// The frames, as results.
+    /// The frames, as results, and for a TCP source the handle that
+    /// closes its server (a first Ctrl-C: stop accepting and reading).
     ///
     /// # Errors
     ///
     /// A dead-letter file to replay that cannot be opened.
-    pub fn frames(
-        self,
-    ) -> Result<BoxStream<'static, Result<Arrival, ReadError>>, weir::deadletter::ReplayError> {
+    pub fn frames(self) -> Result<(Frames, Option<Closer>), ReplayError> {
         let arrive = |origin: Origin, bytes| Arrival { raw: Raw { origin, bytes }, at: Instant::now() };
-        Ok(match self {
+        if let Source::Listen(listener, intake) = self {
+            let frames = listen(listener, intake);
+            let closer = frames.closer();
+            let stream = frames
+                .map(move |frame| {
+                    frame.map(|f| arrive(Origin::Peer(f.peer), f.bytes)).map_err(ReadError::from)
+                })
+                .boxed();
+            return Ok((stream, Some(closer)));
+        }
+        let stream = match self {
             Source::Generator(plan) => futures::stream::iter(
                 plan.frames().enumerate().map(move |(n, g)| Ok(arrive(Origin::Generated(n as u64), g.frame))),
             )
             .boxed(),
-            Source::Listen(listener, intake) => listen(listener, intake)
-                .map(move |frame| {
-                    frame.map(|f| arrive(Origin::Peer(f.peer), f.bytes)).map_err(ReadError::from)
-                })
-                .boxed(),
+            Source::Listen(..) => unreachable!("handled above"),
             Source::File(path) => file_frames(path)
                 .enumerate()
                 .map(move |(n, frame)| {
@@ -140,7 +149,8 @@ impl Source {
                     futures::stream::iter(frames)
                 })
                 .boxed(),
-        })
+        };
+        Ok((stream, None))
     }
 }
 
@@ -244,6 +254,9 @@ fn validate(decoded: Decoded) -> Result<Decoded, Invalid> {
 /// dead-letter sink for every failure: read errors, malformed and invalid
 /// frames, batches the store refused for good), ready to run.
 ///
+/// Returns the runnable job and, for a TCP source, the handle that closes
+/// its server.
+///
 /// # Errors
 ///
 /// A dead-letter file to replay that cannot be opened.
@@ -253,7 +266,7 @@ pub fn pipeline<St, D>(
     store: St,
     dead: D,
     tallies: &Tallies,
-) -> Result<Runnable, weir::deadletter::ReplayError>
+) -> Result<(Runnable, Option<Closer>), ReplayError>
 where
     St: Sink<Vec<Packet>>,
     D: Sink<DeadLetter<()>>
@@ -264,7 +277,8 @@ where
 {
     let malformed = tallies.malformed.clone();
     let options = |name: &str| DeadLetterOptions::new().name(name);
-    Ok(Pipeline::try_new("read", source.frames()?)
+    let (frames, closer) = source.frames()?;
+    let runnable = Pipeline::try_new("read", frames)
         .dead_letter_with(dead.clone(), options("read-errors"))
         .try_map("decode", move |arrival: Arrival| {
             weir_packet::decode(arrival.raw.bytes.clone())
@@ -287,7 +301,8 @@ where
             dead,
             options("store-failures"),
         )
-        .drain_timeout(settings.drain_timeout))
+        .drain_timeout(settings.drain_timeout);
+    Ok((runnable, closer))
 }
 
 /// The store, timing each row from its frame's arrival to its commit.

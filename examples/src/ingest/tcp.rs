@@ -28,6 +28,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
+use tokio_util::sync::CancellationToken;
 
 /// One frame as it arrived, with the connection it came from.
 #[derive(Clone, PartialEq, Eq)]
@@ -97,9 +98,23 @@ pub fn listen(listener: TcpListener, intake: Intake) -> FrameStream {
     // The queue holds hand-offs of at most HAND_OFF frames: `queue`
     // frames in all, whatever their grouping.
     let (tx, rx) = mpsc::channel(intake.queue.div_ceil(HAND_OFF).max(1));
+    let closed = CancellationToken::new();
     let mut tasks = JoinSet::new();
-    tasks.spawn(accept(listener, intake, tx));
-    FrameStream { frames: rx, current: Vec::new().into_iter(), _tasks: tasks }
+    tasks.spawn(accept(listener, intake, tx, closed.clone()));
+    FrameStream { frames: rx, current: Vec::new().into_iter(), closed, _tasks: tasks }
+}
+
+/// Closes a [`FrameStream`]'s server from elsewhere (a Ctrl-C handler):
+/// it stops accepting connections and reading sockets at once, and the
+/// stream ends after the frames already queued.
+#[derive(Debug, Clone)]
+pub struct Closer(CancellationToken);
+
+impl Closer {
+    /// Stops accepting and reading.
+    pub fn close(&self) {
+        self.0.cancel();
+    }
 }
 
 /// The stream [`listen`] returns: owns the accept loop and the
@@ -108,7 +123,15 @@ pub fn listen(listener: TcpListener, intake: Intake) -> FrameStream {
 pub struct FrameStream {
     frames: mpsc::Receiver<Batch>,
     current: std::vec::IntoIter<Result<Frame, IntakeError>>,
+    closed: CancellationToken,
     _tasks: JoinSet<()>,
+}
+
+impl FrameStream {
+    /// A handle that closes the server; see [`Closer`].
+    pub fn closer(&self) -> Closer {
+        Closer(self.closed.clone())
+    }
 }
 
 impl Stream for FrameStream {
@@ -128,12 +151,13 @@ impl Stream for FrameStream {
     }
 }
 
-async fn accept(listener: TcpListener, intake: Intake, tx: mpsc::Sender<Batch>) {
+async fn accept(listener: TcpListener, intake: Intake, tx: mpsc::Sender<Batch>, closed: CancellationToken) {
     let slots = Arc::new(Semaphore::new(intake.max_connections.max(1)));
     let mut connections = JoinSet::new();
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else { return };
         let (socket, peer) = tokio::select! {
+            () = closed.cancelled() => return,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -145,9 +169,12 @@ async fn accept(listener: TcpListener, intake: Intake, tx: mpsc::Sender<Batch>) 
         };
         // Reap finished connections so the set stays small.
         while connections.try_join_next().is_some() {}
-        let tx = tx.clone();
+        let (tx, closed) = (tx.clone(), closed.clone());
         connections.spawn(async move {
-            read(socket, peer, intake.max_frame, tx).await;
+            tokio::select! {
+                () = closed.cancelled() => {}
+                () = read(socket, peer, intake.max_frame, tx) => {}
+            }
             drop(slot);
         });
     }
