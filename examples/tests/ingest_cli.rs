@@ -25,6 +25,21 @@ fn lines(path: &std::path::Path) -> u64 {
     std::fs::read_to_string(path).map_or(0, |text| text.lines().count() as u64)
 }
 
+/// The ingest binary, quiet, storing into `db` and dead-lettering to `dead`.
+fn ingest(db: &std::path::Path, dead: &std::path::Path) -> Command {
+    let mut command = Command::new(common::example_binary("ingest"));
+    command.arg("--quiet").arg("--db").arg(db).arg("--dead-letters").arg(dead);
+    command
+}
+
+/// The report of a run that must have ended well: exit 0, conserved.
+fn succeeded(out: &std::process::Output) -> String {
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{report}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(report.contains(": conserved"), "{report}");
+    report
+}
+
 /// The number after `label` in the report.
 fn number(report: &str, label: &str) -> u64 {
     let line = report
@@ -40,7 +55,7 @@ fn the_main_job_stores_every_good_packet_once_and_dead_letters_the_rest() {
     let (db, dead) = (dir.join("ingest.db"), dir.join("dead.jsonl"));
     let plan = Generator { packets: 30_000, devices: 100, malformed: 0.05, duplicates: 0.03, seed: 9 };
     let tally = plan.tally();
-    let out = Command::new(common::example_binary("ingest"))
+    let out = ingest(&db, &dead)
         .args([
             "--packets",
             "30000",
@@ -53,16 +68,10 @@ fn the_main_job_stores_every_good_packet_once_and_dead_letters_the_rest() {
             "--seed",
             "9",
         ])
-        .args(["--quiet", "--batch", "1000"])
-        .arg("--db")
-        .arg(&db)
-        .arg("--dead-letters")
-        .arg(&dead)
+        .args(["--batch", "1000"])
         .output()
         .expect("runs");
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{report}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(report.contains(": conserved"), "{report}");
+    let report = succeeded(&out);
     assert_eq!(rows(&db), tally.good, "every good packet stored once\n{report}");
     assert_eq!(number(&report, "duplicates absorbed"), tally.duplicates, "{report}");
     assert_eq!(lines(&dead), tally.malformed.values().sum::<u64>(), "one dead letter per malformed frame");
@@ -74,12 +83,8 @@ fn the_main_job_stores_every_good_packet_once_and_dead_letters_the_rest() {
 fn sigint_drains_commits_and_exits_0_with_every_packet_accounted_for() {
     let dir = temp_dir("sigint");
     let (db, dead) = (dir.join("ingest.db"), dir.join("dead.jsonl"));
-    let child = Command::new(common::example_binary("ingest"))
-        .args(["--packets", "50000000", "--malformed", "0.01", "--quiet"])
-        .arg("--db")
-        .arg(&db)
-        .arg("--dead-letters")
-        .arg(&dead)
+    let child = ingest(&db, &dead)
+        .args(["--packets", "50000000", "--malformed", "0.01"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -143,9 +148,7 @@ fn the_main_job_into_postgresql_through_an_outage_stores_every_good_packet_once(
     std::thread::sleep(Duration::from_millis(800));
     server.restart().expect("restarts");
     let out = child.wait_with_output().expect("exits");
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{report}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(report.contains(": conserved"), "{report}");
+    let report = succeeded(&out);
     assert_eq!(number(&report, "in"), plan.packets, "{report}");
     assert!(number(&report, "retries") > 0, "the outage happened mid-run and was retried\n{report}");
     assert_eq!(
@@ -162,12 +165,8 @@ fn the_main_job_waits_out_a_locked_sqlite_database_and_loses_nothing() {
     let dir = temp_dir("locked");
     let (db, dead) = (dir.join("ingest.db"), dir.join("dead.jsonl"));
     let plan = Generator { packets: 300_000, devices: 1_000, malformed: 0.0, duplicates: 0.0, seed: 2 };
-    let child = Command::new(common::example_binary("ingest"))
-        .args(["--packets", "300000", "--seed", "2", "--quiet", "--batch", "2000"])
-        .arg("--db")
-        .arg(&db)
-        .arg("--dead-letters")
-        .arg(&dead)
+    let child = ingest(&db, &dead)
+        .args(["--packets", "300000", "--seed", "2", "--batch", "2000"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -185,9 +184,7 @@ fn the_main_job_waits_out_a_locked_sqlite_database_and_loses_nothing() {
     std::thread::sleep(Duration::from_millis(1500));
     other.execute_batch("COMMIT").expect("releases it");
     let out = child.wait_with_output().expect("exits");
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{report}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(report.contains(": conserved"), "{report}");
+    let report = succeeded(&out);
     let secs: f64 = report
         .split(" after ")
         .nth(1)
@@ -232,18 +229,8 @@ fn replaying_dead_letters_stores_the_frames_that_now_go_through() {
     records.push("{not a record".to_owned());
     std::fs::write(&old, records.join("\n") + "\n").unwrap();
 
-    let out = Command::new(common::example_binary("ingest"))
-        .args(["--quiet", "--replay"])
-        .arg(&old)
-        .arg("--db")
-        .arg(&db)
-        .arg("--dead-letters")
-        .arg(&dead)
-        .output()
-        .expect("runs");
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{report}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(report.contains(": conserved"), "{report}");
+    let out = ingest(&db, &dead).args(["--replay"]).arg(&old).output().expect("runs");
+    let report = succeeded(&out);
     let good = raws.iter().filter(|(_, good)| *good).count() as u64;
     assert_eq!(rows(&db), good, "every frame that decodes is stored\n{report}");
     assert_eq!(
@@ -350,18 +337,8 @@ fn a_file_of_frames_is_ingested_like_the_network() {
     bytes.extend_from_slice(&100u32.to_be_bytes());
     bytes.extend_from_slice(&[0; 10]);
     std::fs::write(&frames, bytes).unwrap();
-    let out = Command::new(common::example_binary("ingest"))
-        .args(["--quiet", "--file"])
-        .arg(&frames)
-        .arg("--db")
-        .arg(&db)
-        .arg("--dead-letters")
-        .arg(&dead)
-        .output()
-        .expect("runs");
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{report}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(report.contains(": conserved"), "{report}");
+    let out = ingest(&db, &dead).args(["--file"]).arg(&frames).output().expect("runs");
+    let report = succeeded(&out);
     assert_eq!(rows(&db), tally.good, "{report}");
     assert_eq!(number(&report, "duplicates absorbed"), tally.duplicates, "{report}");
     assert_eq!(number(&report, "read errors"), 1, "the torn frame\n{report}");
