@@ -43,6 +43,7 @@ mod report;
 pub mod route;
 mod run;
 pub mod sink;
+mod source;
 mod stage;
 pub mod time;
 
@@ -60,6 +61,7 @@ pub use report::{Ending, Report, StageReport};
 pub use route::FailureRoute;
 pub use run::{DEFAULT_DRAIN_TIMEOUT, Monitor, PipelineHandle, PipelineStream, Runnable, Signals};
 pub use sink::{Sink, SinkError};
+pub use source::Source;
 pub use stage::{EnvelopeStream, FallibleStage, FallibleStream, Stage, StageContext};
 /// A future made part of a run by [`StageContext::track`] or
 /// [`RunControl::track`] (tokio-util's task tracker).
@@ -94,6 +96,6 @@ pub mod prelude {
     pub use crate::{
         Ack, Cause, Classify, Ending, Envelope, EnvelopeStream, ErrorClass, Failure, Fallible, FallibleStage,
         FallibleStream, Operation, Pipeline, PipelineHandle, PipelineStream, Report, RunControl, RunError,
-        Runnable, Settled, Stage, StageContext,
+        Runnable, Settled, Source, Stage, StageContext,
     };
 }

@@ -221,13 +221,42 @@ impl<T: Send + 'static> Pipeline<T> {
     where
         St: Stream<Item = Envelope<T>> + Send + 'static,
     {
+        Self::starting(Ok(()), move |_| source)
+    }
+
+    /// Starts a pipeline from a [`Source`](crate::Source): a source that
+    /// takes part in the run, such as a broker consumer whose
+    /// acknowledgements are sent by a task of its own. Its
+    /// [`validate`](crate::Source::validate) runs when the pipeline is
+    /// built, and it [`start`](crate::Source::start)s, with the source
+    /// stage's context, when the run starts.
+    ///
+    /// # Examples
+    ///
+    /// See [`Source`](crate::Source).
+    pub fn from_source<S>(source: S) -> Self
+    where
+        S: crate::Source<Item = T>,
+    {
+        Self::starting(source.validate(), move |ctx| source.start(ctx))
+    }
+
+    /// The source stage: `start` makes the source's stream when the run
+    /// starts; the stream stops being pulled once intake stops.
+    fn starting<St, F>(valid: Result<(), BuildError>, start: F) -> Self
+    where
+        St: Stream<Item = Envelope<T>> + Send + 'static,
+        F: FnOnce(StageContext) -> St + Send + 'static,
+    {
         let build: Build<T> = Box::new(move |asm: &mut Assembly| {
             let ctx = asm.stage("source", StageKind::Source);
-            let source = stage::source::StopOnCancel::new(source, asm.shared.clone());
-            Counted::new(source, ctx.stage_ref().clone()).boxed()
+            let stage = ctx.stage_ref().clone();
+            let source = stage::source::StopOnCancel::new(start(ctx), asm.shared.clone());
+            Counted::new(source, stage).boxed()
         });
         let mut plan = Plan::default();
         plan.add("source");
+        plan.check(valid);
         Self { build, plan }
     }
 
