@@ -11,6 +11,9 @@
 //!   conservation.
 //! - [`postgres::TestServer`] starts a throw-away PostgreSQL server (as
 //!   the `postgres` user when run as root) for every PostgreSQL test.
+//! - [`redis::RedisServer`] starts a throw-away `redis-server` for every
+//!   Redis test; [`netns::Hosts`] makes network namespaces for tests that
+//!   need several hosts.
 //! - [`FlakySink`] fails sends on a pattern and gives the item back;
 //!   [`AckingSource`] records which acknowledgements fired;
 //!   [`assert_conserved`] explains a broken conservation line.
@@ -38,7 +41,9 @@ mod ack;
 mod assert;
 mod flaky;
 mod model;
+pub mod netns;
 pub mod postgres;
+pub mod redis;
 mod run;
 mod spec;
 pub mod strategy;
