@@ -6,7 +6,10 @@
 //! `dead-letters.jsonl`, with a progress bar on stderr and a report at the
 //! end; `--postgres URL` stores into PostgreSQL instead. `--listen ADDR` serves TCP clients instead (`ingest send --to
 //! ADDR` is one), `--file PATH` reads a file of frames, `--replay PATH`
-//! feeds an earlier run's dead letters back in. The first Ctrl-C
+//! feeds an earlier run's dead letters back in. `--redis URL --consumer
+//! NAME` consumes packets from a Redis stream as one member of a
+//! consumer group, so that N processes on N hosts share the work; `load`
+//! writes generated packets into that stream. The first Ctrl-C
 //! stops intake and drains (every batch committed, dead letters synced);
 //! a second one aborts, and the report counts what was abandoned (never
 //! acknowledged).
@@ -17,6 +20,9 @@
 //! cargo run --release --example ingest -- --listen 127.0.0.1:7878 &
 //! cargo run --release --example ingest -- send --to 127.0.0.1:7878 --connections 8 --malformed 0.01
 //! cargo run --release --example ingest -- --metrics-addr 127.0.0.1:9898 # Prometheus: GET /metrics
+//! # many processes on many hosts, sharing a Redis stream (see the README):
+//! cargo run --release --example ingest -- load --redis redis://10.0.0.5:6379/ --stream packets
+//! cargo run --release --example ingest -- --redis redis://10.0.0.5:6379/ --stream packets --group ingest --consumer host-a
 //! ```
 
 use std::net::SocketAddr;
@@ -26,16 +32,18 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use examples::ingest::generator::Generator;
-use examples::ingest::job::{Settings, Source, Tallies, pipeline};
+use examples::ingest::job::{FRAME_FIELD, Settings, Source, Tallies, pipeline};
 use examples::ingest::send::{Traffic, send};
 use examples::ingest::tcp::Intake;
 use examples::ingest::{progress, summary};
 use weir::deadletter::JsonLines;
+use weir::prelude::*;
 use weir::retry::{RetryPolicy, RetrySinkExt};
 use weir::sink::BoxSink;
 use weir_metrics::Exporter;
 use weir_packet::Packet;
 use weir_postgres::PgSink;
+use weir_redis::{RedisSink, RedisSource};
 use weir_sqlite::SqliteSink;
 
 /// Rows the store committed and duplicates it absorbed, read at the end.
@@ -57,6 +65,9 @@ enum Command {
     /// A client: send generated frames to an ingest server over TCP and
     /// print what was sent.
     Send(SendArgs),
+    /// Add generated frames to a Redis stream (one entry per frame, in its
+    /// `frame` field), for consumers started with --redis to share.
+    Load(LoadArgs),
 }
 
 #[derive(Debug, Args)]
@@ -94,6 +105,12 @@ impl GenArgs {
 struct RunArgs {
     #[command(flatten)]
     generate: GenArgs,
+    /// Consume packets from a Redis stream instead, as one member of a
+    /// consumer group (e.g. redis://10.0.0.5:6379/); runs until Ctrl-C.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["listen", "file", "replay"], requires = "consumer")]
+    redis: Option<String>,
+    #[command(flatten)]
+    group: GroupArgs,
     /// Serve TCP clients on this address instead of generating packets.
     #[arg(long, value_name = "ADDR", conflicts_with = "file")]
     listen: Option<SocketAddr>,
@@ -139,6 +156,57 @@ struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+struct GroupArgs {
+    /// The Redis stream (with --redis).
+    #[arg(long, default_value = "packets")]
+    stream: String,
+    /// The consumer group (with --redis); every process that shares the
+    /// stream's work joins the same group.
+    #[arg(long, default_value = "ingest")]
+    group: String,
+    /// This process's name in the group (with --redis): one per process,
+    /// the same across its restarts, so that it finds its own unfinished
+    /// entries again.
+    #[arg(long)]
+    consumer: Option<String>,
+    /// Seconds an entry stays unacknowledged on a consumer before another
+    /// takes it over (a consumer that died).
+    #[arg(long, default_value_t = 30.0)]
+    claim_idle: f64,
+    /// Deliveries after which an entry goes to the dead-letter stream
+    /// (<stream>:dead) instead.
+    #[arg(long, default_value_t = 5)]
+    max_deliveries: u64,
+}
+
+impl GroupArgs {
+    fn source(&self, url: &str) -> Result<RedisSource, String> {
+        let consumer = self.consumer.clone().ok_or("--redis needs --consumer NAME")?;
+        let claim_idle = Duration::try_from_secs_f64(self.claim_idle)
+            .map_err(|_| format!("--claim-idle {} is not a number of seconds", self.claim_idle))?;
+        Ok(RedisSource::new(url, &self.stream, &self.group, consumer)
+            .claim_idle(claim_idle)
+            .claim_every((claim_idle / 2).min(Duration::from_secs(5)))
+            .max_deliveries(self.max_deliveries))
+    }
+}
+
+#[derive(Debug, Args)]
+struct LoadArgs {
+    /// The Redis server.
+    #[arg(long, value_name = "URL")]
+    redis: String,
+    /// The stream to add the frames to.
+    #[arg(long, default_value = "packets")]
+    stream: String,
+    /// Keep the stream at about this many entries (MAXLEN ~).
+    #[arg(long)]
+    max_len: Option<u64>,
+    #[command(flatten)]
+    generate: GenArgs,
+}
+
+#[derive(Debug, Args)]
 struct SendArgs {
     /// The ingest server's address.
     #[arg(long)]
@@ -167,6 +235,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Send(args)) => send_frames(args).await,
+        Some(Command::Load(args)) => load(args).await,
         None => ingest(cli.run).await,
     };
     match result {
@@ -197,13 +266,41 @@ async fn send_frames(args: SendArgs) -> Result<ExitCode, Box<dyn std::error::Err
     Ok(ExitCode::SUCCESS)
 }
 
+async fn load(args: LoadArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let plan = args.generate.generator();
+    let mut sink = RedisSink::new(&args.redis, &args.stream, |frame: &bytes::Bytes, fields| {
+        fields.field(FRAME_FIELD, frame);
+    });
+    if let Some(max_len) = args.max_len {
+        sink = sink.max_len(max_len);
+    }
+    let counters = sink.counters();
+    Pipeline::from_iter(plan.frames().map(|g| g.frame)).sink(sink).run().await?;
+    let tally = plan.tally();
+    println!(
+        "loaded {} frames into {}: {} good, {} resent, malformed {:?}",
+        counters.added(),
+        args.stream,
+        tally.good,
+        tally.duplicates,
+        tally.malformed
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if args.replay.as_ref().is_some_and(|replay| replay == &args.dead_letters) {
         return Err(
             "--replay and --dead-letters name the same file: write the new dead letters elsewhere".into()
         );
     }
+    let mut redis = None;
     let (source, total) = match (&args.listen, &args.file) {
+        _ if args.redis.is_some() => {
+            let source = args.group.source(args.redis.as_deref().expect("checked"))?;
+            redis = Some(source.counters());
+            (Source::Redis(Box::new(source)), None)
+        }
         _ if args.replay.is_some() => (Source::Replay(args.replay.clone().expect("checked")), None),
         (Some(addr), _) => {
             let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -285,6 +382,18 @@ async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     print!("{}", summary::summary(&report, &tallies, Some(duplicates)));
     println!("  database: {where_stored} ({rows} rows stored)");
     println!("  dead letters: {}", args.dead_letters.display());
+    if let Some(c) = redis {
+        println!(
+            "  redis: read {}, own re-read {}, reclaimed {}, acknowledged {}, to {}:dead {}, reconnects {}",
+            c.read(),
+            c.redelivered(),
+            c.reclaimed(),
+            c.acked(),
+            args.group.stream,
+            c.dead_lettered(),
+            c.reconnects()
+        );
+    }
     Ok(code)
 }
 

@@ -7,46 +7,14 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::{lines, number, pg_rows, rows, succeeded, temp_dir};
 use examples::ingest::generator::Generator;
-
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("weir-ingest-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-fn rows(db: &std::path::Path) -> u64 {
-    let conn = rusqlite::Connection::open(db).expect("the database");
-    conn.query_row("SELECT count(*) FROM packets", [], |row| row.get::<_, i64>(0)).expect("counted") as u64
-}
-
-fn lines(path: &std::path::Path) -> u64 {
-    std::fs::read_to_string(path).map_or(0, |text| text.lines().count() as u64)
-}
 
 /// The ingest binary, quiet, storing into `db` and dead-lettering to `dead`.
 fn ingest(db: &std::path::Path, dead: &std::path::Path) -> Command {
     let mut command = Command::new(common::example_binary("ingest"));
     command.arg("--quiet").arg("--db").arg(db).arg("--dead-letters").arg(dead);
     command
-}
-
-/// The report of a run that must have ended well: exit 0, conserved.
-fn succeeded(out: &std::process::Output) -> String {
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{report}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(report.contains(": conserved"), "{report}");
-    report
-}
-
-/// The number after `label` in the report.
-fn number(report: &str, label: &str) -> u64 {
-    let line = report
-        .lines()
-        .find(|l| l.trim_start().strip_prefix(label).is_some_and(|rest| rest.starts_with(' ')))
-        .unwrap_or_else(|| panic!("no {label:?} in\n{report}"));
-    line.split_whitespace().last().expect("a number").parse().unwrap_or_else(|_| panic!("{line}"))
 }
 
 #[test]
@@ -102,18 +70,6 @@ fn sigint_drains_commits_and_exits_0_with_every_packet_accounted_for() {
     // Every packet that left the source is a row or a dead letter.
     assert_eq!(rows(&db) + number(&report, "duplicates absorbed") + lines(&dead), taken, "{report}");
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// Rows in the `packets` table of the PostgreSQL server at `url`.
-fn pg_rows(url: &str) -> u64 {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    runtime.block_on(async {
-        let (client, connection) =
-            tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connects");
-        tokio::spawn(connection);
-        let n: i64 = client.query_one("SELECT count(*) FROM packets", &[]).await.expect("counted").get(0);
-        n as u64
-    })
 }
 
 #[test]

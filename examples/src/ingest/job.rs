@@ -20,6 +20,7 @@ use super::generator::Generator;
 use super::raw::{Origin, Raw};
 use super::tcp::{Closer, Intake, IntakeError, listen};
 use weir::deadletter::ReplayError;
+use weir_redis::{Entry, RedisSource};
 
 /// A frame as it arrived, with when (for the end-to-end latency).
 #[derive(Debug, Clone)]
@@ -63,6 +64,27 @@ pub enum ReadError {
     /// A line of a dead-letter file being replayed is not a frame's record.
     #[error("replay: {0}")]
     Replay(#[from] weir::deadletter::BadLine),
+    /// A Redis stream entry without the frame field.
+    #[error("Redis entry {id} has no `{FRAME_FIELD}` field; write frames with `ingest load`")]
+    NoFrame {
+        /// The entry's id.
+        id: String,
+    },
+}
+
+/// The field of a Redis stream entry that holds a frame.
+pub const FRAME_FIELD: &str = "frame";
+
+/// A Redis stream entry's frame, as it arrived.
+///
+/// # Errors
+///
+/// [`ReadError::NoFrame`] for an entry without the frame field.
+pub fn entry_frame(mut entry: Entry) -> Result<Arrival, ReadError> {
+    let bytes =
+        entry.take_field(FRAME_FIELD).ok_or_else(|| ReadError::NoFrame { id: entry.id().to_owned() })?;
+    let origin = Origin::Redis(entry.id().to_owned());
+    Ok(Arrival { raw: Raw { origin, bytes }, at: Instant::now() })
 }
 
 /// A packet that decodes but cannot be stored as it is.
@@ -101,6 +123,9 @@ pub enum Source {
     /// store them after a fix (a store that was down, a validation that
     /// was too strict). Frames that fail again are dead-lettered again.
     Replay(std::path::PathBuf),
+    /// A member of a Redis Streams consumer group: entries are
+    /// acknowledged once stored or dead-lettered.
+    Redis(Box<RedisSource>),
 }
 
 impl Source {
@@ -110,7 +135,7 @@ impl Source {
     /// # Errors
     ///
     /// A dead-letter file to replay that cannot be opened.
-    pub fn frames(self) -> Result<(Frames, Option<Closer>), ReplayError> {
+    fn frames(self) -> Result<(Frames, Option<Closer>), ReplayError> {
         let arrive = |origin: Origin, bytes| Arrival { raw: Raw { origin, bytes }, at: Instant::now() };
         if let Source::Listen(listener, intake) = self {
             let frames = listen(listener, intake);
@@ -127,7 +152,8 @@ impl Source {
                 plan.frames().enumerate().map(move |(n, g)| Ok(arrive(Origin::Generated(n as u64), g.frame))),
             )
             .boxed(),
-            Source::Listen(..) => unreachable!("handled above"),
+            // `pipeline` starts a Redis source itself, with its acknowledgements.
+            Source::Listen(..) | Source::Redis(_) => unreachable!("handled apart"),
             Source::File(path) => file_frames(path)
                 .enumerate()
                 .map(move |(n, frame)| {
@@ -270,39 +296,64 @@ pub fn pipeline<St, D>(
 where
     St: Sink<Vec<Packet>>,
     D: Sink<DeadLetter<()>>
+        + Sink<DeadLetter<Entry>>
         + Sink<DeadLetter<Arrival>>
         + Sink<DeadLetter<Decoded>>
         + Sink<DeadLetter<Vec<Row>>>
         + Clone,
 {
+    let read_errors = || DeadLetterOptions::new().name("read-errors");
+    let (read, closer) = match source {
+        Source::Redis(redis) => (
+            Pipeline::from_source(*redis)
+                .try_map("read", entry_frame)
+                .dead_letter_with(dead.clone(), read_errors()),
+            None,
+        ),
+        source => {
+            let (frames, closer) = source.frames()?;
+            (Pipeline::try_new("read", frames).dead_letter_with(dead.clone(), read_errors()), closer)
+        }
+    };
+    Ok((process(read, settings, store, dead, tallies), closer))
+}
+
+/// Everything after the read: decode, validate, enrich, batch, store.
+fn process<St, D>(
+    read: Pipeline<Arrival>,
+    settings: Settings,
+    store: St,
+    dead: D,
+    tallies: &Tallies,
+) -> Runnable
+where
+    St: Sink<Vec<Packet>>,
+    D: Sink<DeadLetter<Arrival>> + Sink<DeadLetter<Decoded>> + Sink<DeadLetter<Vec<Row>>> + Clone,
+{
     let malformed = tallies.malformed.clone();
     let options = |name: &str| DeadLetterOptions::new().name(name);
-    let (frames, closer) = source.frames()?;
-    let runnable = Pipeline::try_new("read", frames)
-        .dead_letter_with(dead.clone(), options("read-errors"))
-        .try_map("decode", move |arrival: Arrival| {
-            weir_packet::decode(arrival.raw.bytes.clone())
-                .map(|packet| Decoded { arrival, packet })
-                .inspect_err(|error: &DecodeError| {
-                    *malformed.lock().expect("not poisoned").entry(error.reason()).or_default() += 1
-                })
-        })
-        .dead_letter_with(dead.clone(), options("malformed"))
-        .try_map("validate", validate)
-        .dead_letter_with(dead.clone(), options("invalid"))
-        .fan_out("enrich", FanOut::workers(settings.workers), |d: Decoded| async move {
-            Ok::<_, Infallible>(Row { packet: d.packet, arrived: d.arrival.at, raw: d.arrival.raw })
-        })
-        .dead_letter_with(dead.clone(), options("enrich-failures"))
-        .batch("batch", settings.batch, settings.batch_wait)
-        .sink_dead_lettering_with(
-            "store",
-            Timed::new(store, tallies.latency.clone()),
-            dead,
-            options("store-failures"),
+    read.try_map("decode", move |arrival: Arrival| {
+        weir_packet::decode(arrival.raw.bytes.clone()).map(|packet| Decoded { arrival, packet }).inspect_err(
+            |error: &DecodeError| {
+                *malformed.lock().expect("not poisoned").entry(error.reason()).or_default() += 1
+            },
         )
-        .drain_timeout(settings.drain_timeout);
-    Ok((runnable, closer))
+    })
+    .dead_letter_with(dead.clone(), options("malformed"))
+    .try_map("validate", validate)
+    .dead_letter_with(dead.clone(), options("invalid"))
+    .fan_out("enrich", FanOut::workers(settings.workers), |d: Decoded| async move {
+        Ok::<_, Infallible>(Row { packet: d.packet, arrived: d.arrival.at, raw: d.arrival.raw })
+    })
+    .dead_letter_with(dead.clone(), options("enrich-failures"))
+    .batch("batch", settings.batch, settings.batch_wait)
+    .sink_dead_lettering_with(
+        "store",
+        Timed::new(store, tallies.latency.clone()),
+        dead,
+        options("store-failures"),
+    )
+    .drain_timeout(settings.drain_timeout)
 }
 
 /// The store, timing each row from its frame's arrival to its commit.

@@ -17,6 +17,8 @@ pub enum Origin {
     Peer(SocketAddr),
     /// The `n`-th frame of a file.
     File(u64),
+    /// An entry of a Redis stream, by id.
+    Redis(String),
 }
 
 impl fmt::Display for Origin {
@@ -25,6 +27,7 @@ impl fmt::Display for Origin {
             Origin::Generated(n) => write!(f, "generated frame {n}"),
             Origin::Peer(peer) => write!(f, "peer {peer}"),
             Origin::File(n) => write!(f, "file frame {n}"),
+            Origin::Redis(id) => write!(f, "Redis entry {id}"),
         }
     }
 }

@@ -1,4 +1,7 @@
-//! Runs an example's real binary, as `cargo run --example` does.
+//! Runs an example's real binary, as `cargo run --example` does, and
+//! reads what it left: its report, its SQLite rows, its dead letters.
+
+#![allow(dead_code, reason = "each test file uses what it needs of the common module")]
 
 use std::process::{Command, Stdio};
 
@@ -25,7 +28,6 @@ pub(crate) fn example_binary(name: &str) -> String {
 
 /// Builds the example `name` (in the test's profile) and runs it `runs`
 /// times at once, on the real clock; returns each run's output lines.
-#[allow(dead_code, reason = "each test file uses what it needs of the common module")]
 pub(crate) fn run_example(name: &str, runs: usize) -> Vec<Vec<String>> {
     let binary = example_binary(name);
     let children: Vec<_> = (0..runs)
@@ -39,4 +41,54 @@ pub(crate) fn run_example(name: &str, runs: usize) -> Vec<Vec<String>> {
             String::from_utf8(out.stdout).expect("utf-8").lines().map(str::to_owned).collect()
         })
         .collect()
+}
+
+pub(crate) fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("weir-ingest-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+pub(crate) fn rows(db: &std::path::Path) -> u64 {
+    let conn = rusqlite::Connection::open(db).expect("the database");
+    conn.query_row("SELECT count(*) FROM packets", [], |row| row.get::<_, i64>(0)).expect("counted") as u64
+}
+
+pub(crate) fn lines(path: &std::path::Path) -> u64 {
+    std::fs::read_to_string(path).map_or(0, |text| text.lines().count() as u64)
+}
+
+/// The report of a run that must have ended well: exit 0, conserved.
+pub(crate) fn succeeded(out: &std::process::Output) -> String {
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{report}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(report.contains(": conserved"), "{report}");
+    report
+}
+
+/// The number after `label` in the report.
+pub(crate) fn number(report: &str, label: &str) -> u64 {
+    let line = report
+        .lines()
+        .find(|l| l.trim_start().strip_prefix(label).is_some_and(|rest| rest.starts_with(' ')))
+        .unwrap_or_else(|| panic!("no {label:?} in\n{report}"));
+    line.split_whitespace().last().expect("a number").parse().unwrap_or_else(|_| panic!("{line}"))
+}
+
+/// Rows in the `packets` table of the PostgreSQL server at `url` (0
+/// before the table exists).
+pub(crate) fn pg_rows(url: &str) -> u64 {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let (client, connection) =
+            tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connects");
+        tokio::spawn(connection);
+        match client.query_one("SELECT count(*) FROM packets", &[]).await {
+            Ok(row) => row.get::<_, i64>(0) as u64,
+            // Not created yet: the job creates it when it starts.
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => 0,
+            Err(e) => panic!("counting rows: {e}"),
+        }
+    })
 }

@@ -1,0 +1,101 @@
+//! The errors of the Redis source and sink.
+
+use std::time::Duration;
+
+use weir_core::{Classify, ErrorClass};
+
+/// Why a Redis command failed, or why the source or sink gave up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedisError {
+    /// A connection to Redis could not be opened.
+    #[error(
+        "cannot connect to Redis at {url}: {source}; check the URL and that redis-server is running and reachable"
+    )]
+    Connect {
+        /// The server, as configured.
+        url: String,
+        /// The client's error.
+        #[source]
+        source: redis::RedisError,
+    },
+    /// A command failed (the connection dropped, the server refused it).
+    #[error("Redis {command} failed: {source}")]
+    Command {
+        /// The command's name.
+        command: &'static str,
+        /// The client's error.
+        #[source]
+        source: redis::RedisError,
+    },
+    /// A reply that is not what the command returns; the server is not a
+    /// Redis of version 7 or later, or the key is not a stream.
+    #[error(
+        "Redis {command} replied {reply}, which is not what it returns; use Redis 7 or later and a key that holds a stream"
+    )]
+    Reply {
+        /// The command's name.
+        command: &'static str,
+        /// The reply, shortened.
+        reply: String,
+    },
+    /// A [`RedisSink`](crate::RedisSink)'s encoding function wrote no
+    /// field for an item; XADD needs at least one.
+    #[error("the encoding function wrote no field for this item; an XADD needs at least one field")]
+    NoFields,
+    /// Reconnecting kept failing until the reconnect policy gave up.
+    #[error(
+        "gave up reaching Redis at {url} after {attempts} attempts over {elapsed:?}; last error: {last}; \
+         start redis-server, or allow a longer outage with a reconnect policy's max_elapsed"
+    )]
+    GaveUp {
+        /// The server, as configured.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+        /// Time from the first failure to giving up.
+        elapsed: Duration,
+        /// The last error.
+        last: Box<RedisError>,
+    },
+}
+
+impl RedisError {
+    pub(crate) fn reply(command: &'static str, reply: &redis::Value) -> Self {
+        let mut reply = format!("{reply:?}");
+        if reply.len() > 200 {
+            let mut end = 200;
+            while !reply.is_char_boundary(end) {
+                end -= 1;
+            }
+            reply.truncate(end);
+            reply.push('…');
+        }
+        Self::Reply { command, reply }
+    }
+
+    /// Whether reconnecting may help: the connection failed, timed out or
+    /// dropped, or the server is loading or failing over.
+    pub fn is_connection_error(&self) -> bool {
+        match self {
+            Self::Connect { .. } => true,
+            Self::Command { source, .. } => {
+                source.is_io_error()
+                    || source.is_timeout()
+                    || source.is_connection_dropped()
+                    || source.is_unrecoverable_error()
+                    || matches!(source.code(), Some("LOADING" | "TRYAGAIN" | "MASTERDOWN" | "READONLY"))
+            }
+            Self::Reply { .. } | Self::NoFields | Self::GaveUp { .. } => false,
+        }
+    }
+}
+
+/// A connection error is [`Transient`](ErrorClass::Transient) (retry);
+/// anything else, such as a wrong key type, is
+/// [`Permanent`](ErrorClass::Permanent).
+impl Classify for RedisError {
+    fn class(&self) -> ErrorClass {
+        if self.is_connection_error() { ErrorClass::Transient } else { ErrorClass::Permanent }
+    }
+}
