@@ -64,6 +64,36 @@ pub mod postgres {
     pub use weir_postgres::*;
 }
 
+/// Redis Streams: a consumer-group source whose entries are acknowledged
+/// once their outcome is durable, with reclaim and a dead-letter stream,
+/// and a pipelined XADD sink (`weir-redis`; feature `redis`).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use weir::prelude::*;
+/// use weir::redis::{Entry, RedisSource};
+/// use weir::sink;
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Run this on every host: each with its own consumer name.
+/// let source = RedisSource::new("redis://10.0.0.5:6379/", "packets", "ingest", "host-a");
+/// let report = Pipeline::from_source(source)
+///     .map("size", |e: Entry| e.fields().len())
+///     .batch("batch", 500, Duration::from_millis(20))
+///     .sink(sink::drain())
+///     .run_until(async { tokio::signal::ctrl_c().await.ok(); })
+///     .await?;
+/// println!("{report}");
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis {
+    pub use weir_redis::*;
+}
+
 /// The batched SQLite sink: WAL, one transaction per flush, idempotent
 /// rows, writes on a thread of its own (`weir-sqlite`; feature `sqlite`).
 ///
