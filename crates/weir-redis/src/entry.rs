@@ -308,6 +308,38 @@ mod tests {
         assert_eq!(pending_reply(row).unwrap(), [(Bytes::from("1-0"), 3)]);
     }
 
+    proptest::proptest! {
+        /// Whatever entries a read returns (binary fields, deleted
+        /// entries among them), each comes out whole, in order.
+        #[test]
+        fn a_group_read_gives_back_every_entry_whole(
+            entries in proptest::collection::vec(
+                (0u64..1 << 40, 0u64..100, proptest::option::weighted(0.9, proptest::collection::vec(
+                    (proptest::collection::vec(proptest::num::u8::ANY, 0..8),
+                     proptest::collection::vec(proptest::num::u8::ANY, 0..64)), 1..5))),
+                0..20),
+        ) {
+            let wire = |bytes: &[u8]| Value::BulkString(bytes.to_vec());
+            let reply = Value::Array(vec![Value::Array(vec![b("s"), Value::Array(
+                entries.iter().map(|(ms, seq, fields)| Value::Array(vec![
+                    b(&format!("{ms}-{seq}")),
+                    match fields {
+                        Some(fields) => Value::Array(fields.iter().flat_map(|(n, v)| [wire(n), wire(v)]).collect()),
+                        None => Value::Nil,
+                    },
+                ])).collect(),
+            )])]);
+            let read = read_group_reply(reply).unwrap();
+            let expected: Vec<Entry> = entries.iter().filter_map(|(ms, seq, fields)| {
+                fields.as_ref().map(|f| Entry::new(format!("{ms}-{seq}"), f.iter().map(|(n, v)| (n, v))))
+            }).collect();
+            let deleted: Vec<Bytes> = entries.iter().filter(|e| e.2.is_none())
+                .map(|(ms, seq, _)| Bytes::from(format!("{ms}-{seq}"))).collect();
+            proptest::prop_assert_eq!(read.entries, expected);
+            proptest::prop_assert_eq!(read.deleted, deleted);
+        }
+    }
+
     #[test]
     fn serializes_text_as_text_and_binary_as_bytes() {
         let entry = Entry::new("1-0", [("t", &b"hi"[..]), ("b", &[0xff, 0][..])]);

@@ -113,6 +113,11 @@ pub(crate) struct Config {
 ///   is confirmed (XACK is idempotent), and an entry is never
 ///   acknowledged before its outcome is durable. When the policy gives
 ///   up, the run ends with [`RedisError::GaveUp`](crate::RedisError).
+///   A run that ends while Redis is unreachable waits for the policy
+///   before it gives up its last acknowledgements (counted in
+///   [`ack_failures`](RedisCounters::ack_failures); those entries are
+///   delivered again later): bound `max_elapsed` to what a shutdown may
+///   take.
 /// - **Graceful shutdown** stops reading at once, lets the pipeline drain,
 ///   acknowledges what was stored, and leaves the entries it read but did
 ///   not finish pending, for another consumer (after `claim_idle`) or for

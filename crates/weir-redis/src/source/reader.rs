@@ -330,6 +330,15 @@ mod tests {
     use super::cmp_ids;
     use std::cmp::Ordering;
 
+    proptest::proptest! {
+        /// Ids order as their (milliseconds, sequence) pairs do, not as text.
+        #[test]
+        fn ids_order_as_number_pairs(a in (0u64..1 << 50, 0u64..1000), b in (0u64..1 << 50, 0u64..1000)) {
+            let text = |(ms, seq): (u64, u64)| format!("{ms}-{seq}");
+            proptest::prop_assert_eq!(cmp_ids(text(a).as_bytes(), text(b).as_bytes()), a.cmp(&b));
+        }
+    }
+
     #[test]
     fn ids_order_by_time_then_sequence() {
         assert_eq!(cmp_ids(b"9-0", b"10-0"), Ordering::Less);
