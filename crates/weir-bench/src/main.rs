@@ -8,12 +8,16 @@
 //! cargo run --release -p weir-bench -- sqlite          # rows into SQLite
 //! cargo run --release -p weir-bench -- postgres        # PgSink vs a hand-written COPY loop
 //! cargo run --release -p weir-bench -- tcp             # the ingest job's TCP intake vs a hand-written server
+//! cargo run --release -p weir-bench -- redis           # RedisSource consumers vs a hand-written XREADGROUP loop
 //! ```
 
 mod baselines;
 mod latency;
 mod memory;
 mod postgres;
+mod procstat;
+mod redis;
+mod redis_consumer;
 mod seed;
 mod sqlite;
 mod table;
@@ -34,6 +38,12 @@ fn main() {
         Some("fanout") => fanout(args.iter().any(|a| a == "--quick")),
         Some("postgres") => postgres::bench(args.iter().any(|a| a == "--quick")),
         Some("tcp") => tcp::bench(args.iter().any(|a| a == "--quick")),
+        Some("redis") => {
+            let fsync = args.iter().position(|a| a == "--fsync").and_then(|i| args.get(i + 1));
+            let fsync = fsync.map_or("everysec", String::as_str);
+            redis::bench(args.iter().any(|a| a == "--quick"), fsync)
+        }
+        Some("redis-consumer") => redis_consumer::main(&args[1..]),
         Some("one") => {
             let n: u64 = args[2].parse().expect("items");
             let workers: usize = args[3].parse().expect("workers");
@@ -65,7 +75,7 @@ fn main() {
         Some("rss-child") => memory::child(args[1].parse().expect("item count")),
         _ => {
             eprintln!(
-                "usage: weir-bench fanout [--quick] | sqlite [--quick] | postgres [--quick] | tcp [--quick]"
+                "usage: weir-bench fanout [--quick] | sqlite [--quick] | postgres [--quick] | tcp [--quick] | redis [--quick] [--fsync always|everysec|off]"
             );
             std::process::exit(2);
         }
