@@ -193,7 +193,15 @@ impl Statements {
             table.quoted()
         );
         let copy = format!("COPY {} ({}) FROM STDIN (FORMAT binary)", table.staging(), table.column_list());
-        Self { create: create.then(|| table.create_sql()), staging, copy, insert: table.insert_sql() }
+        // Concurrent `CREATE TABLE IF NOT EXISTS` races in PostgreSQL (a
+        // unique violation on pg_type when N consumers start together):
+        // serialize it with a transaction-scoped advisory lock on the
+        // table's name.
+        let create = create.then(|| {
+            let key = table.quoted().to_string().replace('\'', "''");
+            format!("BEGIN; SELECT pg_advisory_xact_lock(hashtext('{key}')); {}; COMMIT", table.create_sql())
+        });
+        Self { create, staging, copy, insert: table.insert_sql() }
     }
 }
 

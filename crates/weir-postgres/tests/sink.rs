@@ -212,3 +212,21 @@ async fn connection_errors_are_classed() {
     assert!(matches!(err, PgError::Unreachable(_)) && err.class().is_retryable(), "{err:?}");
     assert!(err.to_string().contains("is the server up"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_sinks_connecting_at_once_all_create_the_table_without_a_race() {
+    // N processes on N hosts start together against a fresh database:
+    // concurrent `CREATE TABLE IF NOT EXISTS` races in PostgreSQL (a
+    // unique violation on pg_type) unless it is serialized.
+    for round in 0..5 {
+        let server = server();
+        let url = server.url();
+        let connects = (0..6).map(|_| PgSink::<Packet>::connect(&url));
+        let sinks = futures::future::join_all(connects).await;
+        for sink in sinks {
+            if let Err(e) = sink {
+                panic!("round {round}: a sink failed to connect: {e}");
+            }
+        }
+    }
+}
