@@ -75,20 +75,31 @@ impl RedisError {
     }
 
     /// Whether reconnecting may help: the connection failed, timed out or
-    /// dropped, or the server is loading or failing over.
+    /// dropped, or the server is loading or failing over. A refused
+    /// password or a bad client setting is not: it fails at once.
     pub fn is_connection_error(&self) -> bool {
         match self {
-            Self::Connect { .. } => true,
+            Self::Connect { source, .. } => {
+                !refused(source) && source.kind() != redis::ErrorKind::InvalidClientConfig
+            }
             Self::Command { source, .. } => {
-                source.is_io_error()
-                    || source.is_timeout()
-                    || source.is_connection_dropped()
-                    || source.is_unrecoverable_error()
-                    || matches!(source.code(), Some("LOADING" | "TRYAGAIN" | "MASTERDOWN" | "READONLY"))
+                !refused(source)
+                    && (source.is_io_error()
+                        || source.is_timeout()
+                        || source.is_connection_dropped()
+                        || source.is_unrecoverable_error()
+                        || matches!(source.code(), Some("LOADING" | "TRYAGAIN" | "MASTERDOWN" | "READONLY")))
             }
             Self::Reply { .. } | Self::NoFields | Self::GaveUp { .. } => false,
         }
     }
+}
+
+/// The server refused who we are (a wrong or missing password, no
+/// permission): a new connection gets the same answer.
+fn refused(error: &redis::RedisError) -> bool {
+    error.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(error.code(), Some("WRONGPASS" | "NOAUTH" | "NOPERM"))
 }
 
 /// A connection error is [`Transient`](ErrorClass::Transient) (retry);

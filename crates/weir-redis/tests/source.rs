@@ -293,3 +293,29 @@ async fn bad_settings_are_build_errors() {
         assert!(matches!(run, Err(RunError::Build(_))));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_password_ends_the_run_at_once_instead_of_reconnecting() {
+    let server = RedisServer::start();
+    let mut conn = common::conn(&server.url()).await;
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("requirepass")
+        .arg("s3cret")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let wrong = server.url().replace("redis://", "redis://:wrong@");
+    for url in [server.url(), wrong] {
+        let started = std::time::Instant::now();
+        let run =
+            Pipeline::from_source(RedisSource::new(&url, "s", "g", "c")).sink(sink::drain()).run().await;
+        let err = run.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5), "failed fast, not after the reconnect policy");
+        let text = format!("{err} {:?}", std::error::Error::source(&err));
+        assert!(
+            text.contains("NOAUTH") || text.contains("WRONGPASS") || text.contains("uthentication"),
+            "{text}"
+        );
+    }
+}

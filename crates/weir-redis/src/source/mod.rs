@@ -139,6 +139,7 @@ pub(crate) struct Config {
 /// use std::time::Duration;
 /// use weir_core::prelude::*;
 /// use weir_core::sink;
+/// use weir_deadletter::{DeadLetter, DeadLetterExt};
 /// use weir_redis::{Entry, RedisSource};
 ///
 /// #[derive(Debug, thiserror::Error)]
@@ -150,14 +151,14 @@ pub(crate) struct Config {
 /// let source = RedisSource::new("redis://127.0.0.1:6379/", "numbers", "sum", "host-a")
 ///     .claim_idle(Duration::from_secs(60))
 ///     .max_deliveries(5);
-/// let (dead, _records) = sink::collect();
+/// // Malformed entries keep their fields in their dead letters, then are acknowledged.
+/// let (dead, _records) = sink::collect::<DeadLetter<Entry>>();
 /// let handle = Pipeline::from_source(source)
 ///     .try_map("decode", |e: Entry| e.field("n").map(|n| n.len()).ok_or(NoNumber))
-///     .discard_failures() // or dead_letter(…)
+///     .dead_letter(dead)
 ///     .batch("batch", 500, Duration::from_millis(20))
 ///     .sink(sink::drain())
 ///     .spawn()?;
-/// # let _ = dead;
 /// tokio::signal::ctrl_c().await?;
 /// let report = handle.shutdown().await?; // drains, acknowledges, returns
 /// println!("{report}");
