@@ -9,9 +9,13 @@
 //! cargo run --release -p weir-bench -- postgres        # PgSink vs a hand-written COPY loop
 //! cargo run --release -p weir-bench -- tcp             # the ingest job's TCP intake vs a hand-written server
 //! cargo run --release -p weir-bench -- redis           # RedisSource consumers vs a hand-written XREADGROUP loop
+//! cargo run --release -p weir-bench -- inline          # inline stages vs hand-written code (issue 12)
 //! ```
 
 mod baselines;
+mod inline;
+mod inline_baselines;
+mod inline_items;
 mod latency;
 mod memory;
 mod postgres;
@@ -43,6 +47,8 @@ fn main() {
             let fsync = fsync.map_or("everysec", String::as_str);
             redis::bench(args.iter().any(|a| a == "--quick"), fsync)
         }
+        Some("inline") => inline::bench(args.iter().any(|a| a == "--quick")),
+        Some("inline-one") => inline::one(&args[1..]),
         Some("redis-consumer") => redis_consumer::main(&args[1..]),
         Some("one") => {
             let n: u64 = args[2].parse().expect("items");
@@ -75,7 +81,7 @@ fn main() {
         Some("rss-child") => memory::child(args[1].parse().expect("item count")),
         _ => {
             eprintln!(
-                "usage: weir-bench fanout [--quick] | sqlite [--quick] | postgres [--quick] | tcp [--quick] | redis [--quick] [--fsync always|everysec|off]"
+                "usage: weir-bench fanout [--quick] | sqlite [--quick] | postgres [--quick] | tcp [--quick] | redis [--quick] [--fsync always|everysec|off] | inline [--quick]"
             );
             std::process::exit(2);
         }
