@@ -65,7 +65,7 @@ impl Entry {
     /// without copying it.
     pub fn take_field(&mut self, name: &str) -> Option<Bytes> {
         let at = self.fields.iter().position(|(n, _)| n == name.as_bytes())?;
-        Some(self.fields.swap_remove(at).1)
+        Some(self.fields.remove(at).1)
     }
 
     /// How many times the group has delivered this entry, this delivery
@@ -172,6 +172,11 @@ pub(crate) fn read_group_reply(reply: Value) -> Result<Read, RedisError> {
         read.deleted.extend(more.deleted);
     }
     Ok(read)
+}
+
+/// Reads an XCLAIM reply: `[[id, [field, value, …] | nil], …]`.
+pub(crate) fn claim_reply(reply: Value) -> Result<Read, RedisError> {
+    entries_of("XCLAIM", reply)
 }
 
 /// Reads an XAUTOCLAIM reply (Redis 7): `[next-cursor, [entries], [deleted ids]]`.

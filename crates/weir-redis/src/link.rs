@@ -54,6 +54,24 @@ impl Link {
         name: &'static str,
         request: Request<'_>,
     ) -> Result<Value, RedisError> {
+        self.query_with(name, request, true).await
+    }
+
+    /// Sends `request` once, on a new connection if the last one failed.
+    pub(crate) async fn query_once(
+        &mut self,
+        name: &'static str,
+        request: Request<'_>,
+    ) -> Result<Value, RedisError> {
+        self.query_with(name, request, false).await
+    }
+
+    async fn query_with(
+        &mut self,
+        name: &'static str,
+        request: Request<'_>,
+        retry: bool,
+    ) -> Result<Value, RedisError> {
         let mut attempt = Attempt::first();
         loop {
             self.policy.deposit();
@@ -70,10 +88,12 @@ impl Link {
                 }
                 Err(error) => error,
             };
-            if !error.is_connection_error() {
+            if error.is_connection_error() {
+                self.conn = None;
+            }
+            if !error.is_connection_error() || !retry {
                 return Err(error);
             }
-            self.conn = None;
             match self.policy.decide(&mut attempt, ErrorClass::Transient, None) {
                 Verdict::Retry(delay) => {
                     tracing::warn!(url = %self.url, command = name, error = %error, ?delay, "Redis unreachable; reconnecting");

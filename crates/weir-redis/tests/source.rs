@@ -285,6 +285,9 @@ async fn bad_settings_are_build_errors() {
         RedisSource::new("redis://127.0.0.1/", "s", "g", "c").max_deliveries(0),
         RedisSource::new("redis://127.0.0.1/", "s", "g", "c").block(Duration::ZERO),
         RedisSource::new("redis://127.0.0.1/", "s", "g", "c").dead_letter_stream("s"),
+        RedisSource::new("redis://127.0.0.1/", "s", "g", "c")
+            .start_id(weir_redis::StartId::After("garbage".into())),
+        RedisSource::new("redis://127.0.0.1/", "s", "g", "c").batch(usize::MAX),
     ];
     for case in cases {
         let err = case.validate().unwrap_err();
@@ -318,4 +321,112 @@ async fn a_refused_password_ends_the_run_at_once_instead_of_reconnecting() {
             "{text}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_entries_stay_with_their_consumer_and_are_not_counted_again() {
+    let server = RedisServer::start();
+    let url = server.url();
+    load(&url, "s", 0..300).await;
+    // Each batch takes 3 x claim_idle to store; a second consumer looks
+    // for idle entries every 50 ms all along.
+    let slow = |name| {
+        let store = Store::default();
+        let src = source(&server, name)
+            .batch(50)
+            .claim_idle(Duration::from_millis(300))
+            .claim_every(Duration::from_millis(50))
+            .max_deliveries(1);
+        let counters = src.counters();
+        let handle = Pipeline::from_source(src)
+            .batch("batch", 50, Duration::from_millis(5))
+            .then("slow", |b: Vec<Entry>| async move {
+                tokio::time::sleep(Duration::from_millis(900)).await;
+                b
+            })
+            .sink(store.clone())
+            .spawn()
+            .unwrap();
+        (store, counters, handle)
+    };
+    let (one, one_counts, one_handle) = slow("c1");
+    let (two, two_counts, two_handle) = slow("c2");
+    wait_for(Duration::from_secs(60), || one.committed().len() + two.committed().len() >= 300).await;
+    one_handle.shutdown().await.unwrap();
+    two_handle.shutdown().await.unwrap();
+    let mut all = one.committed();
+    all.extend(two.committed());
+    all.sort_unstable();
+    assert_eq!(all, (0..300).collect::<Vec<_>>(), "each entry stored once");
+    assert_eq!((one_counts.reclaimed(), two_counts.reclaimed()), (0, 0), "nobody took a slow entry over");
+    assert_eq!(
+        (one_counts.dead_lettered(), two_counts.dead_lettered()),
+        (0, 0),
+        "max_deliveries 1 was never passed"
+    );
+    assert!(pending(&url, "s", "g").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_entry_whose_dead_letter_cannot_be_written_stays_pending() {
+    let server = RedisServer::start();
+    let url = server.url();
+    load(&url, "s", 0..3).await;
+    let mut conn = common::conn(&url).await;
+    let _: () = conn.set("s:dead", "not a stream").await.unwrap();
+    // Deliver once, abandon, then start again with max_deliveries 1.
+    let handle = Pipeline::from_source(source(&server, "c1"))
+        .then("stuck", |e: Entry| async move {
+            std::future::pending::<()>().await;
+            e
+        })
+        .sink(sink::drain())
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(10), || handle.monitor().report().source_items() > 0).await;
+    handle.abort().await.unwrap();
+    let err = Pipeline::from_source(source(&server, "c1").max_deliveries(1))
+        .sink(sink::drain())
+        .run()
+        .await
+        .unwrap_err();
+    assert!(format!("{err}").contains("WRONGTYPE") || format!("{:?}", err).contains("WRONGTYPE"), "{err:?}");
+    assert_eq!(
+        pending(&url, "s", "g").await,
+        (0..3).collect(),
+        "nothing acknowledged without its dead letter"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_during_an_outage_returns_within_seconds() {
+    let mut server = RedisServer::start();
+    let url = server.url();
+    load(&url, "s", 0..2000).await;
+    let store = Store::default();
+    let src = source(&server, "c1").batch(100);
+    let counters = src.counters();
+    let handle = Pipeline::from_source(src)
+        .then("slow", |e: Entry| async move {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            e
+        })
+        .batch("batch", 50, Duration::from_millis(5))
+        .sink(store.clone())
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(20), || store.committed().len() >= 200).await;
+    server.stop().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let report = handle.abort().await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    assert!(report.is_conserved());
+    // What was stored while Redis was down could not be acknowledged.
+    assert_eq!(
+        counters.acked() + counters.ack_failures(),
+        report.delivered(),
+        "every delivered entry was acknowledged or counted as not"
+    );
+    let _ = url;
 }

@@ -13,8 +13,18 @@ use super::{Config, InFlight};
 use crate::counters::Counts;
 use crate::link::{Link, Request};
 
+/// The longest an acknowledgement keeps trying while Redis is
+/// unreachable (within the reconnect policy's own limits): past it, the
+/// entries stay pending (delivered again later) and the acknowledger
+/// tries each later batch once until Redis answers again, so that a run
+/// ending during an outage (abort, a drain deadline) waits seconds, not
+/// the reconnect policy's minutes.
+pub(crate) const ACK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub(crate) struct Acker {
     pub(crate) link: Link,
+    /// The last acknowledgement gave up: try once, without backing off.
+    pub(crate) degraded: bool,
     pub(crate) config: Arc<Config>,
     pub(crate) settled: mpsc::UnboundedReceiver<Settled>,
     pub(crate) in_flight: InFlight,
@@ -51,7 +61,13 @@ impl Acker {
 
     async fn ack(&mut self, ids: &[Bytes]) {
         let cmd = xack(&self.config, ids);
-        match self.link.query("XACK", Request::Cmd(&cmd)).await {
+        let sent = if self.degraded {
+            self.link.query_once("XACK", Request::Cmd(&cmd)).await
+        } else {
+            self.link.query("XACK", Request::Cmd(&cmd)).await
+        };
+        self.degraded = sent.is_err();
+        match sent {
             Ok(Value::Int(acked)) => Counts::add(&self.counts.acked, usize::try_from(acked).unwrap_or(0)),
             Ok(other) => tracing::warn!(reply = ?other, "unexpected XACK reply"),
             Err(error) => {

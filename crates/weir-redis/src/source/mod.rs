@@ -113,11 +113,11 @@ pub(crate) struct Config {
 ///   is confirmed (XACK is idempotent), and an entry is never
 ///   acknowledged before its outcome is durable. When the policy gives
 ///   up, the run ends with [`RedisError::GaveUp`](crate::RedisError).
-///   A run that ends while Redis is unreachable waits for the policy
-///   before it gives up its last acknowledgements (counted in
-///   [`ack_failures`](RedisCounters::ack_failures); those entries are
-///   delivered again later): bound `max_elapsed` to what a shutdown may
-///   take.
+///   Acknowledgements keep trying for at most 10 seconds of an outage
+///   (then the entries stay pending, are counted in
+///   [`ack_failures`](RedisCounters::ack_failures) and are delivered
+///   again later), so a run that ends while Redis is unreachable (abort,
+///   a drain deadline) returns within seconds.
 /// - **Graceful shutdown** stops reading at once, lets the pipeline drain,
 ///   acknowledges what was stored, and leaves the entries it read but did
 ///   not finish pending, for another consumer (after `claim_idle`) or for
@@ -126,11 +126,15 @@ pub(crate) struct Config {
 ///
 /// # Choosing `claim_idle`
 ///
-/// Redis knows an entry is abandoned only by its idle time. Set
-/// `claim_idle` well above the longest time an entry spends in your
-/// pipeline (read, retries, batching, the store's commit): an entry that
-/// takes longer is reclaimed by another consumer while the first still
-/// works on it, and stored twice. The store must absorb duplicates
+/// Redis knows an entry is abandoned only by its idle time. While an
+/// entry is in this consumer's hands (read ahead, in the pipeline, its
+/// acknowledgement on its way) the source keeps it fresh (`XCLAIM …
+/// JUSTID` every third of `claim_idle`, which neither counts as a
+/// delivery nor lets another consumer take it). So `claim_idle` is how
+/// long a consumer may stop responding (a pause, a lost network) before
+/// its entries go to the others: long enough to ride out a pause, short
+/// enough that a dead consumer's entries are not stuck for long. An
+/// entry taken over from a consumer that was only slow is stored twice. The store must absorb duplicates
 /// anyway (at-least-once); weir's SQLite and PostgreSQL sinks do.
 ///
 /// # Examples
@@ -268,16 +272,16 @@ impl RedisSource {
         self.counters.clone()
     }
 
-    fn link(&self, response_timeout: Duration) -> Link {
+    fn link(&self, response_timeout: Duration, policy: RetryPolicy) -> Link {
         let client = redis::Client::open(self.config.url.as_str()).expect("checked by validate");
-        Link::new(
-            client,
-            self.config.url.clone(),
-            self.config.reconnect.clone(),
-            response_timeout,
-            self.counters.0.clone(),
-        )
+        Link::new(client, self.config.url.clone(), policy, response_timeout, self.counters.0.clone())
     }
+}
+
+/// Whether `id` reads as a stream id: `<ms>` or `<ms>-<seq>`.
+fn is_entry_id(id: &str) -> bool {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    ms.parse::<u64>().is_ok() && seq.parse::<u64>().is_ok()
 }
 
 /// Reconnect for up to 5 minutes, backing off to 2 s.
@@ -314,8 +318,18 @@ impl Source for RedisSource {
         if c.dead_letter_stream == c.stream {
             return invalid("the dead-letter stream is the stream itself; name another one".into());
         }
+        if let StartId::After(id) = &c.start
+            && !is_entry_id(id)
+        {
+            return invalid(format!(
+                "the start id {id:?} is not a stream id; write <milliseconds>-<sequence>, e.g. 1700000000000-0"
+            ));
+        }
         match () {
             _ if c.batch == 0 => zero("the read batch"),
+            _ if c.batch > 1_000_000 || c.prefetch > 1_000_000 => {
+                invalid("the read batch and the prefetch are at most 1,000,000".into())
+            }
             _ if c.prefetch == 0 => zero("the prefetch"),
             _ if c.max_deliveries == 0 => zero("max_deliveries"),
             _ if c.block.is_zero() => zero("the block time (Redis would block forever)"),
@@ -335,7 +349,7 @@ impl Source for RedisSource {
         let (settle_tx, settled) = tokio::sync::mpsc::unbounded_channel();
         let config = Arc::new(self.config.clone());
         let reader = reader::Reader {
-            link: self.link(self.config.block + Duration::from_secs(5)),
+            link: self.link(self.config.block + Duration::from_secs(5), self.config.reconnect.clone()),
             config: config.clone(),
             out: batches_tx,
             in_flight: in_flight.clone(),
@@ -344,8 +358,13 @@ impl Source for RedisSource {
             ctx: ctx.clone(),
         };
         tokio::spawn(ctx.track(reader.run()));
+        let patience = match self.config.reconnect.get_max_elapsed() {
+            Some(max) if max <= acker::ACK_PATIENCE => self.config.reconnect.clone(),
+            _ => self.config.reconnect.clone().max_elapsed(acker::ACK_PATIENCE),
+        };
         let acker = acker::Acker {
-            link: self.link(Duration::from_secs(5)),
+            link: self.link(Duration::from_secs(5), patience),
+            degraded: false,
             config,
             settled,
             in_flight,

@@ -19,6 +19,12 @@ use crate::entry::{self, Entry, Read};
 use crate::error::RedisError;
 use crate::link::{Link, Request};
 
+/// Adds an entry to the dead-letter stream (`KEYS[1]`), then acknowledges
+/// it in the stream (`KEYS[2]`) for the group `ARGV[1]` (id `ARGV[2]`);
+/// the fields follow. An error in the XADD ends the script first.
+const DEAD_LETTER_SCRIPT: &str =
+    "redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))\nreturn redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])";
+
 /// The cursor that starts a scan (XAUTOCLAIM) and that ends one.
 const SCAN_START: &str = "0-0";
 
@@ -72,11 +78,18 @@ impl Reader {
             return stop;
         }
         // Own pending entries first: a restarted consumer finishes its own work.
-        let mut own: Option<Bytes> = Some(Bytes::from_static(b"0"));
+        let mut own: Option<Bytes> = Some(Bytes::new());
         let mut claim_cursor = Bytes::from_static(SCAN_START.as_bytes());
         let mut next_claim = Instant::now();
+        let mut next_keepalive = Instant::now() + self.keepalive_every();
         loop {
             let generation = self.link.generation;
+            if Instant::now() >= next_keepalive {
+                if let Err(stop) = self.until_stopped(Self::keep_alive).await {
+                    return stop;
+                }
+                next_keepalive = Instant::now() + self.keepalive_every();
+            }
             let step = if let Some(cursor) = own.take() {
                 self.until_stopped(|me| me.read_own(cursor)).await.map(|(read, next)| {
                     own = next;
@@ -92,7 +105,8 @@ impl Reader {
                     (Kind::Claimed, read)
                 })
             } else {
-                let wait = self.config.block.min(next_claim - Instant::now()).max(Duration::from_millis(1));
+                let due = next_claim.min(next_keepalive);
+                let wait = self.config.block.min(due - Instant::now()).max(Duration::from_millis(1));
                 self.until_stopped(|me| me.read_new(wait)).await.map(|read| (Kind::New, read))
             };
             let (kind, read) = match step {
@@ -103,7 +117,7 @@ impl Reader {
                 // A reply lost with the old connection may have delivered
                 // entries to this consumer that it never saw: read its own
                 // pending entries again (those in flight are skipped).
-                own = Some(Bytes::from_static(b"0"));
+                own = Some(Bytes::new());
             }
             if let Err(stop) = self.hand_over(kind, read).await {
                 return stop;
@@ -145,15 +159,67 @@ impl Reader {
         cmd
     }
 
-    /// One page of this consumer's own pending entries after `cursor`;
-    /// the next cursor is `None` when there are no more.
+    /// One page of this consumer's own pending entries after `cursor`
+    /// (`XPENDING`, which counts no delivery), taken again with `XCLAIM`
+    /// except those still in flight here (so their delivery counts do not
+    /// grow while they are worked on); the next cursor is `None` when
+    /// there are no more. Each entry's deliveries are the group's count.
     async fn read_own(&mut self, cursor: Bytes) -> Result<(Read, Option<Bytes>), RedisError> {
-        let mut cmd = self.read_group(self.config.batch);
-        cmd.arg("STREAMS").arg(&self.config.stream).arg(&cursor[..]);
-        let read = entry::read_group_reply(self.link.query("XREADGROUP", Request::Cmd(&cmd)).await?)?;
-        let last = read.entries.iter().map(Entry::id_bytes).chain(&read.deleted).max_by(|a, b| cmp_ids(a, b));
-        let next = last.cloned();
+        let c = &self.config;
+        let start = if cursor.is_empty() { "-".to_owned() } else { id_after(&cursor) };
+        let mut cmd = redis::cmd("XPENDING");
+        cmd.arg(&c.stream).arg(&c.group).arg(start).arg("+").arg(c.batch).arg(&c.consumer);
+        let rows = entry::pending_reply(self.link.query("XPENDING", Request::Cmd(&cmd)).await?)?;
+        let Some((last, _)) = rows.last() else { return Ok((Read::default(), None)) };
+        let next = Some(last.clone());
+        let rows: Vec<(Bytes, u64)> = {
+            let in_flight = self.in_flight.lock().expect("not poisoned");
+            rows.into_iter().filter(|(id, _)| !in_flight.contains(id)).collect()
+        };
+        if rows.is_empty() {
+            return Ok((Read::default(), next));
+        }
+        let mut cmd = redis::cmd("XCLAIM");
+        cmd.arg(&c.stream).arg(&c.group).arg(&c.consumer).arg(0);
+        for (id, _) in &rows {
+            cmd.arg(&id[..]);
+        }
+        let mut read = entry::claim_reply(self.link.query("XCLAIM", Request::Cmd(&cmd)).await?)?;
+        // XCLAIM counted this delivery; an id it did not return was deleted
+        // from the stream (Redis 7 drops it from the pending list).
+        let counts: rustc_hash::FxHashMap<Bytes, u64> = rows.into_iter().collect();
+        for entry in &mut read.entries {
+            entry.set_deliveries(counts.get(entry.id_bytes()).map_or(1, |n| n + 1));
+        }
+        let returned: rustc_hash::FxHashSet<&Bytes> = read.entries.iter().map(Entry::id_bytes).collect();
+        let gone: Vec<Bytes> = counts.keys().filter(|id| !returned.contains(id)).cloned().collect();
+        Counts::add(&self.counts.trimmed, gone.len());
         Ok((read, next))
+    }
+
+    /// Keeps the entries in this consumer's hands fresh (`XCLAIM … JUSTID`,
+    /// which counts no delivery), so that no consumer (this one included)
+    /// takes them over while they are worked on.
+    async fn keep_alive(&mut self) -> Result<(), RedisError> {
+        let ids: Vec<Bytes> = self.in_flight.lock().expect("not poisoned").iter().cloned().collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let c = &self.config;
+        let mut pipe = redis::pipe();
+        for chunk in ids.chunks(1000) {
+            let cmd = pipe.cmd("XCLAIM").arg(&c.stream).arg(&c.group).arg(&c.consumer).arg(0);
+            for id in chunk {
+                cmd.arg(&id[..]);
+            }
+            cmd.arg("JUSTID").ignore();
+        }
+        self.link.query("XCLAIM JUSTID", Request::Pipe(&pipe)).await.map(drop)
+    }
+
+    /// How often entries in flight are kept fresh: three times per `claim_idle`.
+    fn keepalive_every(&self) -> Duration {
+        (self.config.claim_idle / 3).max(Duration::from_millis(1))
     }
 
     async fn read_new(&mut self, wait: Duration) -> Result<Read, RedisError> {
@@ -188,14 +254,13 @@ impl Reader {
             Counts::add(&self.counts.trimmed, deleted.len());
         }
         if kind != Kind::New {
-            {
-                let in_flight = self.in_flight.lock().expect("not poisoned");
-                entries.retain(|e| !in_flight.contains(e.id_bytes()));
+            if kind == Kind::Claimed {
+                {
+                    let in_flight = self.in_flight.lock().expect("not poisoned");
+                    entries.retain(|e| !in_flight.contains(e.id_bytes()));
+                }
+                self.until_stopped(|me| me.count_deliveries(&mut entries)).await?;
             }
-            if entries.is_empty() {
-                return Ok(());
-            }
-            self.until_stopped(|me| me.count_deliveries(&mut entries)).await?;
             let max = self.config.max_deliveries;
             let (poison, good): (Vec<Entry>, Vec<Entry>) =
                 entries.into_iter().partition(|e| e.deliveries() > max);
@@ -226,39 +291,38 @@ impl Reader {
         if sent { Ok(()) } else { Err(Stop::Asked) }
     }
 
-    /// Sets each entry's delivery count, which the group keeps
-    /// (`XPENDING` over the entries' range, this consumer's only).
+    /// Sets each entry's delivery count, which the group keeps: one
+    /// `XPENDING stream group id id 1` per entry, pipelined.
     async fn count_deliveries(&mut self, entries: &mut [Entry]) -> Result<(), RedisError> {
-        let (Some(first), Some(last)) = (
-            entries.iter().map(Entry::id_bytes).min_by(|a, b| cmp_ids(a, b)).cloned(),
-            entries.iter().map(Entry::id_bytes).max_by(|a, b| cmp_ids(a, b)).cloned(),
-        ) else {
+        if entries.is_empty() {
             return Ok(());
-        };
+        }
         let c = &self.config;
-        // This consumer's in-flight entries may lie in the same range.
-        let count = entries.len() + self.in_flight.lock().expect("not poisoned").len();
-        let mut cmd = redis::cmd("XPENDING");
-        cmd.arg(&c.stream).arg(&c.group).arg(&first[..]).arg(&last[..]).arg(count).arg(&c.consumer);
-        let counts: rustc_hash::FxHashMap<Bytes, u64> =
-            entry::pending_reply(self.link.query("XPENDING", Request::Cmd(&cmd)).await?)?
-                .into_iter()
-                .collect();
-        for entry in entries {
-            if let Some(&n) = counts.get(entry.id_bytes()) {
-                entry.set_deliveries(n);
+        let mut pipe = redis::pipe();
+        for entry in entries.iter() {
+            let id = &entry.id_bytes()[..];
+            pipe.cmd("XPENDING").arg(&c.stream).arg(&c.group).arg(id).arg(id).arg(1);
+        }
+        let Value::Array(replies) = self.link.query("XPENDING", Request::Pipe(&pipe)).await? else {
+            return Err(RedisError::Reply { command: "XPENDING", reply: "not one reply per command".into() });
+        };
+        for (entry, reply) in entries.iter_mut().zip(replies) {
+            if let Some((_, n)) = entry::pending_reply(reply)?.first() {
+                entry.set_deliveries(*n);
             }
         }
         Ok(())
     }
 
     /// Moves poison entries to the dead-letter stream and acknowledges
-    /// them, in one transaction (an entry is never both lost and kept).
+    /// them: a script per entry that adds it to the dead-letter stream and
+    /// acknowledges it only if that worked (a failing XADD stops the
+    /// script before the XACK, so an entry is never acknowledged without
+    /// its dead letter). A script sent again after a lost reply may add a
+    /// second dead letter (at-least-once).
     async fn dead_letter(&mut self, poison: Vec<Entry>) -> Result<(), RedisError> {
         let c = &self.config;
         let mut pipe = redis::pipe();
-        pipe.atomic();
-        let mut ids = Vec::with_capacity(poison.len());
         for entry in &poison {
             let reason = format!(
                 "delivered {} times, more than max_deliveries ({}): each consumer that took it stopped \
@@ -272,11 +336,13 @@ impl Reader {
                 "poison entry moved to {}",
                 c.dead_letter_stream
             );
-            let xadd = pipe.cmd("XADD").arg(&c.dead_letter_stream).arg("*");
+            let eval =
+                pipe.cmd("EVAL").arg(DEAD_LETTER_SCRIPT).arg(2).arg(&c.dead_letter_stream).arg(&c.stream);
+            eval.arg(&c.group).arg(entry.id());
             for (name, value) in entry.fields() {
-                xadd.arg(&name[..]).arg(&value[..]);
+                eval.arg(&name[..]).arg(&value[..]);
             }
-            xadd.arg("weir.stream")
+            eval.arg("weir.stream")
                 .arg(&c.stream)
                 .arg("weir.group")
                 .arg(&c.group)
@@ -288,13 +354,8 @@ impl Reader {
                 .arg(&c.consumer)
                 .arg("weir.error")
                 .arg(reason);
-            ids.push(entry.id_bytes().clone());
         }
-        let xack = pipe.cmd("XACK").arg(&c.stream).arg(&c.group);
-        for id in &ids {
-            xack.arg(&id[..]);
-        }
-        self.link.query("MULTI XADD XACK", Request::Pipe(&pipe)).await?;
+        self.link.query("EVAL (XADD dead letter, XACK)", Request::Pipe(&pipe)).await?;
         Counts::add(&self.counts.dead_lettered, poison.len());
         Ok(())
     }
@@ -315,34 +376,25 @@ pub(crate) fn xack(config: &Config, ids: &[Bytes]) -> Cmd {
     cmd
 }
 
-/// Orders stream ids (`ms-seq`) as Redis does.
-fn cmp_ids(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
-    fn parts(id: &[u8]) -> (u64, u64) {
-        let text = std::str::from_utf8(id).unwrap_or("0-0");
-        let (ms, seq) = text.split_once('-').unwrap_or((text, "0"));
-        (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+/// The smallest stream id after `id` (`ms-seq`): XPENDING takes no
+/// exclusive ranges.
+fn id_after(id: &[u8]) -> String {
+    let text = std::str::from_utf8(id).unwrap_or("0-0");
+    let (ms, seq) = text.split_once('-').unwrap_or((text, "0"));
+    let (ms, seq): (u64, u64) = (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0));
+    match seq.checked_add(1) {
+        Some(seq) => format!("{ms}-{seq}"),
+        None => format!("{}-0", ms.saturating_add(1)),
     }
-    parts(a).cmp(&parts(b))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::cmp_ids;
-    use std::cmp::Ordering;
-
-    proptest::proptest! {
-        /// Ids order as their (milliseconds, sequence) pairs do, not as text.
-        #[test]
-        fn ids_order_as_number_pairs(a in (0u64..1 << 50, 0u64..1000), b in (0u64..1 << 50, 0u64..1000)) {
-            let text = |(ms, seq): (u64, u64)| format!("{ms}-{seq}");
-            proptest::prop_assert_eq!(cmp_ids(text(a).as_bytes(), text(b).as_bytes()), a.cmp(&b));
-        }
-    }
+    use super::id_after;
 
     #[test]
-    fn ids_order_by_time_then_sequence() {
-        assert_eq!(cmp_ids(b"9-0", b"10-0"), Ordering::Less);
-        assert_eq!(cmp_ids(b"10-2", b"10-11"), Ordering::Less);
-        assert_eq!(cmp_ids(b"10-2", b"10-2"), Ordering::Equal);
+    fn the_id_after_an_id_is_the_next_sequence_or_the_next_millisecond() {
+        assert_eq!(id_after(b"10-2"), "10-3");
+        assert_eq!(id_after(format!("10-{}", u64::MAX).as_bytes()), "11-0");
     }
 }
