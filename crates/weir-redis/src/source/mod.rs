@@ -356,6 +356,7 @@ impl Source for RedisSource {
             counts: self.counters.0.clone(),
             stop: stop.clone(),
             ctx: ctx.clone(),
+            next_keepalive: tokio::time::Instant::now(),
         };
         tokio::spawn(ctx.track(reader.run()));
         let patience = match self.config.reconnect.get_max_elapsed() {

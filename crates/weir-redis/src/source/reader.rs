@@ -37,6 +37,8 @@ pub(crate) struct Reader {
     /// Cancelled when the source's stream is dropped.
     pub(crate) stop: CancellationToken,
     pub(crate) ctx: StageContext,
+    /// When the entries in this consumer's hands are next kept fresh.
+    pub(crate) next_keepalive: Instant,
 }
 
 /// What a read was, for the counts and the delivery check.
@@ -81,14 +83,13 @@ impl Reader {
         let mut own: Option<Bytes> = Some(Bytes::new());
         let mut claim_cursor = Bytes::from_static(SCAN_START.as_bytes());
         let mut next_claim = Instant::now();
-        let mut next_keepalive = Instant::now() + self.keepalive_every();
+        self.next_keepalive = Instant::now() + self.keepalive_every();
         loop {
             let generation = self.link.generation;
-            if Instant::now() >= next_keepalive {
-                if let Err(stop) = self.until_stopped(Self::keep_alive).await {
-                    return stop;
-                }
-                next_keepalive = Instant::now() + self.keepalive_every();
+            if Instant::now() >= self.next_keepalive
+                && let Err(stop) = self.until_stopped(Self::keep_alive).await
+            {
+                return stop;
             }
             let step = if let Some(cursor) = own.take() {
                 self.until_stopped(|me| me.read_own(cursor)).await.map(|(read, next)| {
@@ -105,7 +106,7 @@ impl Reader {
                     (Kind::Claimed, read)
                 })
             } else {
-                let due = next_claim.min(next_keepalive);
+                let due = next_claim.min(self.next_keepalive);
                 let wait = self.config.block.min(due - Instant::now()).max(Duration::from_millis(1));
                 self.until_stopped(|me| me.read_new(wait)).await.map(|read| (Kind::New, read))
             };
@@ -201,6 +202,7 @@ impl Reader {
     /// which counts no delivery), so that no consumer (this one included)
     /// takes them over while they are worked on.
     async fn keep_alive(&mut self) -> Result<(), RedisError> {
+        self.next_keepalive = Instant::now() + self.keepalive_every();
         let ids: Vec<Bytes> = self.in_flight.lock().expect("not poisoned").iter().cloned().collect();
         if ids.is_empty() {
             return Ok(());
@@ -279,16 +281,26 @@ impl Reader {
             return Ok(());
         }
         self.in_flight.lock().expect("not poisoned").extend(entries.iter().map(|e| e.id_bytes().clone()));
-        let stop = self.stop.clone();
-        let shutdown = self.ctx.shutting_down();
-        let sent = tokio::select! {
-            biased;
-            () = stop.cancelled() => false,
-            () = shutdown => false,
-            sent = self.out.send(entries) => sent.is_ok(),
-        };
-        // Entries not handed over stay pending on this consumer.
-        if sent { Ok(()) } else { Err(Stop::Asked) }
+        // Waiting for room (backpressure) may take long: keep the entries
+        // in hand fresh meanwhile. Entries not handed over stay pending on
+        // this consumer.
+        let out = self.out.clone();
+        loop {
+            let stop = self.stop.clone();
+            let shutdown = self.ctx.shutting_down();
+            let keepalive = tokio::time::sleep_until(self.next_keepalive);
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => return Err(Stop::Asked),
+                () = shutdown => return Err(Stop::Asked),
+                room = out.reserve() => {
+                    let Ok(room) = room else { return Err(Stop::Asked) };
+                    room.send(entries);
+                    return Ok(());
+                }
+                () = keepalive => self.until_stopped(Self::keep_alive).await?,
+            }
+        }
     }
 
     /// Sets each entry's delivery count, which the group keeps: one
