@@ -39,6 +39,22 @@ pub enum RedisError {
         /// The reply, shortened.
         reply: String,
     },
+    /// The consumer group (or its stream) disappeared while the source
+    /// ran: deleted, or Redis restarted without persistence.
+    #[error(
+        "the consumer group {group:?} of stream {stream:?} is gone (deleted, or Redis restarted without \
+         persistence), and with it the record of what was delivered and acknowledged; start the consumers \
+         again to create it (from the source's start id), and run Redis with appendonly yes"
+    )]
+    GroupGone {
+        /// The stream.
+        stream: String,
+        /// The group.
+        group: String,
+        /// Redis's answer (NOGROUP).
+        #[source]
+        source: redis::RedisError,
+    },
     /// A [`RedisSink`](crate::RedisSink)'s encoding function wrote no
     /// field for an item; XADD needs at least one.
     #[error("the encoding function wrote no field for this item; an XADD needs at least one field")]
@@ -90,7 +106,7 @@ impl RedisError {
                         || source.is_unrecoverable_error()
                         || matches!(source.code(), Some("LOADING" | "TRYAGAIN" | "MASTERDOWN" | "READONLY")))
             }
-            Self::Reply { .. } | Self::NoFields | Self::GaveUp { .. } => false,
+            Self::Reply { .. } | Self::NoFields | Self::GroupGone { .. } | Self::GaveUp { .. } => false,
         }
     }
 }

@@ -429,3 +429,19 @@ async fn an_abort_during_an_outage_returns_within_seconds() {
     );
     let _ = url;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_deleted_mid_run_ends_the_run_with_what_to_do() {
+    let server = RedisServer::start();
+    let url = server.url();
+    load(&url, "s", 0..10).await;
+    let (collect, out) = sink::collect();
+    let handle = Pipeline::from_source(source(&server, "c1")).sink(collect).spawn().unwrap();
+    wait_for(Duration::from_secs(10), || out.len() == 10).await;
+    let mut conn = common::conn(&url).await;
+    let _: () = redis::cmd("XGROUP").arg("DESTROY").arg("s").arg("g").query_async(&mut conn).await.unwrap();
+    let err = handle.join().await.unwrap_err();
+    let RunError::Sink { error, .. } = &err else { panic!("{err:?}") };
+    let text = error.to_string();
+    assert!(text.contains("consumer group \"g\" of stream \"s\" is gone"), "{text}");
+}

@@ -70,6 +70,16 @@ impl Reader {
     /// reconnecting cannot mend ends the run with it.
     pub(crate) async fn run(mut self) {
         if let Stop::Failed(error) = self.read().await {
+            let error = match error {
+                RedisError::Command { source, .. } if source.code() == Some("NOGROUP") => {
+                    RedisError::GroupGone {
+                        stream: self.config.stream.clone(),
+                        group: self.config.group.clone(),
+                        source,
+                    }
+                }
+                error => error,
+            };
             tracing::error!(error = %error, "the Redis source stopped reading");
             self.ctx.control().fail_run(self.ctx.name(), error);
         }
