@@ -169,8 +169,8 @@ struct GroupArgs {
     /// entries again.
     #[arg(long)]
     consumer: Option<String>,
-    /// Seconds an entry stays unacknowledged on a consumer before another
-    /// takes it over (a consumer that died).
+    /// Seconds a consumer may stop answering (it died, paused, lost the
+    /// network) before the others take over the entries in its hands.
     #[arg(long, default_value_t = 30.0)]
     claim_idle: f64,
     /// Deliveries after which an entry goes to the dead-letter stream
