@@ -62,6 +62,20 @@ fn run(source: RedisSource, store: Store) -> PipelineHandle {
     Pipeline::from_source(source).batch("batch", 64, Duration::from_millis(5)).sink(store).spawn().unwrap()
 }
 
+/// Like [`run`], with every entry taking `each` to go through, so that
+/// the run is still going when the test strikes.
+fn run_slowly(source: RedisSource, each: Duration, store: Store) -> PipelineHandle {
+    Pipeline::from_source(source)
+        .then("slow", move |e: Entry| async move {
+            tokio::time::sleep(each).await;
+            e
+        })
+        .batch("batch", 64, Duration::from_millis(5))
+        .sink(store)
+        .spawn()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entries_are_acknowledged_only_after_the_sink_commits() {
     let server = RedisServer::start();
@@ -159,15 +173,7 @@ async fn a_restarted_redis_server_loses_nothing() {
     let src = source(&server, "c1").batch(50);
     let counters = src.counters();
     // A slow store, so that the restart falls mid-run.
-    let handle = Pipeline::from_source(src)
-        .then("slow", |e: Entry| async move {
-            tokio::time::sleep(Duration::from_micros(300)).await;
-            e
-        })
-        .batch("batch", 64, Duration::from_millis(5))
-        .sink(store.clone())
-        .spawn()
-        .unwrap();
+    let handle = run_slowly(src, Duration::from_micros(300), store.clone());
     wait_for(Duration::from_secs(20), || store.committed().len() >= 300).await;
     server.restart().unwrap();
     load(&url, "s", 3000..4000).await; // the producer goes on, too
@@ -187,15 +193,7 @@ async fn graceful_shutdown_leaves_no_entry_acknowledged_but_unstored() {
     let url = server.url();
     load(&url, "s", 0..5000).await;
     let store = Store::default();
-    let handle = Pipeline::from_source(source(&server, "c1").batch(100))
-        .then("slow", |e: Entry| async move {
-            tokio::time::sleep(Duration::from_micros(200)).await;
-            e
-        })
-        .batch("batch", 64, Duration::from_millis(5))
-        .sink(store.clone())
-        .spawn()
-        .unwrap();
+    let handle = run_slowly(source(&server, "c1").batch(100), Duration::from_micros(200), store.clone());
     wait_for(Duration::from_secs(20), || store.committed().len() >= 500).await;
     let report = handle.shutdown().await.unwrap();
     assert!(report.is_conserved());
@@ -405,15 +403,7 @@ async fn an_abort_during_an_outage_returns_within_seconds() {
     let store = Store::default();
     let src = source(&server, "c1").batch(100);
     let counters = src.counters();
-    let handle = Pipeline::from_source(src)
-        .then("slow", |e: Entry| async move {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-            e
-        })
-        .batch("batch", 50, Duration::from_millis(5))
-        .sink(store.clone())
-        .spawn()
-        .unwrap();
+    let handle = run_slowly(src, Duration::from_millis(1), store.clone());
     wait_for(Duration::from_secs(20), || store.committed().len() >= 200).await;
     server.stop().unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
