@@ -137,6 +137,12 @@ impl fmt::Debug for Fields<'_> {
     }
 }
 
+/// A stream id's parts, `<ms>-<seq>` (or `<ms>`, sequence 0).
+pub(crate) fn parse_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
 /// What one read returned: entries with their fields, and the ids of
 /// entries still pending but deleted from the stream (trimmed), which
 /// have nothing left to process.

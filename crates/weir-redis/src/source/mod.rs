@@ -278,12 +278,6 @@ impl RedisSource {
     }
 }
 
-/// Whether `id` reads as a stream id: `<ms>` or `<ms>-<seq>`.
-fn is_entry_id(id: &str) -> bool {
-    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
-    ms.parse::<u64>().is_ok() && seq.parse::<u64>().is_ok()
-}
-
 /// Reconnect for up to 5 minutes, backing off to 2 s.
 pub(crate) fn default_reconnect() -> RetryPolicy {
     RetryPolicy::exponential(Duration::from_millis(50))
@@ -319,7 +313,7 @@ impl Source for RedisSource {
             return invalid("the dead-letter stream is the stream itself; name another one".into());
         }
         if let StartId::After(id) = &c.start
-            && !is_entry_id(id)
+            && crate::entry::parse_id(id).is_none()
         {
             return invalid(format!(
                 "the start id {id:?} is not a stream id; write <milliseconds>-<sequence>, e.g. 1700000000000-0"

@@ -163,13 +163,6 @@ impl Reader {
         }
     }
 
-    fn read_group(&self, count: usize) -> Cmd {
-        let c = &self.config;
-        let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP").arg(&c.group).arg(&c.consumer).arg("COUNT").arg(count);
-        cmd
-    }
-
     /// One page of this consumer's own pending entries after `cursor`
     /// (`XPENDING`, which counts no delivery), taken again with `XCLAIM`
     /// except those still in flight here (so their delivery counts do not
@@ -202,9 +195,9 @@ impl Reader {
         for entry in &mut read.entries {
             entry.set_deliveries(counts.get(entry.id_bytes()).map_or(1, |n| n + 1));
         }
-        let returned: rustc_hash::FxHashSet<&Bytes> = read.entries.iter().map(Entry::id_bytes).collect();
-        let gone: Vec<Bytes> = counts.keys().filter(|id| !returned.contains(id)).cloned().collect();
-        Counts::add(&self.counts.trimmed, gone.len());
+        // (Ids returned as deleted are counted when they are acknowledged.)
+        let gone = counts.len().saturating_sub(read.entries.len() + read.deleted.len());
+        Counts::add(&self.counts.trimmed, gone);
         Ok((read, next))
     }
 
@@ -235,8 +228,10 @@ impl Reader {
     }
 
     async fn read_new(&mut self, wait: Duration) -> Result<Read, RedisError> {
-        let mut cmd = self.read_group(self.config.batch);
-        cmd.arg("BLOCK").arg(wait.as_millis() as u64).arg("STREAMS").arg(&self.config.stream).arg(">");
+        let c = &self.config;
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP").arg(&c.group).arg(&c.consumer).arg("COUNT").arg(c.batch);
+        cmd.arg("BLOCK").arg(wait.as_millis() as u64).arg("STREAMS").arg(&c.stream).arg(">");
         entry::read_group_reply(self.link.query("XREADGROUP", Request::Cmd(&cmd)).await?)
     }
 
@@ -291,24 +286,26 @@ impl Reader {
             return Ok(());
         }
         self.in_flight.lock().expect("not poisoned").extend(entries.iter().map(|e| e.id_bytes().clone()));
-        // Waiting for room (backpressure) may take long: keep the entries
-        // in hand fresh meanwhile. Entries not handed over stay pending on
-        // this consumer.
-        let out = self.out.clone();
+        // Entries not handed over stay pending on this consumer.
+        match self.until_stopped(Self::room).await? {
+            Some(room) => {
+                room.send(entries);
+                Ok(())
+            }
+            None => Err(Stop::Asked),
+        }
+    }
+
+    /// Waits for room in the pipeline's queue (backpressure may take
+    /// long), keeping the entries in hand fresh meanwhile; `None` when the
+    /// pipeline dropped the source.
+    async fn room(&mut self) -> Result<Option<mpsc::OwnedPermit<Vec<Entry>>>, RedisError> {
+        let room = self.out.clone().reserve_owned();
+        tokio::pin!(room);
         loop {
-            let stop = self.stop.clone();
-            let shutdown = self.ctx.shutting_down();
-            let keepalive = tokio::time::sleep_until(self.next_keepalive);
             tokio::select! {
-                biased;
-                () = stop.cancelled() => return Err(Stop::Asked),
-                () = shutdown => return Err(Stop::Asked),
-                room = out.reserve() => {
-                    let Ok(room) = room else { return Err(Stop::Asked) };
-                    room.send(entries);
-                    return Ok(());
-                }
-                () = keepalive => self.until_stopped(Self::keep_alive).await?,
+                room = &mut room => return Ok(room.ok()),
+                () = tokio::time::sleep_until(self.next_keepalive) => self.keep_alive().await?,
             }
         }
     }
@@ -401,9 +398,7 @@ pub(crate) fn xack(config: &Config, ids: &[Bytes]) -> Cmd {
 /// The smallest stream id after `id` (`ms-seq`): XPENDING takes no
 /// exclusive ranges.
 fn id_after(id: &[u8]) -> String {
-    let text = std::str::from_utf8(id).unwrap_or("0-0");
-    let (ms, seq) = text.split_once('-').unwrap_or((text, "0"));
-    let (ms, seq): (u64, u64) = (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0));
+    let (ms, seq) = std::str::from_utf8(id).ok().and_then(entry::parse_id).unwrap_or((0, 0));
     match seq.checked_add(1) {
         Some(seq) => format!("{ms}-{seq}"),
         None => format!("{}-0", ms.saturating_add(1)),
