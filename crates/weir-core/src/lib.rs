@@ -27,6 +27,7 @@
 #![doc(test(no_crate_inject, attr(deny(warnings), allow(dead_code, unused_variables))))]
 
 mod ack;
+pub mod chunk;
 mod class;
 mod control;
 mod envelope;

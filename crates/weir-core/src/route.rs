@@ -5,9 +5,9 @@ use std::future::{Future, Ready};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use futures::Stream;
 use pin_project_lite::pin_project;
 
+use crate::chunk::Chunks;
 use crate::control::RunControl;
 use crate::envelope::Envelope;
 use crate::failure::Failure;
@@ -179,13 +179,17 @@ where
 }
 
 pin_project! {
-    /// Stream for [`Fallible::route_failures_with`](crate::Fallible::route_failures_with).
-    #[must_use = "streams do nothing unless polled"]
-    pub(crate) struct Routed<St, R, Fut, Fin> {
-        #[pin]
-        stream: St,
+    /// Chunks for [`Fallible::route_failures_with`](crate::Fallible::route_failures_with):
+    /// successes go on, failures are routed, in the order they come.
+    #[must_use = "chunks do nothing unless polled"]
+    pub(crate) struct Routed<C, T, I, E, R, Fut, Fin> {
+        input: C,
+        // Outcomes pulled and not handled yet, the next one last.
+        inbox: Vec<Result<Envelope<T>, Failure<I, E>>>,
         route: Option<R>,
         control: RunControl,
+        // The most outcomes pulled at a time.
+        pull: usize,
         #[pin]
         routing: Option<Fut>,
         #[pin]
@@ -194,24 +198,39 @@ pin_project! {
     }
 }
 
-impl<St, R, Fut, Fin> Routed<St, R, Fut, Fin> {
-    pub(crate) fn new(stream: St, route: R, control: RunControl) -> Self {
-        Self { stream, route: Some(route), control, routing: None, finishing: None, done: false }
+impl<C, T, I, E, R, Fut, Fin> Routed<C, T, I, E, R, Fut, Fin> {
+    pub(crate) fn new(input: C, route: R, control: RunControl, pull: usize) -> Self {
+        Self {
+            input,
+            inbox: Vec::new(),
+            route: Some(route),
+            control,
+            pull,
+            routing: None,
+            finishing: None,
+            done: false,
+        }
     }
 }
 
-impl<St, T, I, E, R> Stream for Routed<St, R, R::Future, R::Finish>
+impl<C, T, I, E, R> Chunks for Routed<C, T, I, E, R, R::Future, R::Finish>
 where
-    St: Stream<Item = Result<Envelope<T>, Failure<I, E>>>,
+    C: Chunks<Item = Result<Envelope<T>, Failure<I, E>>> + Unpin,
     R: FailureRoute<I, E>,
 {
     type Item = Envelope<T>;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Envelope<T>>> {
+    fn poll_chunk(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        want: usize,
+        out: &mut Vec<Envelope<T>>,
+    ) -> Poll<bool> {
         let mut this = self.project();
+        let before = out.len();
         loop {
             if *this.done {
-                return Poll::Ready(None);
+                return Poll::Ready(false);
             }
             if let Some(fut) = this.routing.as_mut().as_pin_mut() {
                 ready!(fut.poll(cx));
@@ -223,13 +242,33 @@ where
                 *this.done = true;
                 continue;
             }
-            match ready!(this.stream.as_mut().poll_next(cx)) {
-                Some(Ok(env)) => return Poll::Ready(Some(env)),
-                Some(Err(failure)) => {
-                    let route = this.route.as_mut().expect("the route is kept until the input ends");
-                    this.routing.set(Some(route.route(failure, this.control)));
+            // Successes before a failure go on before it is routed, as
+            // they would item by item.
+            while out.len() - before < want.max(1)
+                && let Some(outcome) = this.inbox.pop()
+            {
+                match outcome {
+                    Ok(env) => out.push(env),
+                    Err(failure) if out.len() > before => {
+                        this.inbox.push(Err(failure));
+                        return Poll::Ready(true);
+                    }
+                    Err(failure) => {
+                        let route = this.route.as_mut().expect("the route is kept until the input ends");
+                        this.routing.set(Some(route.route(failure, this.control)));
+                        break;
+                    }
                 }
-                None => {
+            }
+            if this.routing.is_some() {
+                continue;
+            }
+            if out.len() > before {
+                return Poll::Ready(true);
+            }
+            match ready!(Pin::new(&mut *this.input).poll_chunk(cx, want.min(*this.pull), this.inbox)) {
+                true => this.inbox.reverse(),
+                false => {
                     let route = this.route.take().expect("the input ends once");
                     this.finishing.set(Some(route.finish(this.control)));
                 }

@@ -162,10 +162,13 @@ async fn a_panic_in_an_inline_stage_stops_the_run_with_its_message() {
     let RunError::Panicked { message, report } = err else { panic!("expected Panicked, got {err:?}") };
     assert_eq!(message, "three");
     assert_eq!(report.ending(), Ending::Aborted);
-    assert_eq!(report.stage("boom").unwrap().in_flight, 1, "the item that panicked is abandoned");
-    // 0, 1 and 2 were sent to the sink but not flushed yet: abandoned, not delivered.
-    assert_eq!(report.stage("sink").unwrap().in_flight, 3);
-    assert_eq!((report.delivered(), report.abandoned()), (0, 4));
+    // The sink took 0 alone, then asked for a chunk: 1 to 4 came, `boom`
+    // handed on 1 and 2 and panicked on 3. The item that panicked and the
+    // one taken with it are abandoned in `boom`.
+    assert_eq!(report.stage("boom").unwrap().in_flight, 2, "{report}");
+    // 0, 1 and 2 reached the sink but were not flushed: abandoned, not delivered.
+    assert_eq!(report.stage("sink").unwrap().in_flight, 3, "{report}");
+    assert_eq!((report.source_items(), report.delivered(), report.abandoned()), (5, 0, 5));
     assert!(report.is_conserved());
 }
 

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use weir_core::chunk::{ChunkStream, FallibleChunks, build_fallible_by_chunks};
 use weir_core::{BuildError, EnvelopeStream, FallibleStage, FallibleStream, Operation, StageContext};
 
 use crate::config::FanOut;
@@ -48,11 +49,15 @@ where
         self.config.validate(&self.name)
     }
 
-    fn build(
+    fn build(self, input: EnvelopeStream<T>, ctx: StageContext) -> FallibleStream<Op::Output, T, Op::Error> {
+        build_fallible_by_chunks(self, input, ctx)
+    }
+
+    fn build_chunks(
         mut self,
-        input: EnvelopeStream<T>,
+        input: ChunkStream<T>,
         ctx: StageContext,
-    ) -> FallibleStream<Op::Output, T, Op::Error> {
+    ) -> FallibleChunks<Op::Output, T, Op::Error> {
         // Each worker holds the only handle on its operation, so the
         // operation is dropped on the worker's task when the worker ends.
         let ops = (0..self.config.worker_count()).map(|worker| Arc::new((self.make)(worker))).collect();

@@ -10,10 +10,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use futures::StreamExt;
 use tokio::sync::Semaphore;
-use weir_core::EnvelopeStream;
-use weir_core::poll::ready_now;
+use weir_core::chunk::{ChunkStream, ChunksExt};
 
 use crate::dispatch::Dispatch;
 use crate::job::Job;
@@ -110,22 +108,19 @@ impl BatchHint {
 /// Feeds the workers until the input ends; dropping the router then
 /// closes their queues.
 pub(crate) async fn feed<T>(
-    mut input: EnvelopeStream<T>,
+    mut input: ChunkStream<T>,
     router: Router<T>,
     room: Arc<Semaphore>,
     hint: Arc<BatchHint>,
 ) {
     let mut seq = 0u64;
+    let mut chunk = Vec::new();
     loop {
         // One slot for the first item: never pull from upstream without room.
         match room.acquire().await {
             Ok(permit) => permit.forget(),
             Err(_) => return,
         }
-        let Some(first) = input.next().await else {
-            room.add_permits(1);
-            return;
-        };
         let want = hint.get().saturating_sub(1).min(room.available_permits());
         let extra = match room.try_acquire_many(want as u32) {
             Ok(permit) if want > 0 => {
@@ -134,25 +129,22 @@ pub(crate) async fn feed<T>(
             }
             _ => 0,
         };
-        let mut batch = Vec::with_capacity(1 + extra);
-        let mut ended = false;
-        let mut push = |env: weir_core::Envelope<T>, batch: &mut Vec<Job<T>>| {
-            let (item, meta) = env.into_parts();
-            let key = router.key(&item);
-            batch.push(Job::new(seq, key, item, meta));
-            seq += 1;
-        };
-        push(first, &mut batch);
-        while batch.len() <= extra {
-            match ready_now(&mut input, &mut ended) {
-                Some(env) => push(env, &mut batch),
-                None => break,
-            }
-        }
-        room.add_permits(1 + extra - batch.len());
-        router.send(batch);
-        if ended {
+        // Whatever upstream has ready, up to the slots taken, waiting for
+        // the first item only.
+        if !input.next_chunk(1 + extra, &mut chunk).await {
+            room.add_permits(1 + extra);
             return;
         }
+        let batch: Vec<Job<T>> = chunk
+            .drain(..)
+            .map(|env| {
+                let (item, meta) = env.into_parts();
+                let key = router.key(&item);
+                seq += 1;
+                Job::new(seq - 1, key, item, meta)
+            })
+            .collect();
+        room.add_permits(1 + extra - batch.len());
+        router.send(batch);
     }
 }

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tracing::Instrument;
-use weir_core::{EnvelopeStream, FallibleStream, Operation, StageContext};
+use weir_core::chunk::{ChunkStream, FallibleChunks};
+use weir_core::{Operation, StageContext};
 
 use crate::assemble::Assemble;
 use crate::dispatch::Dispatch;
@@ -32,10 +33,10 @@ pub(crate) struct Layout<T, Op> {
 /// returned stream.
 pub(crate) fn launch<T, Op, A>(
     layout: Layout<T, Op>,
-    input: EnvelopeStream<T>,
+    input: ChunkStream<T>,
     ctx: StageContext,
     assembly: A,
-) -> FallibleStream<A::Output, T, Op::Error>
+) -> FallibleChunks<A::Output, T, Op::Error>
 where
     T: Clone + Send + 'static,
     Op: Operation<T>,

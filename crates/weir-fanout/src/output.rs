@@ -1,13 +1,13 @@
-//! The stage's output stream.
+//! The stage's output, in chunks.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures::Stream;
 use tokio::sync::Semaphore;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinSet;
+use weir_core::chunk::Chunks;
 use weir_core::{Envelope, Failure, StageContext};
 
 use crate::assemble::Assemble;
@@ -68,33 +68,51 @@ impl<A: Assemble<T, E>, T, E> FanOutStream<A, T, E> {
 
 impl<A, T, E> Unpin for FanOutStream<A, T, E> where A: Assemble<T, E> {}
 
-impl<A, T, E> Stream for FanOutStream<A, T, E>
+impl<A, T, E> Chunks for FanOutStream<A, T, E>
 where
     A: Assemble<T, E>,
     E: std::fmt::Display,
 {
     type Item = Result<Envelope<A::Output>, Failure<T, E>>;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+    fn poll_chunk(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        want: usize,
+        out: &mut Vec<Self::Item>,
+    ) -> Poll<bool> {
         let this = self.get_mut();
+        let before = out.len();
+        let want = want.max(1);
         loop {
-            if let Some((meta, result)) = this.assembly.next_ready() {
+            while out.len() - before < want
+                && let Some((meta, result)) = this.assembly.next_ready()
+            {
                 this.emitted += 1;
-                return Poll::Ready(Some(match result {
+                out.push(match result {
                     Ok(value) => Ok(Envelope::from_parts(value, meta)),
                     Err(f) => {
                         let f = *f;
                         let envelope = Envelope::from_parts(f.item, meta);
                         Err(this.ctx.failure_after(envelope, f.cause, f.class, &f.attempt))
                     }
-                }));
+                });
             }
-            this.give_back_room();
+            if out.len() - before >= want {
+                return Poll::Ready(true);
+            }
+            if out.len() == before {
+                // The items emitted before this call have been taken
+                // downstream: their slots go back to the feeder.
+                this.give_back_room();
+            }
             match this.results.poll_recv(cx) {
                 Poll::Ready(Some(batch)) => this.assembly.receive(batch),
+                Poll::Ready(None) if out.len() > before => return Poll::Ready(true),
                 Poll::Ready(None) => {
-                    return this.poll_tasks_done(cx).map(|()| None);
+                    return this.poll_tasks_done(cx).map(|()| false);
                 }
+                Poll::Pending if out.len() > before => return Poll::Ready(true),
                 Poll::Pending => {
                     // A worker that died (it cannot panic through an
                     // operation, which is caught) would leave the run waiting

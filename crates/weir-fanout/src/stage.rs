@@ -3,6 +3,7 @@
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use weir_core::chunk::{ChunkStream, FallibleChunks, build_fallible_by_chunks};
 use weir_core::{BuildError, EnvelopeStream, FallibleStage, FallibleStream, Operation, StageContext};
 
 use crate::assemble::{Broadcast, Ordered, Unordered};
@@ -66,6 +67,14 @@ where
     }
 
     fn build(self, input: EnvelopeStream<T>, ctx: StageContext) -> FallibleStream<Op::Output, T, Op::Error> {
+        build_fallible_by_chunks(self, input, ctx)
+    }
+
+    fn build_chunks(
+        self,
+        input: ChunkStream<T>,
+        ctx: StageContext,
+    ) -> FallibleChunks<Op::Output, T, Op::Error> {
         let op = Arc::new(self.op);
         let ops = (0..self.config.worker_count()).map(|_| op.clone()).collect();
         launch_sized(&self.config, ops, None, input, ctx)
@@ -139,6 +148,14 @@ where
     }
 
     fn build(self, input: EnvelopeStream<T>, ctx: StageContext) -> FallibleStream<Op::Output, T, Op::Error> {
+        build_fallible_by_chunks(self, input, ctx)
+    }
+
+    fn build_chunks(
+        self,
+        input: ChunkStream<T>,
+        ctx: StageContext,
+    ) -> FallibleChunks<Op::Output, T, Op::Error> {
         let key = self.key;
         let hash = Box::new(move |item: &T| {
             let mut hasher = rustc_hash::FxHasher::default();
@@ -217,6 +234,14 @@ where
         input: EnvelopeStream<T>,
         ctx: StageContext,
     ) -> FallibleStream<Vec<Op::Output>, T, Op::Error> {
+        build_fallible_by_chunks(self, input, ctx)
+    }
+
+    fn build_chunks(
+        self,
+        input: ChunkStream<T>,
+        ctx: StageContext,
+    ) -> FallibleChunks<Vec<Op::Output>, T, Op::Error> {
         let lanes = self.consumers.len();
         let queues: Vec<_> = (0..lanes).map(|_| Arc::new(Dispatch::new(false))).collect();
         let layout = Layout {
@@ -238,9 +263,9 @@ pub(crate) fn launch_sized<T, Op>(
     config: &FanOut,
     ops: Vec<Arc<Op>>,
     hash: Option<KeyHash<T>>,
-    input: EnvelopeStream<T>,
+    input: ChunkStream<T>,
     ctx: StageContext,
-) -> FallibleStream<Op::Output, T, Op::Error>
+) -> FallibleChunks<Op::Output, T, Op::Error>
 where
     T: Clone + Send + 'static,
     Op: Operation<T>,

@@ -3,16 +3,15 @@
 
 use std::future::Future;
 
-use futures::StreamExt;
-
 use super::Pipeline;
+use crate::chunk::{ChunkStream, FallibleChunks};
 use crate::control::RunControl;
 use crate::failure::{Failure, Settled};
 use crate::plan::{Assembly, Plan};
 use crate::route::{FailureRoute, Routed};
-use crate::stage::{EnvelopeStream, FallibleStream};
+use crate::stage::inline::Inline;
 
-type Build<T, I, E> = Box<dyn FnOnce(&mut Assembly) -> FallibleStream<T, I, E> + Send>;
+type Build<T, I, E> = Box<dyn FnOnce(&mut Assembly) -> FallibleChunks<T, I, E> + Send>;
 
 /// A pipeline after a fallible stage: successes of type `T`, failures
 /// that keep items of type `I` with errors of type `E`.
@@ -88,7 +87,15 @@ where
     /// the input ends (to flush and sync what it stored). The route's
     /// [`validate`](FailureRoute::validate) error, if any, is returned by
     /// `run()` or `spawn()` before anything starts.
-    pub fn route_failures_with<R>(mut self, route: R) -> Pipeline<T>
+    pub fn route_failures_with<R>(self, route: R) -> Pipeline<T>
+    where
+        R: FailureRoute<I, E>,
+    {
+        self.routed(route, usize::MAX)
+    }
+
+    /// Sends failures to `route`, pulling at most `pull` outcomes at a time.
+    fn routed<R>(mut self, route: R, pull: usize) -> Pipeline<T>
     where
         R: FailureRoute<I, E>,
     {
@@ -96,7 +103,7 @@ where
         let upstream = self.build;
         let build = Box::new(move |asm: &mut Assembly| {
             let control = RunControl(asm.shared.clone());
-            Routed::new(upstream(asm), route, control).boxed() as EnvelopeStream<T>
+            Box::pin(Routed::new(upstream(asm), route, control, pull)) as ChunkStream<T>
         });
         Pipeline { build, plan: self.plan }
     }
@@ -118,15 +125,22 @@ where
     /// drain through the rest of the pipeline, and the run returns
     /// [`RunError::Halted`](crate::RunError::Halted) with every failure and
     /// its item. Failed items are not acknowledged.
+    ///
+    /// Intake stops right at the failure: the stages before a halt pass
+    /// their items one at a time, not in chunks, so that no item after the
+    /// failed one is taken from the source (stages that queue items, such
+    /// as [`buffer`](Pipeline::buffer) or a fan-out, still drain what they
+    /// had taken). The stages after it work in chunks.
     pub fn halt_on_error(self) -> Pipeline<T>
     where
         E: crate::StageError,
     {
-        self.route_failures(|failure, control| {
+        let halt = crate::route::from_fn(|failure: Failure<I, E>, control: RunControl| {
             failure.origin().metrics().record_returned(failure.count());
             control.halt(failure.erase());
             std::future::ready(())
-        })
+        });
+        self.routed(halt, 1)
     }
 
     /// Looks at each failure as it passes.
@@ -136,13 +150,13 @@ where
     {
         let upstream = self.build;
         let build: Build<T, I, E> = Box::new(move |asm: &mut Assembly| {
-            upstream(asm)
-                .inspect(move |outcome| {
+            Box::pin(Inline::new(upstream(asm), move |chunk: std::vec::Drain<'_, _>, out: &mut Vec<_>| {
+                out.extend(chunk.inspect(|outcome: &Result<_, Failure<I, E>>| {
                     if let Err(failure) = outcome {
                         f(failure);
                     }
-                })
-                .boxed()
+                }));
+            })) as FallibleChunks<T, I, E>
         });
         Fallible { build, plan: self.plan }
     }

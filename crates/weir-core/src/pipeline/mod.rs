@@ -14,6 +14,7 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 
 use crate::ack::Ack;
+use crate::chunk::{self, ChunkStream, Chunks, FallibleChunks};
 use crate::envelope::Envelope;
 use crate::error::BuildError;
 use crate::metrics::StageKind;
@@ -21,12 +22,12 @@ use crate::plan::{Assembly, Plan};
 use crate::run::{PipelineStream, Runnable};
 use crate::sink::Sink;
 use crate::stage::counted::{Counted, Passing};
-use crate::stage::{self, EnvelopeStream, FallibleStream, Stage, StageContext};
+use crate::stage::{self, Stage, StageContext};
 
 type Build<T> = Chained<Envelope<T>>;
 
-/// A build step: makes a stage's (counted) output stream when the run starts.
-type Chained<Item> = Box<dyn FnOnce(&mut Assembly) -> Pin<Box<dyn Stream<Item = Item> + Send>> + Send>;
+/// A build step: makes a stage's (counted) output when the run starts.
+type Chained<Item> = Box<dyn FnOnce(&mut Assembly) -> Pin<Box<dyn Chunks<Item = Item> + Send>> + Send>;
 
 /// A pipeline under construction: a source and the named stages after it.
 ///
@@ -197,20 +198,23 @@ impl<T: Send + 'static> Pipeline<T> {
         E: crate::StageError,
     {
         let (build, plan) = Pipeline::new(source).chain(name, |input, ctx| {
-            input
-                .map(move |env| {
-                    let (result, meta) = env.into_parts();
-                    match result {
-                        Ok(item) => Ok(Envelope::from_parts(item, meta)),
-                        Err(error) => Err(ctx.failure(
-                            Envelope::from_parts((), meta),
-                            crate::Cause::Error(error),
-                            crate::ErrorClass::Permanent,
-                            1,
-                        )),
-                    }
-                })
-                .boxed()
+            stage::inline::Inline::new(
+                input,
+                move |chunk: std::vec::Drain<'_, Envelope<Result<T, E>>>, out: &mut Vec<_>| {
+                    out.extend(chunk.map(|env| {
+                        let (result, meta) = env.into_parts();
+                        match result {
+                            Ok(item) => Ok(Envelope::from_parts(item, meta)),
+                            Err(error) => Err(ctx.failure(
+                                Envelope::from_parts((), meta),
+                                crate::Cause::Error(error),
+                                crate::ErrorClass::Permanent,
+                                1,
+                            )),
+                        }
+                    }));
+                },
+            )
         });
         Fallible { build, plan }
     }
@@ -252,7 +256,7 @@ impl<T: Send + 'static> Pipeline<T> {
             let ctx = asm.stage("source", StageKind::Source);
             let stage = ctx.stage_ref().clone();
             let source = stage::source::StopOnCancel::new(start(ctx), asm.shared.clone());
-            Counted::new(source, stage).boxed()
+            Box::pin(Counted::new(chunk::from_stream(source), stage))
         });
         let mut plan = Plan::default();
         plan.add("source");
@@ -266,9 +270,9 @@ impl<T: Send + 'static> Pipeline<T> {
     /// and the plan, for a [`Pipeline`] or a [`Fallible`].
     fn chain<S, F>(mut self, name: &str, make: F) -> (Chained<S::Item>, Plan)
     where
-        S: Stream + Send + 'static,
+        S: Chunks + Send + 'static,
         S::Item: Passing,
-        F: FnOnce(EnvelopeStream<T>, StageContext) -> S + Send + 'static,
+        F: FnOnce(ChunkStream<T>, StageContext) -> S + Send + 'static,
     {
         self.plan.add(name);
         let name = name.to_owned();
@@ -277,7 +281,7 @@ impl<T: Send + 'static> Pipeline<T> {
             let input = upstream(asm);
             let ctx = asm.stage(&name, StageKind::Transform);
             let stage = ctx.stage_ref().clone();
-            Counted::new(make(input, ctx), stage).boxed()
+            Box::pin(Counted::new(make(input, ctx), stage)) as Pin<Box<dyn Chunks<Item = S::Item> + Send>>
         });
         (build, self.plan)
     }
@@ -286,7 +290,7 @@ impl<T: Send + 'static> Pipeline<T> {
     fn push<U, F>(self, name: &str, make: F) -> Pipeline<U>
     where
         U: Send + 'static,
-        F: FnOnce(EnvelopeStream<T>, StageContext) -> EnvelopeStream<U> + Send + 'static,
+        F: FnOnce(ChunkStream<T>, StageContext) -> ChunkStream<U> + Send + 'static,
     {
         let (build, plan) = self.chain(name, make);
         Pipeline { build, plan }
@@ -297,7 +301,7 @@ impl<T: Send + 'static> Pipeline<T> {
     where
         U: Send + 'static,
         E: Send + 'static,
-        F: FnOnce(EnvelopeStream<T>, StageContext) -> FallibleStream<U, T, E> + Send + 'static,
+        F: FnOnce(ChunkStream<T>, StageContext) -> FallibleChunks<U, T, E> + Send + 'static,
     {
         let (build, plan) = self.chain(name, make);
         Fallible { build, plan }
@@ -366,6 +370,52 @@ impl<T: Send + 'static> Pipeline<T> {
         U: Send + 'static,
         E: crate::StageError,
         F: FnMut(T) -> Result<U, E> + Send + 'static,
+    {
+        let mut f = f;
+        self.push_fallible(name, move |input, ctx| {
+            stage::try_map::build(input, ctx, move |item: &T| f(item.clone()))
+        })
+    }
+
+    /// Transforms each item with a synchronous, fallible function that
+    /// borrows it, like [`try_map`](Self::try_map) but without its
+    /// `T: Clone` bound: the item stays where it is, kept for its failure,
+    /// so nothing is cloned. Use it when the function can read its input
+    /// (a parser, a decoder of a borrowed buffer) or when cloning `T`
+    /// costs (an owned `Vec<u8>` or `String`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weir_core::prelude::*;
+    /// use weir_core::sink;
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("not a number")]
+    /// struct NotANumber;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let lines = vec![String::from("1"), String::from("x"), String::from("3")];
+    /// let (sink, out) = sink::collect();
+    /// let err = Pipeline::from_iter(lines)
+    ///     .try_map_ref("parse", |s: &String| s.parse::<u32>().map_err(|_| NotANumber))
+    ///     .halt_on_error()
+    ///     .sink(sink)
+    ///     .run()
+    ///     .await
+    ///     .unwrap_err();
+    /// let RunError::Halted { failures, .. } = err else { panic!() };
+    /// // The failure keeps the line itself, moved rather than cloned.
+    /// assert_eq!(failures.into_iter().next().unwrap().into_item::<String>().unwrap(), "x");
+    /// assert_eq!(out.take()[0], 1);
+    /// # }
+    /// ```
+    pub fn try_map_ref<U, E, F>(self, name: &str, f: F) -> Fallible<U, T, E>
+    where
+        U: Send + 'static,
+        E: crate::StageError,
+        F: FnMut(&T) -> Result<U, E> + Send + 'static,
     {
         self.push_fallible(name, move |input, ctx| stage::try_map::build(input, ctx, f))
     }
@@ -436,7 +486,7 @@ impl<T: Send + 'static> Pipeline<T> {
             self.plan.fail(BuildError::Zero { stage: name.to_owned(), what: "max_weight" });
         }
         let limits = stage::batch::Limits { max_items, max_weight, max_wait };
-        self.push(name, move |input, _ctx| stage::batch::Batch::new(input, limits, weigh).boxed())
+        self.push(name, move |input, _ctx| Box::pin(stage::batch::Batch::new(input, limits, weigh)))
     }
 
     /// A bounded queue of `capacity` items between the stages before it
@@ -504,7 +554,7 @@ impl<T: Send + 'static> Pipeline<T> {
     {
         let name = stage.name().to_owned();
         self.plan.check(stage.validate());
-        self.push(&name, move |input, ctx| stage.build(input, ctx))
+        self.push(&name, move |input, ctx| stage.build_chunks(input, ctx))
     }
 
     /// Plugs in a custom stage that may fail items (fan-out is one).
@@ -514,7 +564,7 @@ impl<T: Send + 'static> Pipeline<T> {
     {
         let name = stage.name().to_owned();
         self.plan.check(stage.validate());
-        self.push_fallible(&name, move |input, ctx| stage.build(input, ctx))
+        self.push_fallible(&name, move |input, ctx| stage.build_chunks(input, ctx))
     }
 
     /// Connects the pipeline to its sink. The result is ready to run.

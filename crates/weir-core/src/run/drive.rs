@@ -1,17 +1,20 @@
 //! Drives a pipeline's items into its sink, flushing after each group of
 //! ready items and acknowledging them once flushed.
 
-use futures::StreamExt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use crate::poll::ready_now;
+use pin_project_lite::pin_project;
 
 use crate::ack::Acks;
+use crate::chunk::{ChunkStream, ChunksExt, MAX_CHUNK};
 use crate::control::RunControl;
 use crate::envelope::Envelope;
 use crate::failure::Cause;
 use crate::route::FailureRoute;
 use crate::sink::Sink;
-use crate::stage::{EnvelopeStream, StageContext};
+use crate::stage::StageContext;
 
 /// Items sent before a flush is forced, while items keep coming ready.
 const MAX_UNFLUSHED: usize = 1024;
@@ -23,7 +26,7 @@ const MAX_UNFLUSHED: usize = 1024;
 /// is one (the run goes on), else the run ends. Items lost by a failed
 /// flush always end the run: they cannot be routed.
 pub(crate) async fn drive<T, Si, R>(
-    mut input: EnvelopeStream<T>,
+    mut input: ChunkStream<T>,
     mut sink: Si,
     mut route: Option<R>,
     ctx: StageContext,
@@ -33,53 +36,68 @@ where
     Si: Sink<T>,
     R: FailureRoute<T, Si::Error>,
 {
-    let mut ended = false;
     let control = ctx.control();
     let metrics = ctx.metrics();
     let mut acks = Acks::none();
     let mut unflushed = Unflushed::default();
-    while !ended {
-        let Some(first) = input.next().await else { break };
-        let mut next = Some(first);
+    let mut chunk = Vec::new();
+    // Chunks while sends complete at once; one item at a time while they
+    // wait, so that a slow sink holds no more items than it did item by
+    // item (backpressure bounds stay exact).
+    let mut want = 1;
+    let mut ended = false;
+    while !ended && input.next_chunk(want, &mut chunk).await {
         let mut sent = 0;
-        while let Some(env) = next.take() {
-            let (item, meta) = env.into_parts();
-            let count = meta.count();
-            let outcome = sink.send(item).await;
-            let attempt = sink.last_attempt().cloned();
-            if let Some(attempt) = &attempt {
-                metrics.record_attempts_made(attempt.number(), count);
+        loop {
+            let mut waited = false;
+            for env in chunk.drain(..) {
+                let (item, meta) = env.into_parts();
+                let count = meta.count();
+                let outcome = Watched::new(sink.send(item), &mut waited).await;
+                let attempt = sink.last_attempt().cloned();
+                if let Some(attempt) = &attempt {
+                    metrics.record_attempts_made(attempt.number(), count);
+                }
+                let retried = if attempt.is_some() { count } else { 0 };
+                if let Err(err) = outcome {
+                    let class = err.class();
+                    let (error, item) = err.into_parts();
+                    let (error, item) = match (route.as_mut(), item) {
+                        (Some(route), Some(item)) => {
+                            let envelope = Envelope::from_parts(item, meta);
+                            let cause = Cause::Error(error);
+                            let failure = match &attempt {
+                                Some(attempt) => ctx.failure_after(envelope, cause, class, attempt),
+                                None => ctx.failure(envelope, cause, class, 1),
+                            };
+                            route.route(failure, &control).await;
+                            continue;
+                        }
+                        (_, item) => (error, item),
+                    };
+                    // The send error comes first, so the run's error keeps the
+                    // item even if the flush of earlier items fails too.
+                    metrics.record_returned(count);
+                    let item = item.map(|i| Box::new(i) as Box<dyn std::any::Any + Send>);
+                    control.fail_items(ctx.name(), Box::new(error), item, count);
+                    flush(&mut sink, &ctx, &mut acks, &mut unflushed).await;
+                    return true;
+                }
+                unflushed.items += meta.drain_into(&mut acks);
+                unflushed.retried += retried;
+                sent += 1;
             }
-            let retried = if attempt.is_some() { count } else { 0 };
-            if let Err(err) = outcome {
-                let class = err.class();
-                let (error, item) = err.into_parts();
-                let (error, item) = match (route.as_mut(), item) {
-                    (Some(route), Some(item)) => {
-                        let envelope = Envelope::from_parts(item, meta);
-                        let cause = Cause::Error(error);
-                        let failure = match &attempt {
-                            Some(attempt) => ctx.failure_after(envelope, cause, class, attempt),
-                            None => ctx.failure(envelope, cause, class, 1),
-                        };
-                        route.route(failure, &control).await;
-                        continue;
-                    }
-                    (_, item) => (error, item),
-                };
-                // The send error comes first, so the run's error keeps the
-                // item even if the flush of earlier items fails too.
-                metrics.record_returned(count);
-                let item = item.map(|i| Box::new(i) as Box<dyn std::any::Any + Send>);
-                control.fail_items(ctx.name(), Box::new(error), item, count);
-                flush(&mut sink, &ctx, &mut acks, &mut unflushed).await;
-                return true;
+            want = if waited { 1 } else { MAX_CHUNK };
+            if sent >= MAX_UNFLUSHED {
+                break;
             }
-            unflushed.items += meta.drain_into(&mut acks);
-            unflushed.retried += retried;
-            sent += 1;
-            if sent < MAX_UNFLUSHED {
-                next = ready_now(&mut input, &mut ended);
+            match input.ready_chunk(want.min(MAX_UNFLUSHED - sent), &mut chunk) {
+                Some(true) => {}
+                Some(false) => {
+                    ended = true;
+                    break;
+                }
+                None => break,
             }
         }
         if !flush(&mut sink, &ctx, &mut acks, &mut unflushed).await {
@@ -90,6 +108,35 @@ where
         route.finish(&control).await;
     }
     false
+}
+
+pin_project! {
+    /// A future that notes whether it had to wait.
+    struct Watched<'a, F> {
+        #[pin]
+        future: F,
+        waited: &'a mut bool,
+    }
+}
+
+impl<'a, F> Watched<'a, F> {
+    fn new(future: F, waited: &'a mut bool) -> Self {
+        Self { future, waited }
+    }
+}
+
+impl<F: Future> Future for Watched<'_, F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let polled = this.future.poll(cx);
+        if polled.is_pending() {
+            **this.waited = true;
+        }
+        polled
+    }
 }
 
 /// The route of a sink without one; never called.

@@ -6,15 +6,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use tokio::sync::{Notify, mpsc};
 
 use super::PipelineHandle;
+use crate::chunk::ChunkStream;
 use crate::envelope::Envelope;
 use crate::error::RunError;
 use crate::metrics::StageRef;
 use crate::report::Report;
-use crate::stage::EnvelopeStream;
 
 /// The output of a pipeline as a [`Stream`]; see
 /// [`Pipeline::into_stream`](crate::Pipeline::into_stream).
@@ -95,18 +95,14 @@ pub(crate) struct Taken {
 /// its report is taken) only once every item reached the program and was
 /// counted.
 pub(crate) async fn hand_over<T: Send + 'static>(
-    mut input: EnvelopeStream<T>,
+    input: ChunkStream<T>,
     items: mpsc::Sender<Envelope<T>>,
     taken: Arc<Taken>,
 ) -> bool {
-    let mut sent = 0u64;
-    while let Some(envelope) = input.next().await {
-        if items.send(envelope).await.is_err() {
-            // The program dropped the stream, which aborts the run.
-            return false;
-        }
-        sent += 1;
-    }
+    let Some(sent) = crate::stage::buffer::feed(input, items).await else {
+        // The program dropped the stream, which aborts the run.
+        return false;
+    };
     loop {
         let mut more = pin!(taken.notify.notified());
         more.as_mut().enable();

@@ -8,11 +8,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use futures::Stream;
-use futures::stream::{Fuse, StreamExt};
 use pin_project_lite::pin_project;
 use tokio::time::{Sleep, sleep};
 
+use crate::chunk::{Chunks, MAX_CHUNK};
 use crate::envelope::{Envelope, Meta};
 use crate::time::deadline_after;
 
@@ -25,11 +24,13 @@ pub(crate) struct Limits {
 }
 
 pin_project! {
-    /// Stream for [`Pipeline::batch`](crate::Pipeline::batch).
-    #[must_use = "streams do nothing unless polled"]
-    pub(crate) struct Batch<St, T, W> {
-        #[pin]
-        stream: Fuse<St>,
+    /// Chunks for [`Pipeline::batch`](crate::Pipeline::batch).
+    #[must_use = "chunks do nothing unless polled"]
+    pub(crate) struct Batch<C, T, W> {
+        input: C,
+        // Items pulled and not yet in a batch, the next one last.
+        inbox: Vec<Envelope<T>>,
+        ended: bool,
         #[pin]
         deadline: Sleep,
         // Whether `deadline` applies to the batch being filled: not when
@@ -44,14 +45,16 @@ pin_project! {
     }
 }
 
-impl<St, T, W> Batch<St, T, W>
+impl<C, T, W> Batch<C, T, W>
 where
-    St: Stream<Item = Envelope<T>>,
+    C: Chunks<Item = Envelope<T>>,
     W: FnMut(&T) -> usize,
 {
-    pub(crate) fn new(stream: St, limits: Limits, weigh: W) -> Self {
+    pub(crate) fn new(input: C, limits: Limits, weigh: W) -> Self {
         Self {
-            stream: stream.fuse(),
+            input,
+            inbox: Vec::new(),
+            ended: false,
             deadline: sleep(Duration::ZERO),
             timed: false,
             limits,
@@ -64,56 +67,73 @@ where
     }
 }
 
-impl<St, T, W> Stream for Batch<St, T, W>
+impl<C, T, W> Chunks for Batch<C, T, W>
 where
-    St: Stream<Item = Envelope<T>>,
+    C: Chunks<Item = Envelope<T>> + Unpin,
     W: FnMut(&T) -> usize,
 {
     type Item = Envelope<Vec<T>>;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+    fn poll_chunk(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        want: usize,
+        out: &mut Vec<Envelope<Vec<T>>>,
+    ) -> Poll<bool> {
         let mut this = self.project();
+        let before = out.len();
         loop {
-            let next = match this.carry.take() {
-                Some(carried) => Some(carried),
-                None => match this.stream.as_mut().poll_next(cx) {
-                    Poll::Ready(Some(env)) => {
-                        let w = (this.weigh)(env.item());
-                        Some((env, w))
-                    }
-                    Poll::Ready(None) => None,
-                    Poll::Pending => {
-                        if this.items.is_empty() || !*this.timed {
-                            return Poll::Pending;
-                        }
-                        ready!(this.deadline.as_mut().poll(cx));
-                        return Poll::Ready(Some(take(this.items, this.meta, this.weight)));
-                    }
-                },
-            };
-            let Some((env, w)) = next else {
+            if out.len() - before >= want.max(1) {
+                return Poll::Ready(true);
+            }
+            let next = this.carry.take().or_else(|| {
+                let env = this.inbox.pop()?;
+                let w = (this.weigh)(env.item());
+                Some((env, w))
+            });
+            if let Some((env, w)) = next {
+                if !this.items.is_empty() && this.weight.saturating_add(w) > this.limits.max_weight {
+                    *this.carry = Some((env, w));
+                    out.push(take(this.items, this.meta, this.weight));
+                    continue;
+                }
                 if this.items.is_empty() {
-                    return Poll::Ready(None);
+                    let deadline = deadline_after(this.limits.max_wait);
+                    *this.timed = deadline.is_some();
+                    if let Some(at) = deadline {
+                        this.deadline.as_mut().reset(at);
+                    }
                 }
-                return Poll::Ready(Some(take(this.items, this.meta, this.weight)));
-            };
-            if !this.items.is_empty() && this.weight.saturating_add(w) > this.limits.max_weight {
-                *this.carry = Some((env, w));
-                return Poll::Ready(Some(take(this.items, this.meta, this.weight)));
-            }
-            if this.items.is_empty() {
-                let deadline = deadline_after(this.limits.max_wait);
-                *this.timed = deadline.is_some();
-                if let Some(at) = deadline {
-                    this.deadline.as_mut().reset(at);
+                let (item, meta) = env.into_parts();
+                this.items.push(item);
+                this.meta.merge(meta);
+                *this.weight = this.weight.saturating_add(w);
+                if this.items.len() >= this.limits.max_items || *this.weight >= this.limits.max_weight {
+                    out.push(take(this.items, this.meta, this.weight));
                 }
+                continue;
             }
-            let (item, meta) = env.into_parts();
-            this.items.push(item);
-            this.meta.merge(meta);
-            *this.weight = this.weight.saturating_add(w);
-            if this.items.len() >= this.limits.max_items || *this.weight >= this.limits.max_weight {
-                return Poll::Ready(Some(take(this.items, this.meta, this.weight)));
+            if *this.ended {
+                if !this.items.is_empty() {
+                    out.push(take(this.items, this.meta, this.weight));
+                }
+                return Poll::Ready(out.len() > before);
+            }
+            let room = this.limits.max_items.saturating_sub(this.items.len()).clamp(1, MAX_CHUNK);
+            match Pin::new(&mut *this.input).poll_chunk(cx, room, this.inbox) {
+                Poll::Ready(true) => this.inbox.reverse(),
+                Poll::Ready(false) => *this.ended = true,
+                Poll::Pending => {
+                    if out.len() > before {
+                        return Poll::Ready(true);
+                    }
+                    if this.items.is_empty() || !*this.timed {
+                        return Poll::Pending;
+                    }
+                    ready!(this.deadline.as_mut().poll(cx));
+                    out.push(take(this.items, this.meta, this.weight));
+                    return Poll::Ready(true);
+                }
             }
         }
     }

@@ -3,12 +3,12 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use super::{EnvelopeStream, StageContext};
+use super::StageContext;
+use crate::chunk::{ChunkStream, Chunks, ChunksExt};
 use crate::envelope::Envelope;
 
 /// Output of [`Pipeline::buffer`](crate::Pipeline::buffer): owns the task
@@ -18,13 +18,18 @@ struct Buffered<T> {
     task: JoinSet<()>,
 }
 
-impl<T> Stream for Buffered<T> {
+impl<T> Chunks for Buffered<T> {
     type Item = Envelope<T>;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Envelope<T>>> {
+    fn poll_chunk(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        want: usize,
+        out: &mut Vec<Envelope<T>>,
+    ) -> Poll<bool> {
         let this = self.get_mut();
-        let polled = this.items.poll_recv(cx);
-        if let Poll::Ready(None) = polled {
+        let polled = this.items.poll_recv_many(cx, out, want.max(1));
+        if let Poll::Ready(0) = polled {
             // Upstream ended: wait until its task is reaped, and re-raise
             // its panic so that the run reports it (the channel closes
             // before the panic is recorded).
@@ -39,24 +44,40 @@ impl<T> Stream for Buffered<T> {
                 }
             }
         }
-        polled
+        polled.map(|received| received > 0)
     }
 }
 
 pub(crate) fn build<T: Send + 'static>(
-    mut input: EnvelopeStream<T>,
+    input: ChunkStream<T>,
     ctx: StageContext,
     capacity: usize,
-) -> EnvelopeStream<T> {
+) -> ChunkStream<T> {
     let (tx, items) = mpsc::channel(capacity);
     let mut task = JoinSet::new();
-    let pull = async move {
-        while let Some(env) = input.next().await {
-            if tx.send(env).await.is_err() {
-                break;
+    task.spawn(
+        ctx.track(
+            async move {
+                feed(input, tx).await;
             }
+            .instrument(ctx.span()),
+        ),
+    );
+    Box::pin(Buffered { items, task })
+}
+
+/// Sends `input`'s items into `queue` until the input ends (it returns how
+/// many it sent) or the queue is closed (`None`). It pulls what the queue
+/// has room for, and one item to wait with when it is full: the items
+/// pulled and not queued are never more than one.
+pub(crate) async fn feed<T>(mut input: ChunkStream<T>, queue: mpsc::Sender<Envelope<T>>) -> Option<u64> {
+    let mut chunk = Vec::new();
+    let mut sent = 0;
+    while input.next_chunk(queue.capacity().max(1), &mut chunk).await {
+        for env in chunk.drain(..) {
+            queue.send(env).await.ok()?;
+            sent += 1;
         }
-    };
-    task.spawn(ctx.track(pull.instrument(ctx.span())));
-    Buffered { items, task }.boxed()
+    }
+    Some(sent)
 }

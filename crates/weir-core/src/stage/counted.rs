@@ -1,12 +1,14 @@
 //! Counting adapters: every stage's output is counted here, so that stages
 //! themselves only count what they drop or fail. What a stage received is
-//! what the stage before it emitted: the same stream, counted once.
+//! what the stage before it emitted: the same chunks, counted once.
 
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures::Stream;
 use pin_project_lite::pin_project;
+
+use crate::chunk::Chunks;
 
 use crate::envelope::Envelope;
 use crate::failure::Failure;
@@ -30,14 +32,13 @@ impl<T, I, E> Passing for Result<Envelope<T>, Failure<I, E>> {
 }
 
 pin_project! {
-    /// Counts the items a stream yields as emitted by a stage, inside the
-    /// stage's tracing span.
-    #[must_use = "streams do nothing unless polled"]
-    pub(crate) struct Counted<St> {
+    /// Counts the items a stage emits, inside the stage's tracing span.
+    #[must_use = "chunks do nothing unless polled"]
+    pub(crate) struct Counted<C> {
         #[pin]
-        stream: St,
-        // This stream's own shard of the stage's `emitted` counter: a plain
-        // store per item, no atomic add.
+        chunks: C,
+        // This stage's own shard of its `emitted` counter: a plain store
+        // per chunk, no atomic add.
         emitted: Shard,
         // The stage's span, entered while the stage runs (a disabled span
         // costs a branch).
@@ -45,31 +46,36 @@ pin_project! {
     }
 }
 
-impl<St> Counted<St> {
-    pub(crate) fn new(stream: St, stage: StageRef) -> Self {
+impl<C> Counted<C> {
+    pub(crate) fn new(chunks: C, stage: StageRef) -> Self {
         let span = tracing::debug_span!("weir.stage", stage = stage.name());
-        Self { stream, emitted: stage.metrics().emitted.shard(), span }
+        Self { chunks, emitted: stage.metrics().emitted.shard(), span }
     }
 }
 
-impl<St> Stream for Counted<St>
+impl<C> Chunks for Counted<C>
 where
-    St: Stream,
-    St::Item: Passing,
+    C: Chunks,
+    C::Item: Passing,
 {
-    type Item = St::Item;
+    type Item = C::Item;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+    #[inline]
+    fn poll_chunk(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        want: usize,
+        out: &mut Vec<C::Item>,
+    ) -> Poll<bool> {
         let this = self.project();
         let _entered = this.span.enter();
-        let polled = this.stream.poll_next(cx);
-        if let Poll::Ready(Some(item)) = &polled {
-            this.emitted.add(item.passing());
+        let before = out.len();
+        // A stage that panics halfway through a chunk has handed on the
+        // items before the panic: they are counted where they are.
+        let polled = catch_unwind(AssertUnwindSafe(|| this.chunks.poll_chunk(cx, want, out)));
+        if out.len() > before {
+            this.emitted.add(out[before..].iter().map(Passing::passing).sum());
         }
-        polled
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.stream.size_hint()
+        polled.unwrap_or_else(|payload| resume_unwind(payload))
     }
 }

@@ -1,13 +1,16 @@
 //! The `inspect` stage: looks at each item and passes it on unchanged.
 
-use futures::StreamExt;
+use super::StageContext;
+use super::inline::Inline;
+use crate::chunk::ChunkStream;
+use crate::envelope::Envelope;
 
-use super::{EnvelopeStream, StageContext};
-
-pub(crate) fn build<T, F>(input: EnvelopeStream<T>, _ctx: StageContext, mut f: F) -> EnvelopeStream<T>
+pub(crate) fn build<T, F>(input: ChunkStream<T>, _ctx: StageContext, mut f: F) -> ChunkStream<T>
 where
     T: Send + 'static,
     F: FnMut(&T) + Send + 'static,
 {
-    input.inspect(move |env| f(env.item())).boxed()
+    Box::pin(Inline::new(input, move |chunk: std::vec::Drain<'_, Envelope<T>>, out: &mut Vec<_>| {
+        out.extend(chunk.inspect(|env| f(env.item())));
+    }))
 }

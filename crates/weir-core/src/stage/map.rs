@@ -1,14 +1,16 @@
 //! The `map` stage: a synchronous, infallible transformation.
 
-use futures::StreamExt;
+use super::StageContext;
+use super::inline::Inline;
+use crate::chunk::ChunkStream;
 
-use super::{EnvelopeStream, StageContext};
-
-pub(crate) fn build<T, U, F>(input: EnvelopeStream<T>, _ctx: StageContext, mut f: F) -> EnvelopeStream<U>
+pub(crate) fn build<T, U, F>(input: ChunkStream<T>, _ctx: StageContext, mut f: F) -> ChunkStream<U>
 where
     T: Send + 'static,
     U: Send + 'static,
     F: FnMut(T) -> U + Send + 'static,
 {
-    input.map(move |env| env.map(&mut f)).boxed()
+    Box::pin(Inline::new(input, move |chunk: std::vec::Drain<'_, _>, out: &mut Vec<_>| {
+        out.extend(chunk.map(|env: crate::Envelope<T>| env.map(&mut f)));
+    }))
 }

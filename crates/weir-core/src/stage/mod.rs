@@ -4,8 +4,10 @@ pub(crate) mod batch;
 pub(crate) mod buffer;
 pub(crate) mod counted;
 pub(crate) mod filter;
+pub(crate) mod inline;
 pub(crate) mod inspect;
 pub(crate) mod map;
+pub(crate) mod sequential;
 pub(crate) mod source;
 pub(crate) mod then;
 pub(crate) mod try_map;
@@ -17,6 +19,7 @@ use std::sync::Arc;
 use futures::Stream;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
+use crate::chunk::{self, ChunkStream, FallibleChunks};
 use crate::class::ErrorClass;
 use crate::control::RunShared;
 use crate::envelope::Envelope;
@@ -97,6 +100,67 @@ pub trait Stage<In>: Send + 'static {
 
     /// Builds the stage when the pipeline starts running.
     fn build(self, input: EnvelopeStream<In>, ctx: StageContext) -> EnvelopeStream<Self::Output>;
+
+    /// Builds the stage on chunks of envelopes (see [`chunk`](crate::chunk)),
+    /// which is what the pipeline calls. The default runs
+    /// [`build`](Self::build) item by item: its input stream pulls one
+    /// item when it is asked for one. A stage that works through runs of
+    /// items overrides it, and implements `build` with it
+    /// ([`chunk::build_by_chunks`](crate::chunk::build_by_chunks)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weir_core::chunk::{self, ChunkStream, Chunks};
+    /// use weir_core::prelude::*;
+    /// use weir_core::sink;
+    ///
+    /// /// Adds one to every item, a chunk at a time.
+    /// struct AddOne;
+    ///
+    /// struct AddOneChunks { input: ChunkStream<u64>, chunk: Vec<Envelope<u64>> }
+    ///
+    /// impl Chunks for AddOneChunks {
+    ///     type Item = Envelope<u64>;
+    ///     fn poll_chunk(
+    ///         self: std::pin::Pin<&mut Self>,
+    ///         cx: &mut std::task::Context<'_>,
+    ///         want: usize,
+    ///         out: &mut Vec<Envelope<u64>>,
+    ///     ) -> std::task::Poll<bool> {
+    ///         let this = self.get_mut();
+    ///         let polled = this.input.as_mut().poll_chunk(cx, want, &mut this.chunk);
+    ///         out.extend(this.chunk.drain(..).map(|env| env.map(|x| x + 1)));
+    ///         polled
+    ///     }
+    /// }
+    ///
+    /// impl Stage<u64> for AddOne {
+    ///     type Output = u64;
+    ///     fn name(&self) -> &str { "add-one" }
+    ///     fn build(self, input: EnvelopeStream<u64>, ctx: StageContext) -> EnvelopeStream<u64> {
+    ///         chunk::build_by_chunks(self, input, ctx)
+    ///     }
+    ///     fn build_chunks(self, input: ChunkStream<u64>, _ctx: StageContext) -> ChunkStream<u64> {
+    ///         Box::pin(AddOneChunks { input, chunk: Vec::new() })
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let (sink, out) = sink::collect();
+    /// Pipeline::from_iter(0..4u64).stage(AddOne).sink(sink).run().await?;
+    /// assert_eq!(out.take(), [1, 2, 3, 4]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn build_chunks(self, input: ChunkStream<In>, ctx: StageContext) -> ChunkStream<Self::Output>
+    where
+        Self: Sized,
+        In: Send + 'static,
+    {
+        Box::pin(chunk::from_stream(self.build(Box::pin(chunk::into_stream(input)), ctx)))
+    }
 }
 
 /// What a stage knows about the run: its name, its live metrics, and
@@ -396,6 +460,22 @@ pub trait FallibleStage<In>: Send + 'static {
         input: EnvelopeStream<In>,
         ctx: StageContext,
     ) -> FallibleStream<Self::Output, In, Self::Error>;
+
+    /// Builds the stage on chunks, which is what the pipeline calls; see
+    /// [`Stage::build_chunks`]. The default runs [`build`](Self::build)
+    /// item by item; a stage that overrides it implements `build` with
+    /// [`chunk::build_fallible_by_chunks`](crate::chunk::build_fallible_by_chunks).
+    fn build_chunks(
+        self,
+        input: ChunkStream<In>,
+        ctx: StageContext,
+    ) -> FallibleChunks<Self::Output, In, Self::Error>
+    where
+        Self: Sized,
+        In: Send + 'static,
+    {
+        Box::pin(chunk::from_stream(self.build(Box::pin(chunk::into_stream(input)), ctx)))
+    }
 }
 
 impl StageContext {

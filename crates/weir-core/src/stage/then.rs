@@ -3,22 +3,21 @@
 
 use std::future::Future;
 
-use futures::StreamExt;
+use super::StageContext;
+use super::sequential::Sequential;
+use crate::chunk::ChunkStream;
+use crate::envelope::Envelope;
 
-use super::{EnvelopeStream, StageContext};
-
-pub(crate) fn build<T, U, F, Fut>(input: EnvelopeStream<T>, _ctx: StageContext, mut f: F) -> EnvelopeStream<U>
+pub(crate) fn build<T, U, F, Fut>(input: ChunkStream<T>, _ctx: StageContext, mut f: F) -> ChunkStream<U>
 where
     T: Send + 'static,
     U: Send + 'static,
     F: FnMut(T) -> Fut + Send + 'static,
     Fut: Future<Output = U> + Send + 'static,
 {
-    input
-        .then(move |env| {
-            let (item, meta) = env.into_parts();
-            let fut = f(item);
-            async move { crate::Envelope::from_parts(fut.await, meta) }
-        })
-        .boxed()
+    Box::pin(Sequential::new(input, move |env: Envelope<T>| {
+        let (item, meta) = env.into_parts();
+        let fut = f(item);
+        async move { Envelope::from_parts(fut.await, meta) }
+    }))
 }

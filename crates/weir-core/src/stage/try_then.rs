@@ -5,15 +5,18 @@
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use futures::{FutureExt, StreamExt};
+use futures::FutureExt;
 
-use super::{EnvelopeStream, FallibleStream, StageContext};
+use super::StageContext;
+use super::sequential::Sequential;
+use crate::chunk::{ChunkStream, FallibleChunks};
+use crate::envelope::Envelope;
 
 pub(crate) fn build<T, U, E, F, Fut>(
-    input: EnvelopeStream<T>,
+    input: ChunkStream<T>,
     ctx: StageContext,
     mut f: F,
-) -> FallibleStream<U, T, E>
+) -> FallibleChunks<U, T, E>
 where
     T: Clone + Send + 'static,
     U: Send + 'static,
@@ -21,19 +24,17 @@ where
     F: FnMut(T) -> Fut + Send + 'static,
     Fut: Future<Output = Result<U, E>> + Send + 'static,
 {
-    input
-        .then(move |env| {
-            // A panic while making the future counts like one inside it.
-            let fut = catch_unwind(AssertUnwindSafe(|| f(env.item().clone())))
-                .map(|fut| AssertUnwindSafe(fut).catch_unwind());
-            let ctx = ctx.clone();
-            async move {
-                let outcome = match fut {
-                    Ok(fut) => fut.await,
-                    Err(payload) => Err(payload),
-                };
-                ctx.conclude(env, outcome)
-            }
-        })
-        .boxed()
+    Box::pin(Sequential::new(input, move |env: Envelope<T>| {
+        // A panic while making the future counts like one inside it.
+        let fut = catch_unwind(AssertUnwindSafe(|| f(env.item().clone())))
+            .map(|fut| AssertUnwindSafe(fut).catch_unwind());
+        let ctx = ctx.clone();
+        async move {
+            let outcome = match fut {
+                Ok(fut) => fut.await,
+                Err(payload) => Err(payload),
+            };
+            ctx.conclude(env, outcome)
+        }
+    }))
 }
