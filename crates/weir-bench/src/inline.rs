@@ -19,10 +19,12 @@ use std::time::Duration;
 use weir::Sink;
 use weir::prelude::*;
 use weir::sink::{self, Collected};
-use weir_packet::{Packet, decode};
+use weir_packet::Packet;
 
 use crate::inline_baselines as hand;
-use crate::inline_items::{Block, LARGE, SMALL, block, checked, failures, frames, keep, key, work};
+use crate::inline_items::{
+    Block, LARGE, SMALL, block, checked, decode_frame, failures, frames, keep, key, work,
+};
 use crate::rate;
 use crate::table::{Row, Table};
 use crate::work::Work;
@@ -134,12 +136,12 @@ impl Chain {
             Chain::Decode => (
                 "frames: decode (1 % malformed) -> dead letters -> sink",
                 "plain loop, bad frames kept aside in a Vec",
-                "weir: try_map(decode).dead_letter(collect).sink",
+                "weir: try_map_ref(decode).dead_letter(collect).sink",
             ),
             Chain::DecodeFanOut(_) => (
                 "frames: decode -> dead letters -> fan-out 3 workers -> batch 100 -> sink",
                 "async-channel batches of 64 + 3 worker tasks + a collector task batching 100",
-                "weir: try_map(decode).dead_letter.fan_out(3, cap 1024).batch(100).sink",
+                "weir: try_map_ref(decode).dead_letter.fan_out(3, cap 1024).batch(100).sink",
             ),
         };
         let case = match self {
@@ -175,14 +177,14 @@ impl Chain {
             }
             Chain::Decode => {
                 let ((dead, letters), (sink, out)) = (sink::collect(), sum(key));
-                let pipeline = Pipeline::from_iter(frames(block, items)).try_map("decode", decode);
+                let pipeline = Pipeline::from_iter(frames(block, items)).try_map_ref("decode", decode_frame);
                 settled(pipeline.dead_letter(dead).sink(sink), items, &letters, &out).await
             }
             Chain::DecodeFanOut(_) => {
                 let (dead, letters) = sink::collect();
                 let (sink, out) = sum(|b: &Vec<u64>| b.iter().fold(0u64, |a, v| a.wrapping_add(*v)));
                 let op = |p: Packet| ready(Ok::<u64, Infallible>(work(&p)));
-                let pipeline = Pipeline::from_iter(frames(block, items)).try_map("decode", decode);
+                let pipeline = Pipeline::from_iter(frames(block, items)).try_map_ref("decode", decode_frame);
                 let pipeline =
                     pipeline.dead_letter(dead).fan_out("work", FanOut::workers(3).capacity(1024), op);
                 let pipeline = pipeline.discard_failures().batch("batch", 100, Duration::from_millis(10));

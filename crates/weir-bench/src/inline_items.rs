@@ -82,6 +82,13 @@ pub(crate) fn key(p: &Packet) -> u64 {
     p.sequence() ^ u64::from(p.device())
 }
 
+/// Decodes a frame that stays where it is (for `try_map_ref`): `decode`
+/// takes a `Bytes`, so it gets a clone, as in the hand-written loops,
+/// which keep the frame for its dead letter too.
+pub(crate) fn decode_frame(frame: &Bytes) -> Result<Packet, weir_packet::DecodeError> {
+    weir_packet::decode(frame.clone())
+}
+
 /// The fan-out's work on a packet.
 pub(crate) fn work(p: &Packet) -> u64 {
     Work::Trivial.run(key(p))

@@ -27,7 +27,7 @@ use crate::failure::Failure;
 use crate::stage::{EnvelopeStream, FallibleStage, FallibleStream, Stage, StageContext};
 
 /// The most items one chunk carries between inline stages.
-pub const MAX_CHUNK: usize = 32;
+pub const MAX_CHUNK: usize = 256;
 
 /// A source of items pulled in chunks: a stage's output.
 ///

@@ -1,6 +1,7 @@
 //! Failure routes: what a [`Fallible`](crate::Fallible) pipeline (or a sink
 //! that gives items back) does with its failures.
 
+use std::collections::VecDeque;
 use std::future::{Future, Ready};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -120,6 +121,62 @@ pub trait FailureRoute<I, E>: Send + 'static {
 
     /// Called once after the last failure, when the input ended.
     fn finish(self, control: &RunControl) -> Self::Finish;
+
+    /// Called when the pipeline has nothing ready for the route after it
+    /// routed failures: a route that holds failures, to hand them on in
+    /// groups (a dead-letter route wakes its writer once per group, not
+    /// once per failure), hands them on now and returns the future that
+    /// does it. The default holds nothing and returns `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::future::{Ready, ready};
+    /// use weir_core::prelude::*;
+    /// use weir_core::sink;
+    /// use weir_core::FailureRoute;
+    ///
+    /// /// Discards failures in groups, when nothing else is ready.
+    /// struct Grouped(Vec<Failure<u32, Odd>>, std::sync::Arc<std::sync::Mutex<Vec<usize>>>);
+    ///
+    /// impl FailureRoute<u32, Odd> for Grouped {
+    ///     type Future = Ready<()>;
+    ///     type Finish = Ready<()>;
+    ///     fn route(&mut self, failure: Failure<u32, Odd>, _: &RunControl) -> Ready<()> {
+    ///         self.0.push(failure);
+    ///         ready(())
+    ///     }
+    ///     fn on_idle(&mut self, control: &RunControl) -> Option<Ready<()>> {
+    ///         self.1.lock().unwrap().push(self.0.len());
+    ///         self.0.drain(..).for_each(|f| { f.settle(Settled::Discarded); });
+    ///         Some(ready(()))
+    ///     }
+    ///     fn finish(mut self, control: &RunControl) -> Ready<()> {
+    ///         self.on_idle(control);
+    ///         ready(())
+    ///     }
+    /// }
+    ///
+    /// # #[derive(Debug, thiserror::Error)] #[error("odd")] pub struct Odd;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let groups = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    /// let report = Pipeline::from_iter(0..10u32)
+    ///     .try_map("even", |x| if x % 2 == 0 { Ok(x) } else { Err(Odd) })
+    ///     .route_failures_with(Grouped(Vec::new(), groups.clone()))
+    ///     .sink(sink::drain())
+    ///     .run()
+    ///     .await?;
+    /// assert_eq!(report.discarded(), 5);
+    /// // All ten items were ready at once: one group, handed on at the end.
+    /// assert_eq!(*groups.lock().unwrap(), [5]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn on_idle(&mut self, control: &RunControl) -> Option<Self::Future> {
+        let _ = control;
+        None
+    }
 }
 
 /// A route made of an async closure that receives each failure and the
@@ -184,12 +241,15 @@ pin_project! {
     #[must_use = "chunks do nothing unless polled"]
     pub(crate) struct Routed<C, T, I, E, R, Fut, Fin> {
         input: C,
-        // Outcomes pulled and not handled yet, the next one last.
-        inbox: Vec<Result<Envelope<T>, Failure<I, E>>>,
+        // Outcomes pulled and not handled yet, in order.
+        inbox: VecDeque<Result<Envelope<T>, Failure<I, E>>>,
         route: Option<R>,
         control: RunControl,
         // The most outcomes pulled at a time.
         pull: usize,
+        // Whether failures were routed since the route was last told the
+        // input is idle.
+        routed: bool,
         #[pin]
         routing: Option<Fut>,
         #[pin]
@@ -202,10 +262,11 @@ impl<C, T, I, E, R, Fut, Fin> Routed<C, T, I, E, R, Fut, Fin> {
     pub(crate) fn new(input: C, route: R, control: RunControl, pull: usize) -> Self {
         Self {
             input,
-            inbox: Vec::new(),
+            inbox: VecDeque::new(),
             route: Some(route),
             control,
             pull,
+            routed: false,
             routing: None,
             finishing: None,
             done: false,
@@ -245,17 +306,18 @@ where
             // Successes before a failure go on before it is routed, as
             // they would item by item.
             while out.len() - before < want.max(1)
-                && let Some(outcome) = this.inbox.pop()
+                && let Some(outcome) = this.inbox.pop_front()
             {
                 match outcome {
                     Ok(env) => out.push(env),
                     Err(failure) if out.len() > before => {
-                        this.inbox.push(Err(failure));
+                        this.inbox.push_front(Err(failure));
                         return Poll::Ready(true);
                     }
                     Err(failure) => {
                         let route = this.route.as_mut().expect("the route is kept until the input ends");
                         this.routing.set(Some(route.route(failure, this.control)));
+                        *this.routed = true;
                         break;
                     }
                 }
@@ -266,8 +328,23 @@ where
             if out.len() > before {
                 return Poll::Ready(true);
             }
-            match ready!(Pin::new(&mut *this.input).poll_chunk(cx, want.min(*this.pull), this.inbox)) {
-                true => this.inbox.reverse(),
+            // The emptied queue's buffer is lent to upstream: no copy, no allocation.
+            let mut pulled = Vec::from(std::mem::take(this.inbox));
+            let polled = Pin::new(&mut *this.input).poll_chunk(cx, want.min(*this.pull), &mut pulled);
+            *this.inbox = VecDeque::from(pulled);
+            let polled = match polled {
+                Poll::Pending if *this.routed => {
+                    *this.routed = false;
+                    let route = this.route.as_mut().expect("the route is kept until the input ends");
+                    if let Some(handing_on) = route.on_idle(this.control) {
+                        this.routing.set(Some(handing_on));
+                    }
+                    continue;
+                }
+                polled => ready!(polled),
+            };
+            match polled {
+                true => {}
                 false => {
                     let route = this.route.take().expect("the input ends once");
                     this.finishing.set(Some(route.finish(this.control)));

@@ -27,9 +27,12 @@ pub(crate) const MAX_QUEUE: usize = tokio::sync::Semaphore::MAX_PERMITS;
 ///
 /// - `max_batch` (default [`DEFAULT_MAX_BATCH`]): failures that arrive
 ///   back-to-back are stored together, up to this many per batch (each
-///   record sent to the store, then one flush); a batch is stored as soon
-///   as no more failures are waiting, so a lone failure is stored at once.
-///   It is also the capacity of the queue between the pipeline and the
+///   record sent to the store, then one flush). The stage hands failures
+///   to its writer in groups too: when `max_batch` of them wait, or as
+///   soon as the pipeline has nothing else ready for it (so a lone
+///   failure in a quiet pipeline is stored at once, and a hot pipeline
+///   wakes its writer once per group, not once per failure). It is also
+///   the capacity of the queue between the pipeline and the
 ///   dead-letter writer: a slow store slows the failing stage, nothing
 ///   grows.
 /// - `store_attempts` (default [`DEFAULT_STORE_ATTEMPTS`], 10): how many

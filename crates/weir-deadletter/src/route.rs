@@ -1,5 +1,5 @@
 //! The dead-letter stage as a [`FailureRoute`]: failures go to a writer
-//! task through a bounded queue.
+//! task through a bounded queue, in groups.
 
 use std::fmt;
 
@@ -27,6 +27,28 @@ struct Running<I, E> {
     /// Aborted when the pipeline is dropped (a forced ending).
     writer: AbortOnDropHandle<()>,
     name: String,
+    /// Failures routed and not yet handed to the writer: they go in groups
+    /// (one wake of the writer's task per group, not per failure), when
+    /// `max_batch` of them wait or when the pipeline has nothing else
+    /// ready ([`FailureRoute::on_idle`]).
+    held: Vec<Failure<I, E>>,
+    max_batch: usize,
+}
+
+impl<I: Send + 'static, E: Send + 'static> Running<I, E> {
+    /// Hands the held failures to the writer, in order; a failure the
+    /// writer can no longer take ends the run.
+    fn hand_on(&mut self, control: &RunControl) -> BoxFuture<'static, ()> {
+        let held = std::mem::take(&mut self.held);
+        let (failures, name, control) = (self.failures.clone(), self.name.clone(), control.clone());
+        Box::pin(async move {
+            for failure in held {
+                if let Err(mpsc::error::SendError(failure)) = failures.send(failure).await {
+                    control.fail(&name, DeadLetterError::WriterGone, failure);
+                }
+            }
+        })
+    }
 }
 
 impl<I, E, Si> DeadLetterRoute<I, E, Si> {
@@ -81,24 +103,33 @@ where
         if let Some((sink, options)) = self.idle.take() {
             let name = options.name.clone();
             let (writer, failures) = writer(sink, options, control);
+            let max_batch = writer.max_batch;
             let span = tracing::info_span!("weir.dead_letter", stage = %name);
             let task = tokio::spawn(control.track(writer.run().instrument(span)));
-            self.running = Some(Running { failures, writer: AbortOnDropHandle::new(task), name });
+            let writer = AbortOnDropHandle::new(task);
+            self.running = Some(Running { failures, writer, name, held: Vec::new(), max_batch });
         }
-        let running = self.running.as_ref().expect("the writer starts at the first failure");
-        let (failures, name, control) = (running.failures.clone(), running.name.clone(), control.clone());
-        Box::pin(async move {
-            if let Err(mpsc::error::SendError(failure)) = failures.send(failure).await {
-                control.fail(&name, DeadLetterError::WriterGone, failure);
-            }
-        })
+        let running = self.running.as_mut().expect("the writer starts at the first failure");
+        running.held.push(failure);
+        if running.held.len() >= running.max_batch {
+            return running.hand_on(control);
+        }
+        Box::pin(std::future::ready(()))
+    }
+
+    fn on_idle(&mut self, control: &RunControl) -> Option<Self::Future> {
+        let running = self.running.as_mut().filter(|running| !running.held.is_empty())?;
+        Some(running.hand_on(control))
     }
 
     fn finish(self, control: &RunControl) -> Self::Finish {
         match (self.idle, self.running) {
-            (_, Some(Running { failures, mut writer, .. })) => {
+            (_, Some(mut running)) => {
+                let handing_on = running.hand_on(control);
+                let Running { failures, mut writer, .. } = running;
                 drop(failures);
                 Box::pin(async move {
+                    handing_on.await;
                     if let Err(e) = (&mut writer).await {
                         tracing::error!(error = %e, "the dead-letter writer task failed");
                     }

@@ -100,6 +100,9 @@ where
                 None => break,
             }
         }
+        if let Some(handing_on) = route.as_mut().and_then(|route| route.on_idle(&control)) {
+            handing_on.await;
+        }
         if !flush(&mut sink, &ctx, &mut acks, &mut unflushed).await {
             return true;
         }

@@ -487,12 +487,28 @@ impl StageContext {
         envelope: Envelope<T>,
         outcome: std::thread::Result<Result<U, E>>,
     ) -> Result<Envelope<U>, Failure<T, E>> {
+        match outcome {
+            Ok(Ok(out)) => Ok(envelope.map(|_| out)),
+            outcome => Err(self.fail(envelope, outcome)),
+        }
+    }
+
+    /// The failure of an attempt that did not succeed (an `Err` is
+    /// permanent, a panic is poison); kept out of line, off the path of
+    /// the items that succeed.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn fail<T, U, E: std::fmt::Display>(
+        &self,
+        envelope: Envelope<T>,
+        outcome: std::thread::Result<Result<U, E>>,
+    ) -> Failure<T, E> {
         let (cause, class) = match outcome {
-            Ok(Ok(out)) => return Ok(envelope.map(|_| out)),
+            Ok(Ok(_)) => unreachable!("a success is no failure"),
             Ok(Err(e)) => (Cause::Error(e), ErrorClass::Permanent),
             Err(payload) => (Cause::from_panic(&*payload), ErrorClass::Poison),
         };
-        Err(self.failure(envelope, cause, class, 1))
+        self.failure(envelope, cause, class, 1)
     }
 
     /// A handle that can stop the run's intake or fail the run.
