@@ -305,22 +305,25 @@ where
             }
             // Successes before a failure go on before it is routed, as
             // they would item by item.
-            while out.len() - before < want.max(1)
-                && let Some(outcome) = this.inbox.pop_front()
-            {
-                match outcome {
-                    Ok(env) => out.push(env),
-                    Err(failure) if out.len() > before => {
-                        this.inbox.push_front(Err(failure));
-                        return Poll::Ready(true);
-                    }
-                    Err(failure) => {
-                        let route = this.route.as_mut().expect("the route is kept until the input ends");
-                        this.routing.set(Some(route.route(failure, this.control)));
-                        *this.routed = true;
-                        break;
-                    }
+            while !this.inbox.is_empty() && out.len() - before < want.max(1) {
+                // The run of successes before the next failure, in one move.
+                let successes = this.inbox.iter().position(Result::is_err).unwrap_or(this.inbox.len());
+                if successes > 0 {
+                    let n = successes.min(want.max(1) - (out.len() - before));
+                    out.extend(this.inbox.drain(..n).map(|outcome| match outcome {
+                        Ok(env) => env,
+                        Err(_) => unreachable!("counted: a success"),
+                    }));
+                    continue;
                 }
+                if out.len() > before {
+                    return Poll::Ready(true);
+                }
+                let Some(Err(failure)) = this.inbox.pop_front() else { unreachable!("counted: a failure") };
+                let route = this.route.as_mut().expect("the route is kept until the input ends");
+                this.routing.set(Some(route.route(failure, this.control)));
+                *this.routed = true;
+                break;
             }
             if this.routing.is_some() {
                 continue;

@@ -68,7 +68,35 @@ where
             let mut started = Instant::now();
             let mut waited = false;
             while let Some(job) = hands.rest.next() {
-                self.attempt(job, &mut started, &mut hands, &mut waited).await;
+                // One attempt, written out here rather than in an async fn
+                // of its own: an operation that completes at once then
+                // costs no future for the attempt (its state, the
+                // operation's future included, would be moved per item).
+                let began = started;
+                let op = &*self.op;
+                let item = job.item.clone();
+                let outcome = match catch_unwind(AssertUnwindSafe(|| op.apply(item))) {
+                    Ok(fut) => {
+                        let mut fut = pin!(AssertUnwindSafe(fut).catch_unwind());
+                        match fut.as_mut().now_or_never() {
+                            Some(outcome) => outcome,
+                            None => {
+                                // A slow operation: hand what is finished
+                                // downstream now, give the rest back for
+                                // idle workers, and spread the next items
+                                // one by one.
+                                waited = true;
+                                self.hint.slow();
+                                self.settle(&mut hands);
+                                let outcome = fut.await;
+                                started = Instant::now();
+                                outcome
+                            }
+                        }
+                    }
+                    Err(payload) => Err(payload),
+                };
+                self.conclude(job, began, outcome, &mut hands);
             }
             if !waited {
                 self.hint.fast();
@@ -95,38 +123,16 @@ where
         }
     }
 
-    /// Makes one attempt; the result goes to the worker's hands, or the
-    /// item is parked.
-    async fn attempt(
+    /// Concludes one attempt: its result goes to the worker's hands, or
+    /// the item is parked for another attempt.
+    fn conclude(
         &self,
         mut job: Job<T>,
-        started: &mut Instant,
+        began: Instant,
+        outcome: std::thread::Result<Result<U, E>>,
         hands: &mut Hands<T, U, E>,
-        waited: &mut bool,
     ) {
-        let began = *started;
         let op = &*self.op;
-        let item = job.item.clone();
-        let outcome = match catch_unwind(AssertUnwindSafe(|| op.apply(item))) {
-            Ok(fut) => {
-                let mut fut = pin!(AssertUnwindSafe(fut).catch_unwind());
-                match fut.as_mut().now_or_never() {
-                    Some(outcome) => outcome,
-                    None => {
-                        // A slow operation: hand what is finished downstream
-                        // now, give the rest back for idle workers, and
-                        // spread the next items one by one.
-                        *waited = true;
-                        self.hint.slow();
-                        self.settle(hands);
-                        let outcome = fut.await;
-                        *started = Instant::now();
-                        outcome
-                    }
-                }
-            }
-            Err(payload) => Err(payload),
-        };
         let result = match outcome {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => {

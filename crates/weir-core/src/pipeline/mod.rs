@@ -349,7 +349,10 @@ impl<T: Send + 'static> Pipeline<T> {
 
     /// Transforms each item with a synchronous, fallible function. An `Err`
     /// or a panic becomes a [`Failure`](crate::Failure) that keeps the
-    /// original item, which is why `T: Clone` (cheap with `Arc` or `Bytes`).
+    /// original item, which is why `T: Clone` (cheap with `Arc` or `Bytes`):
+    /// `f` takes its item, so it is called with a clone of each one. When
+    /// `f` can borrow the item, [`try_map_ref`](Self::try_map_ref) clones
+    /// nothing.
     /// `E` must be an error type ([`StageError`](crate::StageError)); a
     /// bare `String` is refused here, with a message that says what to do.
     ///
@@ -447,7 +450,8 @@ impl<T: Send + 'static> Pipeline<T> {
     /// Like [`batch`](Self::batch), with a weight limit as well (for
     /// example bytes): the batch is flushed before an item would take it
     /// over `max_weight`, and as soon as it reaches it. An item heavier
-    /// than `max_weight` travels alone.
+    /// than `max_weight` travels alone. With a `max_weight` of `usize::MAX`
+    /// no weight can cut a batch, and `weigh` is not called.
     ///
     /// # Examples
     ///

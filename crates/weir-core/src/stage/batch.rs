@@ -86,6 +86,29 @@ where
             if out.len() - before >= want.max(1) {
                 return Poll::Ready(true);
             }
+            if this.limits.max_weight == usize::MAX && this.carry.is_none() && !this.inbox.is_empty() {
+                // No weight limit (`batch`): the ready items join the batch
+                // in one move, with no weighing.
+                if this.items.is_empty() {
+                    let deadline = deadline_after(this.limits.max_wait);
+                    *this.timed = deadline.is_some();
+                    if let Some(at) = deadline {
+                        this.deadline.as_mut().reset(at);
+                    }
+                }
+                let n = (this.limits.max_items - this.items.len()).min(this.inbox.len());
+                let from = this.inbox.len() - n;
+                let (items, meta) = (&mut *this.items, &mut *this.meta);
+                items.extend(this.inbox.drain(from..).rev().map(|env| {
+                    let (item, m) = env.into_parts();
+                    meta.merge(m);
+                    item
+                }));
+                if this.items.len() >= this.limits.max_items {
+                    out.push(take(this.items, this.meta, this.weight));
+                }
+                continue;
+            }
             let next = this.carry.take().or_else(|| {
                 let env = this.inbox.pop()?;
                 let w = (this.weigh)(env.item());
