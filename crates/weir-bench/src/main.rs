@@ -48,6 +48,17 @@ fn main() {
             redis::bench(args.iter().any(|a| a == "--quick"), fsync)
         }
         Some("inline") => inline::bench(args.iter().any(|a| a == "--quick")),
+        Some("latency") => {
+            // `latency N`: the idle-stage latency rows alone, N items each.
+            let n: u64 = args.get(1).map_or(20_000, |n| n.parse().expect("items"));
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+            let base = rt.block_on(latency::baseline(n, 3));
+            let weir = rt.block_on(latency::weir(n, 3));
+            println!(
+                "mpmc p50 {:.1?} p99 {:.1?}; weir p50 {:.1?} p99 {:.1?}",
+                base.p50, base.p99, weir.p50, weir.p99
+            );
+        }
         Some("inline-one") => inline::one(&args[1..]),
         Some("redis-consumer") => redis_consumer::main(&args[1..]),
         Some("one") => {
@@ -81,7 +92,7 @@ fn main() {
         Some("rss-child") => memory::child(args[1].parse().expect("item count")),
         _ => {
             eprintln!(
-                "usage: weir-bench fanout [--quick] | sqlite [--quick] | postgres [--quick] | tcp [--quick] | redis [--quick] [--fsync always|everysec|off] | inline [--quick]"
+                "usage: weir-bench fanout [--quick] | latency [N] | sqlite [--quick] | postgres [--quick] | tcp [--quick] | redis [--quick] [--fsync always|everysec|off] | inline [--quick]"
             );
             std::process::exit(2);
         }
