@@ -10,9 +10,9 @@
 //! `then`) asks for one item at a time, so that backpressure bounds stay
 //! what they were item by item.
 //!
-//! Custom stages implement [`Stage::build`](crate::Stage::build) on a
+//! Custom stages implement [`Stage::build`] on a
 //! stream of envelopes and need none of this; a stage that wants chunks
-//! overrides [`Stage::build_chunks`](crate::Stage::build_chunks) and works
+//! overrides [`Stage::build_chunks`] and works
 //! on [`Chunks`], with [`from_stream`] and [`into_stream`] to convert.
 
 use std::future::{Future, poll_fn};
@@ -214,13 +214,13 @@ impl<C: Chunks> Stream for IntoStream<C> {
     }
 }
 
-/// Implements [`Stage::build`](crate::Stage::build) for a stage that
-/// overrides [`Stage::build_chunks`](crate::Stage::build_chunks): runs the
+/// Implements [`Stage::build`] for a stage that
+/// overrides [`Stage::build_chunks`]: runs the
 /// chunked form on a stream, item by item.
 ///
 /// # Examples
 ///
-/// See [`Stage::build_chunks`](crate::Stage::build_chunks).
+/// See [`Stage::build_chunks`].
 pub fn build_by_chunks<S, In>(
     stage: S,
     input: EnvelopeStream<In>,
@@ -233,10 +233,10 @@ where
     Box::pin(into_stream(stage.build_chunks(Box::pin(from_stream(input)), ctx)))
 }
 
-/// Implements [`FallibleStage::build`](crate::FallibleStage::build) for a
+/// Implements [`FallibleStage::build`] for a
 /// stage that overrides
-/// [`FallibleStage::build_chunks`](crate::FallibleStage::build_chunks), as
-/// [`build_by_chunks`] does for a [`Stage`](crate::Stage).
+/// [`FallibleStage::build_chunks`], as
+/// [`build_by_chunks`] does for a [`Stage`].
 ///
 /// # Examples
 ///
