@@ -367,14 +367,13 @@ impl<T: Send + 'static> Pipeline<T> {
     ///     .try_map("parse", |x| if x > 0 { Ok(x) } else { Err(Bad) })
     ///     .sink(sink::drain()); // error: failures are not handled
     /// ```
-    pub fn try_map<U, E, F>(self, name: &str, f: F) -> Fallible<U, T, E>
+    pub fn try_map<U, E, F>(self, name: &str, mut f: F) -> Fallible<U, T, E>
     where
         T: Clone,
         U: Send + 'static,
         E: crate::StageError,
         F: FnMut(T) -> Result<U, E> + Send + 'static,
     {
-        let mut f = f;
         self.push_fallible(name, move |input, ctx| {
             stage::try_map::build(input, ctx, move |item: &T| f(item.clone()))
         })

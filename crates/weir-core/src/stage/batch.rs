@@ -90,11 +90,7 @@ where
                 // No weight limit (`batch`): the ready items join the batch
                 // in one move, with no weighing.
                 if this.items.is_empty() {
-                    let deadline = deadline_after(this.limits.max_wait);
-                    *this.timed = deadline.is_some();
-                    if let Some(at) = deadline {
-                        this.deadline.as_mut().reset(at);
-                    }
+                    *this.timed = start_clock(this.limits.max_wait, this.deadline.as_mut());
                 }
                 let n = (this.limits.max_items - this.items.len()).min(this.inbox.len());
                 let from = this.inbox.len() - n;
@@ -121,11 +117,7 @@ where
                     continue;
                 }
                 if this.items.is_empty() {
-                    let deadline = deadline_after(this.limits.max_wait);
-                    *this.timed = deadline.is_some();
-                    if let Some(at) = deadline {
-                        this.deadline.as_mut().reset(at);
-                    }
+                    *this.timed = start_clock(this.limits.max_wait, this.deadline.as_mut());
                 }
                 let (item, meta) = env.into_parts();
                 this.items.push(item);
@@ -160,6 +152,16 @@ where
             }
         }
     }
+}
+
+/// Starts the clock of a batch that just got its first item: its deadline
+/// is `max_wait` from now; `false` when `max_wait` means "never".
+fn start_clock(max_wait: Duration, deadline: Pin<&mut Sleep>) -> bool {
+    let at = deadline_after(max_wait);
+    if let Some(at) = at {
+        deadline.reset(at);
+    }
+    at.is_some()
 }
 
 fn take<T>(items: &mut Vec<T>, meta: &mut Meta, weight: &mut usize) -> Envelope<Vec<T>> {

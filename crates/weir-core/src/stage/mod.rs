@@ -482,6 +482,7 @@ impl StageContext {
     /// The outcome of one attempt at `envelope`'s item, made by `catch_unwind`:
     /// the new envelope, or a failure of this stage (an `Err` is permanent,
     /// a panic is poison).
+    #[inline]
     pub(crate) fn conclude<T, U, E: std::fmt::Display>(
         &self,
         envelope: Envelope<T>,
@@ -498,7 +499,7 @@ impl StageContext {
     /// the items that succeed.
     #[cold]
     #[inline(never)]
-    pub(crate) fn fail<T, U, E: std::fmt::Display>(
+    fn fail<T, U, E: std::fmt::Display>(
         &self,
         envelope: Envelope<T>,
         outcome: std::thread::Result<Result<U, E>>,

@@ -20,9 +20,9 @@ where
     F: FnMut(&T) -> Result<U, E> + Send + 'static,
 {
     Box::pin(Inline::new(input, move |chunk: std::vec::Drain<'_, Envelope<T>>, out: &mut Vec<_>| {
-        out.extend(chunk.map(|env| match catch_unwind(AssertUnwindSafe(|| f(env.item()))) {
-            Ok(Ok(output)) => Ok(env.map(|_| output)),
-            outcome => Err(ctx.fail(env, outcome)),
+        out.extend(chunk.map(|env| {
+            let outcome = catch_unwind(AssertUnwindSafe(|| f(env.item())));
+            ctx.conclude(env, outcome)
         }));
     }))
 }
