@@ -1,28 +1,34 @@
 //! The fan-out stage whose workers each own an operation.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use weir_core::chunk::{ChunkStream, FallibleChunks, build_fallible_by_chunks};
 use weir_core::{BuildError, EnvelopeStream, FallibleStage, FallibleStream, Operation, StageContext};
 
 use crate::config::FanOut;
+use crate::hand::{Cloned, Handing};
 use crate::stage::launch_sized;
 
-/// Stage for [`FanOutExt::fan_out_with`](crate::FanOutExt::fan_out_with).
-pub struct FanOutWithStage<M> {
+/// Stage for [`FanOutExt::fan_out_with`](crate::FanOutExt::fan_out_with)
+/// (`H` = [`Cloned`]) and
+/// [`fan_out_with_lent`](crate::FanOutExt::fan_out_with_lent)
+/// (`H` = [`Lending`](crate::Lending)).
+pub struct FanOutWithStage<M, H = Cloned> {
     name: String,
     config: FanOut,
     make: M,
+    hand: PhantomData<H>,
 }
 
-impl<M> FanOutWithStage<M> {
+impl<M, H> FanOutWithStage<M, H> {
     pub(crate) fn new(name: &str, config: FanOut, make: M) -> Self {
-        Self { name: name.to_owned(), config, make }
+        Self { name: name.to_owned(), config, make, hand: PhantomData }
     }
 }
 
-impl<M> fmt::Debug for FanOutWithStage<M> {
+impl<M, H> fmt::Debug for FanOutWithStage<M, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FanOutWithStage")
             .field("name", &self.name)
@@ -31,11 +37,12 @@ impl<M> fmt::Debug for FanOutWithStage<M> {
     }
 }
 
-impl<T, M, Op> FallibleStage<T> for FanOutWithStage<M>
+impl<T, M, Op, H> FallibleStage<T> for FanOutWithStage<M, H>
 where
-    T: Clone + Send + 'static,
+    T: Send + 'static,
+    H: Handing<T>,
     M: FnMut(usize) -> Op + Send + 'static,
-    Op: Operation<T>,
+    Op: Operation<H::Input>,
     Op::Error: weir_core::StageError,
 {
     type Output = Op::Output;
@@ -61,6 +68,6 @@ where
         // Each worker holds the only handle on its operation, so the
         // operation is dropped on the worker's task when the worker ends.
         let ops = (0..self.config.worker_count()).map(|worker| Arc::new((self.make)(worker))).collect();
-        launch_sized(&self.config, ops, None, input, ctx)
+        launch_sized::<T, H, Op>(&self.config, ops, None, input, ctx)
     }
 }

@@ -4,7 +4,8 @@ use tokio::time::Instant;
 use weir_core::{Attempt, Cause, ErrorClass, Meta};
 
 /// One item on its way to a worker.
-pub(crate) struct Job<T> {
+#[derive(Debug)]
+pub struct Job<T> {
     /// Position in the input, for ordered output and broadcast gathering.
     pub(crate) seq: u64,
     /// Hash of the item's key (keyed mode), to hold back a key while one
@@ -22,9 +23,24 @@ impl<T> Job<T> {
         Self { seq, key, item, meta, attempt: None }
     }
 
+    /// The item, and the job without it (while the item is out on an
+    /// attempt).
+    pub(crate) fn split(self) -> (Job<()>, T) {
+        let Self { seq, key, item, meta, attempt } = self;
+        (Job { seq, key, item: (), meta, attempt }, item)
+    }
+
     /// The attempts so far, the first one assumed to have started at `started`.
     pub(crate) fn attempt(&mut self, started: Instant) -> Attempt {
         self.attempt.take().map_or_else(|| Attempt::starting_at(started), |a| *a)
+    }
+}
+
+impl Job<()> {
+    /// The job with its item back.
+    pub(crate) fn with<T>(self, item: T) -> Job<T> {
+        let Self { seq, key, item: (), meta, attempt } = self;
+        Job { seq, key, item, meta, attempt }
     }
 }
 

@@ -11,6 +11,7 @@ use weir_core::{Operation, StageContext};
 use crate::assemble::Assemble;
 use crate::dispatch::Dispatch;
 use crate::feeder::{BatchHint, Router, feed};
+use crate::hand::Handing;
 use crate::output::FanOutStream;
 use crate::park::park;
 use crate::worker::Worker;
@@ -29,17 +30,18 @@ pub(crate) struct Layout<T, Op> {
     pub(crate) max_batch: usize,
 }
 
-/// Spawns the feeder, the workers and the parking task, owned by the
-/// returned stream.
-pub(crate) fn launch<T, Op, A>(
+/// Spawns the feeder, the workers (giving items to their operations as
+/// `H` says) and the parking task, owned by the returned stream.
+pub(crate) fn launch<T, H, Op, A>(
     layout: Layout<T, Op>,
     input: ChunkStream<T>,
     ctx: StageContext,
     assembly: A,
 ) -> FallibleChunks<A::Output, T, Op::Error>
 where
-    T: Clone + Send + 'static,
-    Op: Operation<T>,
+    T: Send + 'static,
+    H: Handing<T>,
+    Op: Operation<H::Input>,
     Op::Error: std::fmt::Display,
     A: Assemble<T, Op::Error, Value = Op::Output>,
     A::Output: Send + 'static,
@@ -55,6 +57,7 @@ where
     for (op, lane) in layout.workers {
         let worker = Worker {
             op,
+            hand: H::worker(),
             queue: layout.queues[lane].clone(),
             park: parking.clone(),
             output: output.clone(),

@@ -37,6 +37,14 @@
 //! [`fan_out_with`](FanOutExt::fan_out_with) is `fan_out` with one
 //! operation per worker: per-worker state without sharing, and an
 //! operation's `Drop` that runs when its worker stops.
+//!
+//! Every mode but broadcast gives each attempt a clone of the item and
+//! keeps the original for a retry or a failure (`T: Clone`). Its `_lent`
+//! form ([`fan_out_lent`](FanOutExt::fan_out_lent),
+//! [`fan_out_keyed_lent`](FanOutExt::fan_out_keyed_lent),
+//! [`fan_out_with_lent`](FanOutExt::fan_out_with_lent)) lends the item
+//! itself to each attempt as a [`Lent`] and has it back afterwards, also
+//! when the attempt fails or panics: no clone, no `T: Clone`.
 #![doc(test(no_crate_inject, attr(deny(warnings), allow(dead_code, unused_variables))))]
 
 mod assemble;
@@ -44,8 +52,10 @@ mod config;
 mod dispatch;
 mod fan_out_with;
 mod feeder;
+mod hand;
 mod job;
 mod launch;
+mod lent;
 mod output;
 mod park;
 mod stage;
@@ -55,6 +65,8 @@ use std::hash::Hash;
 
 pub use config::FanOut;
 pub use fan_out_with::FanOutWithStage;
+pub use hand::{Cloned, Handing, Lending};
+pub use lent::Lent;
 pub use stage::{BroadcastStage, FanOutStage, KeyedStage};
 use weir_core::{Fallible, Operation, Pipeline, StageError};
 
@@ -69,7 +81,8 @@ pub trait FanOutExt<T>: Sized {
     /// [`Failure`](weir_core::Failure) that keeps the item, so the result
     /// must say what happens to failures. Failures need the item after the
     /// operation took it, so each attempt gets a clone (`T: Clone`; cheap
-    /// with `Arc` or `Bytes`).
+    /// with `Arc` or `Bytes`). [`fan_out_lent`](Self::fan_out_lent) lends
+    /// the item instead: no clone and no `T: Clone`.
     ///
     /// The operation's error must be an error type
     /// ([`StageError`]: `std::error::Error + Send +
@@ -135,6 +148,7 @@ pub trait FanOutExt<T>: Sized {
     /// ```
     fn fan_out<Op>(self, name: &str, config: FanOut, op: Op) -> Fallible<Op::Output, T, Op::Error>
     where
+        T: Clone,
         Op: Operation<T>,
         Op::Error: StageError;
 
@@ -220,6 +234,7 @@ pub trait FanOutExt<T>: Sized {
     /// ```
     fn fan_out_with<Op, M>(self, name: &str, config: FanOut, make: M) -> Fallible<Op::Output, T, Op::Error>
     where
+        T: Clone,
         M: FnMut(usize) -> Op + Send + 'static,
         Op: Operation<T>,
         Op::Error: StageError;
@@ -270,6 +285,7 @@ pub trait FanOutExt<T>: Sized {
         op: Op,
     ) -> Fallible<Op::Output, T, Op::Error>
     where
+        T: Clone,
         Op: Operation<T>,
         Op::Error: StageError,
         F: Fn(&T) -> K + Send + 'static,
@@ -310,13 +326,154 @@ pub trait FanOutExt<T>: Sized {
         consumers: Vec<Op>,
     ) -> Fallible<Vec<Op::Output>, T, Op::Error>
     where
+        T: Clone,
         Op: Operation<T>,
+        Op::Error: StageError;
+
+    /// [`fan_out`](Self::fan_out) without a clone: each attempt borrows
+    /// the item through a [`Lent`], which brings it back to the worker
+    /// when the attempt ends (completes, fails or panics). No `T: Clone`,
+    /// even with a retry layer: every attempt borrows the same item, and
+    /// a failure keeps it.
+    ///
+    /// Use it for items that are not `Clone`, or whose clone allocates
+    /// (owned buffers, strings, maps). Lending is not free: the item
+    /// goes to the attempt and back through a lock the worker owns, which
+    /// costs about as much as a small allocation. For items whose clone is
+    /// a reference count or a few words (`Bytes`, `Arc`, numbers),
+    /// [`fan_out`](Self::fan_out) is faster (BENCHMARKS.md measures both).
+    /// Output order, backpressure, retries and failures are as for
+    /// [`fan_out`](Self::fan_out). The operation should let go of the
+    /// `Lent` when its future completes (it normally does: the future
+    /// owns it); one kept longer holds its worker until it is dropped.
+    ///
+    /// # Errors
+    ///
+    /// As for [`fan_out`](Self::fan_out).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weir_core::prelude::*;
+    /// use weir_core::sink;
+    /// use weir_fanout::{FanOut, FanOutExt, Lent};
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("empty frame")]
+    /// struct Empty;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), RunError> {
+    /// // `Vec<u8>` frames, never cloned: the operation reads each one.
+    /// let checksum = |frame: Lent<Vec<u8>>| async move {
+    ///     if frame.is_empty() { return Err(Empty) }
+    ///     Ok(frame.iter().map(|&b| u32::from(b)).sum::<u32>())
+    /// };
+    /// let (sink, out) = sink::collect();
+    /// let report = Pipeline::from_iter([vec![1u8, 2], vec![], vec![3]])
+    ///     .fan_out_lent("checksum", FanOut::workers(2).ordered(), checksum)
+    ///     .inspect_failures(|f| assert!(f.item().is_empty(), "the failure keeps its frame"))
+    ///     .discard_failures()
+    ///     .sink(sink)
+    ///     .await?;
+    /// assert_eq!(out.take(), [3, 3]);
+    /// assert_eq!(report.delivered(), 2);
+    /// assert_eq!(report.discarded(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn fan_out_lent<Op>(self, name: &str, config: FanOut, op: Op) -> Fallible<Op::Output, T, Op::Error>
+    where
+        Op: Operation<Lent<T>>,
+        Op::Error: StageError;
+
+    /// [`fan_out_keyed`](Self::fan_out_keyed) without a clone: each
+    /// attempt borrows the item through a [`Lent`], as in
+    /// [`fan_out_lent`](Self::fan_out_lent).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use weir_core::prelude::*;
+    /// use weir_core::sink;
+    /// use weir_fanout::{FanOut, FanOutExt, Lent};
+    ///
+    /// struct Reading { device: u32, value: u32 } // not Clone
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let (sink, out) = sink::collect();
+    /// Pipeline::from_iter((0..6u32).map(|i| Reading { device: i % 2, value: i }))
+    ///     .fan_out_keyed_lent("per-device", FanOut::workers(2), |r: &Reading| r.device, |r: Lent<Reading>| async move {
+    ///         Ok::<_, Infallible>((r.device, r.value))
+    ///     })
+    ///     .halt_on_error()
+    ///     .sink(sink)
+    ///     .await?;
+    /// let out = out.take();
+    /// for device in 0..2 {
+    ///     let values: Vec<u32> = out.iter().filter(|(d, _)| *d == device).map(|(_, v)| *v).collect();
+    ///     assert!(values.windows(2).all(|w| w[0] < w[1]), "per-key order holds");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn fan_out_keyed_lent<Op, F, K>(
+        self,
+        name: &str,
+        config: FanOut,
+        key: F,
+        op: Op,
+    ) -> Fallible<Op::Output, T, Op::Error>
+    where
+        Op: Operation<Lent<T>>,
+        Op::Error: StageError,
+        F: Fn(&T) -> K + Send + 'static,
+        K: Hash;
+
+    /// [`fan_out_with`](Self::fan_out_with) without a clone: each
+    /// worker's operation borrows each item through a [`Lent`], as in
+    /// [`fan_out_lent`](Self::fan_out_lent).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use weir_core::prelude::*;
+    /// use weir_core::sink;
+    /// use weir_fanout::{FanOut, FanOutExt, Lent};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let (sink, out) = sink::collect();
+    /// Pipeline::from_iter([String::from("a"), String::from("bc")])
+    ///     .fan_out_with_lent("len", FanOut::workers(2).ordered(), |worker| {
+    ///         move |s: Lent<String>| async move { Ok::<_, Infallible>((s.len(), worker < 2)) }
+    ///     })
+    ///     .halt_on_error()
+    ///     .sink(sink)
+    ///     .await?;
+    /// assert_eq!(out.take(), [(1, true), (2, true)]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn fan_out_with_lent<Op, M>(
+        self,
+        name: &str,
+        config: FanOut,
+        make: M,
+    ) -> Fallible<Op::Output, T, Op::Error>
+    where
+        M: FnMut(usize) -> Op + Send + 'static,
+        Op: Operation<Lent<T>>,
         Op::Error: StageError;
 }
 
-impl<T: Clone + Send + 'static> FanOutExt<T> for Pipeline<T> {
+impl<T: Send + 'static> FanOutExt<T> for Pipeline<T> {
     fn fan_out<Op>(self, name: &str, config: FanOut, op: Op) -> Fallible<Op::Output, T, Op::Error>
     where
+        T: Clone,
         Op: Operation<T>,
         Op::Error: StageError,
     {
@@ -325,11 +482,12 @@ impl<T: Clone + Send + 'static> FanOutExt<T> for Pipeline<T> {
 
     fn fan_out_with<Op, M>(self, name: &str, config: FanOut, make: M) -> Fallible<Op::Output, T, Op::Error>
     where
+        T: Clone,
         M: FnMut(usize) -> Op + Send + 'static,
         Op: Operation<T>,
         Op::Error: StageError,
     {
-        self.try_stage(FanOutWithStage::new(name, config, make))
+        self.try_stage(FanOutWithStage::<M, Cloned>::new(name, config, make))
     }
 
     fn fan_out_keyed<Op, F, K>(
@@ -340,6 +498,7 @@ impl<T: Clone + Send + 'static> FanOutExt<T> for Pipeline<T> {
         op: Op,
     ) -> Fallible<Op::Output, T, Op::Error>
     where
+        T: Clone,
         Op: Operation<T>,
         Op::Error: StageError,
         F: Fn(&T) -> K + Send + 'static,
@@ -355,9 +514,48 @@ impl<T: Clone + Send + 'static> FanOutExt<T> for Pipeline<T> {
         consumers: Vec<Op>,
     ) -> Fallible<Vec<Op::Output>, T, Op::Error>
     where
+        T: Clone,
         Op: Operation<T>,
         Op::Error: StageError,
     {
         self.try_stage(BroadcastStage::new(name, capacity, consumers))
+    }
+
+    fn fan_out_lent<Op>(self, name: &str, config: FanOut, op: Op) -> Fallible<Op::Output, T, Op::Error>
+    where
+        Op: Operation<Lent<T>>,
+        Op::Error: StageError,
+    {
+        self.try_stage(FanOutStage::lending(name, config, op))
+    }
+
+    fn fan_out_keyed_lent<Op, F, K>(
+        self,
+        name: &str,
+        config: FanOut,
+        key: F,
+        op: Op,
+    ) -> Fallible<Op::Output, T, Op::Error>
+    where
+        Op: Operation<Lent<T>>,
+        Op::Error: StageError,
+        F: Fn(&T) -> K + Send + 'static,
+        K: Hash,
+    {
+        self.try_stage(KeyedStage::lending(name, config, key, op))
+    }
+
+    fn fan_out_with_lent<Op, M>(
+        self,
+        name: &str,
+        config: FanOut,
+        make: M,
+    ) -> Fallible<Op::Output, T, Op::Error>
+    where
+        M: FnMut(usize) -> Op + Send + 'static,
+        Op: Operation<Lent<T>>,
+        Op::Error: StageError,
+    {
+        self.try_stage(FanOutWithStage::<M, Lending>::new(name, config, make))
     }
 }

@@ -1,6 +1,7 @@
 //! The fan-out stages, as weir-core `FallibleStage`s.
 
 use std::hash::{Hash, Hasher};
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use weir_core::chunk::{ChunkStream, FallibleChunks, build_fallible_by_chunks};
@@ -10,6 +11,7 @@ use crate::assemble::{Broadcast, Ordered, Unordered};
 use crate::config::FanOut;
 use crate::dispatch::Dispatch;
 use crate::feeder::{KeyHash, Router};
+use crate::hand::{Cloned, Handing, Lending};
 use crate::launch::{Layout, launch};
 
 /// Stage for [`FanOutExt::fan_out`](crate::FanOutExt::fan_out), for
@@ -33,25 +35,46 @@ use crate::launch::{Layout, launch};
 /// # Ok(())
 /// # }
 /// ```
+///
+/// `H` says how each item is given to the operation: [`Cloned`] (built by
+/// [`new`](Self::new)) or [`Lending`] (built by [`lending`](Self::lending)).
 #[derive(Debug)]
-pub struct FanOutStage<Op> {
+pub struct FanOutStage<Op, H = Cloned> {
     name: String,
     config: FanOut,
     op: Op,
+    hand: PhantomData<H>,
 }
 
 impl<Op> FanOutStage<Op> {
     /// Runs `op` on `config.worker_count()` workers, as
     /// [`fan_out`](crate::FanOutExt::fan_out) does.
     pub fn new(name: &str, config: FanOut, op: Op) -> Self {
-        Self { name: name.to_owned(), config, op }
+        Self { name: name.to_owned(), config, op, hand: PhantomData }
     }
 }
 
-impl<T, Op> FallibleStage<T> for FanOutStage<Op>
+impl<Op> FanOutStage<Op, Lending> {
+    /// Runs `op` on `config.worker_count()` workers, lending it each
+    /// item, as [`fan_out_lent`](crate::FanOutExt::fan_out_lent) does.
+    ///
+    /// ```
+    /// use weir_fanout::{FanOut, FanOutStage, Lent};
+    ///
+    /// let _ = FanOutStage::lending("length", FanOut::workers(2), |s: Lent<String>| async move {
+    ///     Ok::<_, std::convert::Infallible>(s.len())
+    /// });
+    /// ```
+    pub fn lending(name: &str, config: FanOut, op: Op) -> Self {
+        Self { name: name.to_owned(), config, op, hand: PhantomData }
+    }
+}
+
+impl<T, Op, H> FallibleStage<T> for FanOutStage<Op, H>
 where
-    T: Clone + Send + 'static,
-    Op: Operation<T>,
+    T: Send + 'static,
+    H: Handing<T>,
+    Op: Operation<H::Input>,
     Op::Error: weir_core::StageError,
 {
     type Output = Op::Output;
@@ -77,7 +100,7 @@ where
     ) -> FallibleChunks<Op::Output, T, Op::Error> {
         let op = Arc::new(self.op);
         let ops = (0..self.config.worker_count()).map(|_| op.clone()).collect();
-        launch_sized(&self.config, ops, None, input, ctx)
+        launch_sized::<T, H, Op>(&self.config, ops, None, input, ctx)
     }
 }
 
@@ -102,11 +125,15 @@ where
 /// # Ok(())
 /// # }
 /// ```
-pub struct KeyedStage<Op, F> {
+///
+/// `H` says how each item is given to the operation, as for
+/// [`FanOutStage`].
+pub struct KeyedStage<Op, F, H = Cloned> {
     name: String,
     config: FanOut,
     key: F,
     op: Op,
+    hand: PhantomData<H>,
 }
 
 impl<Op, F> KeyedStage<Op, F> {
@@ -114,11 +141,28 @@ impl<Op, F> KeyedStage<Op, F> {
     /// `key` gives at a time, as
     /// [`fan_out_keyed`](crate::FanOutExt::fan_out_keyed) does.
     pub fn new(name: &str, config: FanOut, key: F, op: Op) -> Self {
-        Self { name: name.to_owned(), config, key, op }
+        Self { name: name.to_owned(), config, key, op, hand: PhantomData }
     }
 }
 
-impl<Op: std::fmt::Debug, F> std::fmt::Debug for KeyedStage<Op, F> {
+impl<Op, F> KeyedStage<Op, F, Lending> {
+    /// Runs `op` on `config.worker_count()` workers, one item of each key
+    /// at a time, lending it each item, as
+    /// [`fan_out_keyed_lent`](crate::FanOutExt::fan_out_keyed_lent) does.
+    ///
+    /// ```
+    /// use weir_fanout::{FanOut, KeyedStage, Lent};
+    ///
+    /// let _ = KeyedStage::lending("store", FanOut::workers(2), |s: &String| s.len(), |s: Lent<String>| async move {
+    ///     Ok::<_, std::convert::Infallible>(s.len())
+    /// });
+    /// ```
+    pub fn lending(name: &str, config: FanOut, key: F, op: Op) -> Self {
+        Self { name: name.to_owned(), config, key, op, hand: PhantomData }
+    }
+}
+
+impl<Op: std::fmt::Debug, F, H> std::fmt::Debug for KeyedStage<Op, F, H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyedStage")
             .field("name", &self.name)
@@ -127,10 +171,11 @@ impl<Op: std::fmt::Debug, F> std::fmt::Debug for KeyedStage<Op, F> {
     }
 }
 
-impl<T, Op, F, K> FallibleStage<T> for KeyedStage<Op, F>
+impl<T, Op, F, K, H> FallibleStage<T> for KeyedStage<Op, F, H>
 where
-    T: Clone + Send + 'static,
-    Op: Operation<T>,
+    T: Send + 'static,
+    H: Handing<T>,
+    Op: Operation<H::Input>,
     Op::Error: weir_core::StageError,
     F: Fn(&T) -> K + Send + 'static,
     K: Hash,
@@ -164,7 +209,7 @@ where
         });
         let op = Arc::new(self.op);
         let ops = (0..self.config.worker_count()).map(|_| op.clone()).collect();
-        launch_sized(&self.config, ops, Some(hash), input, ctx)
+        launch_sized::<T, H, Op>(&self.config, ops, Some(hash), input, ctx)
     }
 }
 
@@ -251,15 +296,15 @@ where
             capacity: self.capacity,
             max_batch: (self.capacity / lanes).clamp(1, crate::config::MAX_BATCH),
         };
-        launch(layout, input, ctx, Broadcast::new(lanes))
+        launch::<T, Cloned, Op, _>(layout, input, ctx, Broadcast::new(lanes))
     }
 }
 
-/// Launches a worker for each of `ops` (its operation) on one shared
-/// queue, sized by `config` (its room and batch size), keyed by `hash` when
+/// Launches a worker for each of `ops` (its operation, given items as `H`
+/// says) on one shared queue, sized by `config` (its room and batch size), keyed by `hash` when
 /// given, with results in input order when `config` is ordered, else in
 /// completion order.
-pub(crate) fn launch_sized<T, Op>(
+pub(crate) fn launch_sized<T, H, Op>(
     config: &FanOut,
     ops: Vec<Arc<Op>>,
     hash: Option<KeyHash<T>>,
@@ -267,8 +312,9 @@ pub(crate) fn launch_sized<T, Op>(
     ctx: StageContext,
 ) -> FallibleChunks<Op::Output, T, Op::Error>
 where
-    T: Clone + Send + 'static,
-    Op: Operation<T>,
+    T: Send + 'static,
+    H: Handing<T>,
+    Op: Operation<H::Input>,
     Op::Error: weir_core::StageError,
 {
     let queue = Arc::new(Dispatch::new(hash.is_some()));
@@ -280,8 +326,8 @@ where
         max_batch: config.max_batch(),
     };
     if config.is_ordered() {
-        launch(layout, input, ctx, Ordered::default())
+        launch::<T, H, Op, _>(layout, input, ctx, Ordered::default())
     } else {
-        launch(layout, input, ctx, Unordered::default())
+        launch::<T, H, Op, _>(layout, input, ctx, Unordered::default())
     }
 }

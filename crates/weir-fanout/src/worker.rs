@@ -17,12 +17,15 @@ use weir_core::{Cause, ErrorClass, Operation, StageContext, Verdict};
 
 use crate::dispatch::Dispatch;
 use crate::feeder::BatchHint;
+use crate::hand::sealed::HandWorker;
 use crate::job::{Done, Failed, Job};
 use crate::park::ParkSender;
 
 /// Everything a worker owns.
-pub(crate) struct Worker<Op, T, U, E> {
+pub(crate) struct Worker<Op, T, U, E, H> {
     pub(crate) op: Arc<Op>,
+    /// How items are given to the operation (a clone, or lent).
+    pub(crate) hand: H,
     pub(crate) queue: Arc<Dispatch<T>>,
     pub(crate) park: ParkSender<T>,
     pub(crate) output: UnboundedSender<Vec<Done<U, T, E>>>,
@@ -42,14 +45,15 @@ struct Hands<T, U, E> {
     keys: Vec<u64>,
 }
 
-impl<Op, T, U, E> Worker<Op, T, U, E>
+impl<Op, T, U, E, H> Worker<Op, T, U, E, H>
 where
-    Op: Operation<T, Output = U, Error = E>,
-    T: Clone + Send + 'static,
+    H: HandWorker<T>,
+    Op: Operation<H::Input, Output = U, Error = E>,
+    T: Send + 'static,
     U: Send + 'static,
     E: std::fmt::Display + Send + 'static,
 {
-    pub(crate) async fn run(self) {
+    pub(crate) async fn run(mut self) {
         let mut hands =
             Hands { rest: Vec::new().into_iter(), out: Vec::new(), finished: 0, keys: Vec::new() };
         // What the last batch finished is told to the queue with the next take.
@@ -68,33 +72,56 @@ where
             let mut started = Instant::now();
             let mut waited = false;
             while let Some(job) = hands.rest.next() {
+                let began = started;
                 // One attempt, written out here rather than in an async fn
                 // of its own: an operation that completes at once then
                 // costs no future for the attempt (its state, the
                 // operation's future included, would be moved per item).
-                let began = started;
-                let op = &*self.op;
-                let item = job.item.clone();
-                let outcome = match catch_unwind(AssertUnwindSafe(|| op.apply(item))) {
-                    Ok(fut) => {
-                        let mut fut = pin!(AssertUnwindSafe(fut).catch_unwind());
-                        match fut.as_mut().now_or_never() {
-                            Some(outcome) => outcome,
-                            None => {
-                                // A slow operation: hand what is finished
-                                // downstream now, give the rest back for
-                                // idle workers, and spread the next items
-                                // one by one.
-                                waited = true;
-                                self.hint.slow();
-                                self.settle(&mut hands);
-                                let outcome = fut.await;
-                                started = Instant::now();
-                                outcome
+                // A slow operation first hands what is finished downstream,
+                // gives the rest back for idle workers, and spreads the next
+                // items one by one.
+                macro_rules! attempt {
+                    ($input:expr) => {{
+                        let (op, input) = (&*self.op, $input);
+                        match catch_unwind(AssertUnwindSafe(|| op.apply(input))) {
+                            Ok(fut) => {
+                                let mut fut = pin!(AssertUnwindSafe(fut).catch_unwind());
+                                match fut.as_mut().now_or_never() {
+                                    Some(outcome) => outcome,
+                                    None => {
+                                        waited = true;
+                                        self.hint.slow();
+                                        self.settle(&mut hands);
+                                        let outcome = fut.await;
+                                        started = Instant::now();
+                                        outcome
+                                    }
+                                }
                             }
+                            Err(payload) => Err(payload),
                         }
+                    }};
+                }
+                // A cloning hand leaves the job whole; a lending one takes
+                // the item out and has it back when the attempt is over
+                // (and its future dropped), unless the operation kept it.
+                let (job, outcome) = match self.hand.copy(&job.item) {
+                    Some(input) => {
+                        let outcome = attempt!(input);
+                        (job, outcome)
                     }
-                    Err(payload) => Err(payload),
+                    None => {
+                        let (job, item) = job.split();
+                        let outcome = attempt!(self.hand.lend(item));
+                        if !self.hand.is_back() {
+                            waited = true;
+                            self.hint.slow();
+                            self.settle(&mut hands);
+                            self.hand.wait().await;
+                            started = Instant::now();
+                        }
+                        (self.hand.back(job), outcome)
+                    }
                 };
                 self.conclude(job, began, outcome, &mut hands);
             }

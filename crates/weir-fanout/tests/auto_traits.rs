@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 use std::future::Ready;
 
-use weir_fanout::{BroadcastStage, FanOut, FanOutStage, FanOutWithStage, KeyedStage};
+use weir_fanout::{BroadcastStage, FanOut, FanOutStage, FanOutWithStage, KeyedStage, Lending, Lent};
 
 type Op = fn(u32) -> Ready<Result<u32, Infallible>>;
 type Key = fn(&u32) -> u32;
@@ -24,4 +24,12 @@ fn public_types_are_send_and_sync() {
     send::<BroadcastStage<Op>>();
     send::<FanOutWithStage<Make>>();
     sync::<FanOutWithStage<Make>>();
+    send::<FanOutStage<Op, Lending>>();
+    sync::<FanOutStage<Op, Lending>>();
+    send::<KeyedStage<Op, Key, Lending>>();
+    send::<FanOutWithStage<Make, Lending>>();
+    // A lent item crosses threads with its attempt's future.
+    send::<Lent<String>>();
+    sync::<Lent<String>>();
+    unpin::<Lent<String>>();
 }

@@ -1,7 +1,8 @@
 //! Property tests over random item counts, worker counts, capacities,
 //! per-item delays and failures, in every mode: the output is the image of
 //! the input (as a multiset, in order, or in order per key), broadcast
-//! consumers each see every item, and every item is accounted for.
+//! consumers each see every item, and every item is accounted for; the
+//! `_lent` forms (items lent, not cloned) the same.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,7 +12,7 @@ use proptest::prelude::*;
 use tokio::time::sleep;
 use weir_core::prelude::*;
 use weir_core::sink;
-use weir_fanout::{FanOut, FanOutExt};
+use weir_fanout::{FanOut, FanOutExt, Lent};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("item {0} failed")]
@@ -26,17 +27,17 @@ struct Plan {
 
 #[derive(Debug, Clone, Copy)]
 enum Mode {
-    Unordered,
-    Ordered,
-    Keyed { keys: u32 },
+    Unordered { lent: bool },
+    Ordered { lent: bool },
+    Keyed { keys: u32, lent: bool },
     Broadcast { consumers: usize },
 }
 
 fn mode() -> impl Strategy<Value = Mode> {
     prop_oneof![
-        Just(Mode::Unordered),
-        Just(Mode::Ordered),
-        (1..5u32).prop_map(|keys| Mode::Keyed { keys }),
+        any::<bool>().prop_map(|lent| Mode::Unordered { lent }),
+        any::<bool>().prop_map(|lent| Mode::Ordered { lent }),
+        (1..5u32, any::<bool>()).prop_map(|(keys, lent)| Mode::Keyed { keys, lent }),
         (1..4usize).prop_map(|consumers| Mode::Broadcast { consumers }),
     ]
 }
@@ -98,6 +99,28 @@ fn op(
     }
 }
 
+/// The same operation, on lent items.
+fn lent_op(
+    plans: Arc<Vec<Plan>>,
+) -> impl Fn(Lent<u32>) -> futures::future::BoxFuture<'static, Result<u64, Failed>> + Clone {
+    let op = op(plans);
+    move |x: Lent<u32>| op(*x)
+}
+
+/// `fan_out`, or `fan_out_lent` when `lent`.
+fn fan_out(
+    source: Pipeline<u32>,
+    config: FanOut,
+    plans: Arc<Vec<Plan>>,
+    lent: bool,
+) -> Fallible<u64, u32, Failed> {
+    if lent {
+        source.fan_out_lent("op", config, lent_op(plans))
+    } else {
+        source.fan_out("op", config, op(plans))
+    }
+}
+
 fn check(plans: Vec<Plan>, workers: usize, capacity: usize, mode: Mode) -> Result<(), TestCaseError> {
     let n = plans.len() as u32;
     let inputs = 0..n;
@@ -107,21 +130,24 @@ fn check(plans: Vec<Plan>, workers: usize, capacity: usize, mode: Mode) -> Resul
     let config = FanOut::workers(workers).capacity(capacity);
     let source = || Pipeline::from_iter(inputs.clone());
     let (delivered, failed, report) = match mode {
-        Mode::Unordered => {
-            let Outcome { mut out, failed, report } = run(source().fan_out("op", config, op(plans)));
+        Mode::Unordered { lent } => {
+            let Outcome { mut out, failed, report } = run(fan_out(source(), config, plans, lent));
             out.sort_unstable();
             prop_assert_eq!(&out, &expected_ok);
             (out.len(), failed, report)
         }
-        Mode::Ordered => {
-            let Outcome { out, failed, report } = run(source().fan_out("op", config.ordered(), op(plans)));
+        Mode::Ordered { lent } => {
+            let Outcome { out, failed, report } = run(fan_out(source(), config.ordered(), plans, lent));
             prop_assert_eq!(&out, &expected_ok);
             (out.len(), failed, report)
         }
-        Mode::Keyed { keys } => {
+        Mode::Keyed { keys, lent } => {
             let key = move |x: &u32| x % keys;
-            let Outcome { out, failed, report } =
-                run(source().fan_out_keyed("op", config, key, op(plans.clone())));
+            let Outcome { out, failed, report } = if lent {
+                run(source().fan_out_keyed_lent("op", config, key, lent_op(plans.clone())))
+            } else {
+                run(source().fan_out_keyed("op", config, key, op(plans.clone())))
+            };
             let mut per_key: HashMap<u32, Vec<u64>> = HashMap::new();
             for v in &out {
                 per_key.entry(((v - 1) / 2) as u32 % keys).or_default().push(*v);
@@ -200,18 +226,18 @@ mod per_mode {
         #![proptest_config(ProptestConfig::with_cases(32))]
 
         #[test]
-        fn unordered(plans in plans(), workers in 1..6usize, capacity in 1..20usize) {
-            check(plans, workers, capacity, Mode::Unordered)?;
+        fn unordered(plans in plans(), workers in 1..6usize, capacity in 1..20usize, lent in any::<bool>()) {
+            check(plans, workers, capacity, Mode::Unordered { lent })?;
         }
 
         #[test]
-        fn ordered(plans in plans(), workers in 1..6usize, capacity in 1..20usize) {
-            check(plans, workers, capacity, Mode::Ordered)?;
+        fn ordered(plans in plans(), workers in 1..6usize, capacity in 1..20usize, lent in any::<bool>()) {
+            check(plans, workers, capacity, Mode::Ordered { lent })?;
         }
 
         #[test]
-        fn keyed(plans in plans(), workers in 1..6usize, capacity in 1..20usize, keys in 1..5u32) {
-            check(plans, workers, capacity, Mode::Keyed { keys })?;
+        fn keyed(plans in plans(), workers in 1..6usize, capacity in 1..20usize, keys in 1..5u32, lent in any::<bool>()) {
+            check(plans, workers, capacity, Mode::Keyed { keys, lent })?;
         }
 
         #[test]

@@ -126,7 +126,7 @@ pub mod sqlite {
 pub mod prelude {
     pub use weir_core::prelude::*;
     pub use weir_deadletter::{DeadLetter, DeadLetterExt, JsonLines, SinkDeadLetterExt};
-    pub use weir_fanout::{FanOut, FanOutExt};
+    pub use weir_fanout::{FanOut, FanOutExt, Lent};
     pub use weir_retry::{Jitter, RetryBudget, RetryExt, RetryPolicy, RetrySinkExt, TimeoutExt};
 }
 
