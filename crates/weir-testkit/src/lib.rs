@@ -14,6 +14,8 @@
 //! - [`redis::RedisServer`] starts a throw-away `redis-server` for every
 //!   Redis test; [`netns::Hosts`] makes network namespaces for tests that
 //!   need several hosts.
+//! - [`conformance`] checks that a stage (or a sink) keeps the promises
+//!   every weir stage makes, in one call from its own tests.
 //! - [`FlakySink`] fails sends on a pattern and gives the item back;
 //!   [`AckingSource`] records which acknowledgements fired;
 //!   [`assert_conserved`] explains a broken conservation line.
@@ -39,6 +41,7 @@
 
 mod ack;
 mod assert;
+pub mod conformance;
 mod flaky;
 mod model;
 pub mod netns;

@@ -5,7 +5,9 @@
 //! It shows what a stage crate needs: a type implementing
 //! [`weir_core::Stage`], that counts what it drops with
 //! [`StageContext::filter`] (which also acknowledges the dropped item), and
-//! memory bounded by its configuration.
+//! memory bounded by its configuration, and a test that runs weir's
+//! conformance suite on it (`tests/conformance.rs`, one line:
+//! `weir_testkit::conformance::check(|| Dedup::by_key("dedup", 4, |x: &u64| *x))`).
 //!
 //! ```
 //! use weir_core::prelude::*;

@@ -496,7 +496,8 @@ impl<T: Send + 'static> Pipeline<T> {
     /// (which then run on a task of their own, pulling from the source
     /// while the queue has room) and the stages after it. When the queue is
     /// full, upstream waits: the classic producer/consumer buffer, without
-    /// a sentinel. A capacity of zero is a build error.
+    /// a sentinel. The stage then holds `capacity` items, plus the one
+    /// item that waits for room. A capacity of zero is a build error.
     ///
     /// # Examples
     ///

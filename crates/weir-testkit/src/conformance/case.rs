@@ -1,0 +1,109 @@
+//! One generated case: the items, when the source and the sink are
+//! ready, and how the run ends.
+
+use std::fmt;
+
+use proptest::prelude::*;
+
+/// How a case's run ends, and so which promises it checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    /// The input runs out and the pipeline completes.
+    Complete,
+    /// `shutdown()` after `at_ms` of virtual time: every item in flight
+    /// must finish.
+    Shutdown {
+        /// When, in milliseconds of virtual time.
+        at_ms: u32,
+    },
+    /// `abort()` after `at_ms`: items in flight are abandoned, never
+    /// acknowledged.
+    Abort {
+        /// When, in milliseconds of virtual time.
+        at_ms: u32,
+    },
+    /// The run's handle is dropped after `at_ms`: no task may outlive it.
+    Drop {
+        /// When, in milliseconds of virtual time.
+        at_ms: u32,
+    },
+    /// The sink takes `after` items, then never completes another send:
+    /// the stage must stop pulling within its bound.
+    Stall {
+        /// Items the sink takes before it stalls.
+        after: usize,
+    },
+    /// A stage before the subject panics on the item at `at_item`: the
+    /// run must end with the panic, every item accounted for.
+    Panic {
+        /// The index of the item whose processing panics.
+        at_item: usize,
+    },
+}
+
+/// A schedule the conformance suite runs the subject under: generated,
+/// shrunk to a minimal one when a promise breaks, and printed in the
+/// failure message.
+#[derive(Clone)]
+pub(crate) struct Case<T> {
+    /// The source's items, in order.
+    pub(crate) items: Vec<T>,
+    /// Milliseconds the source waits before each item (cycled).
+    pub(crate) source_gaps_ms: Vec<u8>,
+    /// Milliseconds each send to the sink takes (cycled).
+    pub(crate) sink_delays_ms: Vec<u8>,
+    /// How the run ends.
+    pub(crate) ending: End,
+}
+
+impl<T: fmt::Debug> fmt::Debug for Case<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Case")
+            .field("items", &self.items)
+            .field("source_gaps_ms", &self.source_gaps_ms)
+            .field("sink_delays_ms", &self.sink_delays_ms)
+            .field("ending", &self.ending)
+            .finish()
+    }
+}
+
+impl<T> Case<T> {
+    /// The source's wait before item `i`.
+    pub(crate) fn gap_ms(&self, i: usize) -> u64 {
+        cycled(&self.source_gaps_ms, i)
+    }
+
+    /// How long send number `i` takes.
+    pub(crate) fn delay_ms(&self, i: usize) -> u64 {
+        cycled(&self.sink_delays_ms, i)
+    }
+}
+
+fn cycled(values: &[u8], i: usize) -> u64 {
+    if values.is_empty() { 0 } else { u64::from(values[i % values.len()]) }
+}
+
+/// Cases over items from `items`, up to `max_items` of them.
+pub(crate) fn cases<T: fmt::Debug + Clone + 'static>(
+    items: BoxedStrategy<T>,
+    max_items: usize,
+) -> impl Strategy<Value = Case<T>> {
+    let gaps = prop::collection::vec(prop_oneof![3 => Just(0u8), 1 => 1..5u8], 0..4);
+    let delays = prop::collection::vec(prop_oneof![3 => Just(0u8), 1 => 1..5u8], 0..4);
+    let ending = prop_oneof![
+        2 => Just(End::Complete),
+        1 => (0..200u32).prop_map(|at_ms| End::Shutdown { at_ms }),
+        1 => (0..200u32).prop_map(|at_ms| End::Abort { at_ms }),
+        1 => (0..200u32).prop_map(|at_ms| End::Drop { at_ms }),
+        1 => (0..max_items.max(1)).prop_map(|after| End::Stall { after }),
+        1 => (0..max_items.max(1)).prop_map(|at_item| End::Panic { at_item }),
+    ];
+    (prop::collection::vec(items, 0..=max_items), gaps, delays, ending).prop_map(
+        |(items, source_gaps_ms, sink_delays_ms, ending)| Case {
+            items,
+            source_gaps_ms,
+            sink_delays_ms,
+            ending,
+        },
+    )
+}

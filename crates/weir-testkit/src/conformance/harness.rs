@@ -1,0 +1,309 @@
+//! Runs the subject under one case, counting for itself what the source
+//! gave, what the sink took and which acknowledgements fired.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use weir_core::prelude::*;
+use weir_core::sink::{self, Sink};
+use weir_core::{FallibleStage, Monitor, Stage, StageKind};
+
+use super::case::{Case, End};
+use crate::ack::AckLog;
+
+/// How long a run may take, in virtual time, before it counts as hung.
+pub(crate) const LIMIT: Duration = Duration::from_secs(3600);
+
+/// What is checked: a stage, a fallible stage, a pipeline segment or a
+/// sink, and how it is plugged into the harness's pipeline.
+pub(crate) trait Subject<T>: Send + 'static {
+    /// `pipeline` then the subject, ending in `probe` (a stage) or in the
+    /// subject itself (a sink).
+    fn connect(self, pipeline: Pipeline<T>, probe: &Probe) -> Runnable;
+    /// Whether it is followed by the harness's sink (whose stalls test
+    /// backpressure).
+    fn feeds_the_probe(&self) -> bool {
+        true
+    }
+}
+
+/// A stage under test.
+pub(crate) struct AStage<S>(pub(crate) S);
+
+impl<T: Send + 'static, S: Stage<T>> Subject<T> for AStage<S> {
+    fn connect(self, pipeline: Pipeline<T>, probe: &Probe) -> Runnable {
+        pipeline.stage(self.0).sink_named(SINK, probe.sink())
+    }
+}
+
+/// Stages built by a function of the pipeline (weir's combinators).
+pub(crate) struct ASegment<F>(pub(crate) F);
+
+impl<T, O, F> Subject<T> for ASegment<F>
+where
+    T: Send + 'static,
+    O: Send + 'static,
+    F: FnOnce(Pipeline<T>) -> Pipeline<O> + Send + 'static,
+{
+    fn connect(self, pipeline: Pipeline<T>, probe: &Probe) -> Runnable {
+        (self.0)(pipeline).sink_named(SINK, probe.sink())
+    }
+}
+
+/// A fallible stage under test; its failures are discarded (counted and
+/// acknowledged) by the harness.
+pub(crate) struct AFallibleStage<S>(pub(crate) S);
+
+impl<T: Send + 'static, S: FallibleStage<T>> Subject<T> for AFallibleStage<S> {
+    fn connect(self, pipeline: Pipeline<T>, probe: &Probe) -> Runnable {
+        pipeline.try_stage(self.0).discard_failures().sink_named(SINK, probe.sink())
+    }
+}
+
+/// A sink under test.
+pub(crate) struct ASink<S> {
+    pub(crate) name: String,
+    pub(crate) sink: S,
+}
+
+impl<T: Send + 'static, S: Sink<T>> Subject<T> for ASink<S> {
+    fn connect(self, pipeline: Pipeline<T>, _: &Probe) -> Runnable {
+        pipeline.sink_named(&self.name, self.sink)
+    }
+
+    fn feeds_the_probe(&self) -> bool {
+        false
+    }
+}
+
+/// The harness's sink: takes items with the case's delays, and stalls
+/// for good after a number of them when the case says so (then every
+/// send before the stall waits once too).
+#[derive(Clone)]
+pub(crate) struct Probe {
+    delays_ms: Arc<Vec<u64>>,
+    stall_after: Option<usize>,
+    taken: Arc<AtomicUsize>,
+}
+
+impl Probe {
+    fn sink<O: Send + 'static>(&self) -> impl Sink<O> + use<O> {
+        let probe = self.clone();
+        sink::from_fn(move |_: O| {
+            let n = probe.taken.fetch_add(1, Ordering::SeqCst);
+            let stall = probe.stall_after.is_some_and(|after| n >= after);
+            let delay =
+                if probe.delays_ms.is_empty() { 0 } else { probe.delays_ms[n % probe.delays_ms.len()] };
+            let stalls = probe.stall_after.is_some();
+            async move {
+                if stall {
+                    std::future::pending::<()>().await;
+                }
+                if stalls {
+                    // Each send waits once, so the sink asks for one item
+                    // at a time (as it does from a sink that waits): what
+                    // the stage holds at the stall is its own doing, not
+                    // a chunk the sink asked for.
+                    tokio::task::yield_now().await;
+                }
+                if delay > 0 {
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                }
+                Ok::<_, Infallible>(())
+            }
+        })
+    }
+}
+
+/// How the run ended, as the harness saw it.
+pub(crate) enum Ended {
+    /// `join`, `shutdown` or `abort` returned.
+    Returned(Result<Report, RunError>),
+    /// The handle was dropped.
+    Dropped,
+    /// Nothing returned within [`LIMIT`] of virtual time.
+    Hung {
+        /// The live report at the limit.
+        report: Report,
+    },
+}
+
+/// What one run did, counted by the harness.
+pub(crate) struct Observed {
+    /// Items the source gave to the pipeline.
+    pub(crate) given: usize,
+    /// The acknowledgements that fired, by item index, in firing order.
+    pub(crate) acked: Vec<usize>,
+    pub(crate) ended: Ended,
+    /// The items the subject's stages held after an hour of a stalled
+    /// sink.
+    pub(crate) held_while_stalled: Option<u64>,
+    /// Tasks alive in the runtime once the run ended.
+    pub(crate) tasks_left: usize,
+}
+
+impl fmt::Debug for Observed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Observed").field("given", &self.given).field("acked", &self.acked.len()).finish()
+    }
+}
+
+/// Runs `subject` under `case` on a fresh paused-clock runtime.
+pub(crate) fn run_case<T, S>(case: &Case<T>, subject: S) -> Result<Observed, BuildError>
+where
+    T: Clone + Send + 'static,
+    S: Subject<T>,
+{
+    quiet_poison();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a current-thread runtime builds");
+    runtime.block_on(run(case, subject))
+}
+
+async fn run<T, S>(case: &Case<T>, subject: S) -> Result<Observed, BuildError>
+where
+    T: Clone + Send + 'static,
+    S: Subject<T>,
+{
+    let acks = AckLog::default();
+    let given = Arc::new(AtomicUsize::new(0));
+    let stalls = subject.feeds_the_probe();
+    let stall_after = match case.ending {
+        End::Stall { after } if stalls => Some(after),
+        _ => None,
+    };
+    let probe = Probe {
+        delays_ms: Arc::new((0..case.sink_delays_ms.len()).map(|i| case.delay_ms(i)).collect()),
+        stall_after,
+        taken: Arc::default(),
+    };
+    let pipeline = source(case, &acks, &given);
+    let pipeline = match case.ending {
+        End::Panic { at_item } => poison(pipeline, at_item),
+        _ => pipeline,
+    };
+    let handle = subject.connect(pipeline, &probe).spawn()?;
+    let monitor = handle.monitor();
+    let mut held_while_stalled = None;
+    let ended = match case.ending {
+        End::Stall { .. } if !stalls => within_limit(handle.join(), &monitor).await,
+        End::Complete | End::Panic { .. } => within_limit(handle.join(), &monitor).await,
+        End::Shutdown { at_ms } => {
+            tokio::time::sleep(Duration::from_millis(at_ms.into())).await;
+            within_limit(handle.shutdown(), &monitor).await
+        }
+        End::Abort { at_ms } => {
+            tokio::time::sleep(Duration::from_millis(at_ms.into())).await;
+            Ended::Returned(handle.abort().await)
+        }
+        End::Drop { at_ms } => {
+            tokio::time::sleep(Duration::from_millis(at_ms.into())).await;
+            drop(handle);
+            Ended::Dropped
+        }
+        End::Stall { .. } => {
+            tokio::time::sleep(LIMIT).await;
+            held_while_stalled = Some(held(&handle.report()));
+            Ended::Returned(handle.abort().await)
+        }
+    };
+    // Aborted tasks go once the runtime has polled them.
+    for _ in 0..8 {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let tasks_left = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+    Ok(Observed {
+        given: given.load(Ordering::SeqCst),
+        acked: acks.fired(),
+        ended,
+        held_while_stalled,
+        tasks_left,
+    })
+}
+
+/// What `ending` returned, or the live report if it did not return
+/// within [`LIMIT`] (the run is then dropped with the future).
+async fn within_limit(ending: impl Future<Output = Result<Report, RunError>>, monitor: &Monitor) -> Ended {
+    match tokio::time::timeout(LIMIT, ending).await {
+        Ok(result) => Ended::Returned(result),
+        Err(_) => Ended::Hung { report: monitor.report() },
+    }
+}
+
+/// The source: the case's items, each with an acknowledgement that logs
+/// its index, after the case's gaps.
+fn source<T: Clone + Send + 'static>(
+    case: &Case<T>,
+    acks: &AckLog<usize>,
+    given: &Arc<AtomicUsize>,
+) -> Pipeline<T> {
+    let items: Vec<(usize, T, u64)> =
+        case.items.iter().cloned().enumerate().map(|(i, item)| (i, item, case.gap_ms(i))).collect();
+    let (acks, given) = (acks.clone(), given.clone());
+    let stream = futures::stream::iter(items).then(move |(i, item, gap)| {
+        let ack = acks.ack(i);
+        let given = given.clone();
+        async move {
+            if gap > 0 {
+                tokio::time::sleep(Duration::from_millis(gap)).await;
+            }
+            given.fetch_add(1, Ordering::SeqCst);
+            (item, ack)
+        }
+    });
+    Pipeline::from_acked(stream)
+}
+
+/// A stage before the subject that panics on item `at_item`.
+fn poison<T: Send + 'static>(pipeline: Pipeline<T>, at_item: usize) -> Pipeline<T> {
+    let mut seen = 0;
+    pipeline.map(POISON, move |item| {
+        let this = seen;
+        seen += 1;
+        assert!(this != at_item, "{POISONED}{at_item} is poison");
+        item
+    })
+}
+
+/// The name of the stage that panics in a `Panic` case.
+pub(crate) const POISON: &str = "conformance-poison";
+
+/// How the poison's panic message starts.
+const POISONED: &str = "conformance: item ";
+
+/// Keeps the poison's deliberate panics out of the test output (every
+/// other panic still goes to the hook that was installed before).
+fn quiet_poison() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let message = info.payload().downcast_ref::<String>().map(String::as_str);
+            if !message.is_some_and(|m| m.starts_with(POISONED)) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// The name of the harness's sink.
+pub(crate) const SINK: &str = "conformance-sink";
+
+/// The items held by the subject's stages: every stage between the
+/// source and the sink but the harness's own.
+pub(crate) fn held(report: &Report) -> u64 {
+    report
+        .stages()
+        .iter()
+        .filter(|stage| stage.kind == StageKind::Transform && stage.name != POISON)
+        .map(|stage| stage.in_flight)
+        .sum()
+}

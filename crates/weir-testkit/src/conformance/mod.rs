@@ -1,0 +1,447 @@
+//! A conformance suite for stage crates: one call from a stage's own
+//! tests runs it under generated schedules and checks the promises every
+//! weir stage makes, naming the broken one with a minimal failing case.
+//!
+//! Each case feeds the stage from an acking source with generated gaps,
+//! into a sink with generated delays, on a paused clock (deterministic
+//! and fast), and ends the run one way: completion, `shutdown()` or
+//! `abort()` at a random moment, the handle dropped, the sink stalled for
+//! an hour, or a panic in a stage before it. The harness counts for
+//! itself what the source gave, which acknowledgements fired and how many
+//! tasks the runtime still has, and checks each [`Promise`]:
+//!
+//! | promise | what is checked |
+//! |---|---|
+//! | [`Conservation`](Promise::Conservation) | the report's conservation line holds, and its source count is what the source gave |
+//! | [`Acknowledgement`](Promise::Acknowledgement) | acknowledgements fire once each, as many as items finished (delivered, filtered, failed and discarded), none for an item in flight or abandoned |
+//! | [`Backpressure`](Promise::Backpressure) | with the sink stalled for an hour, the stage holds at most its bound |
+//! | [`Drain`](Promise::Drain) | completion and `shutdown()` leave nothing in flight, and the run ends |
+//! | [`NoLeakedTask`](Promise::NoLeakedTask) | the runtime has no task left once the run ended, however it ended |
+//! | [`PanicContainment`](Promise::PanicContainment) | a panic in another stage ends the run with that panic, every item accounted for |
+//!
+//! # Examples
+//!
+//! One line from a stage crate's tests ([`check`] takes `u64` items; the
+//! builders take any item type):
+//!
+//! ```
+//! use weir_core::{EnvelopeStream, Stage, StageContext};
+//!
+//! /// A stage that passes items on.
+//! struct Pass;
+//!
+//! impl Stage<u64> for Pass {
+//!     type Output = u64;
+//!     fn name(&self) -> &str { "pass" }
+//!     fn build(self, input: EnvelopeStream<u64>, _: StageContext) -> EnvelopeStream<u64> { input }
+//! }
+//!
+//! weir_testkit::conformance::check(|| Pass);
+//! ```
+//!
+//! A stage that holds items by design declares how many, and the result
+//! says how often each promise was checked:
+//!
+//! ```
+//! use weir_core::Pipeline;
+//! use weir_testkit::conformance::{self, Promise};
+//!
+//! let passed = conformance::segment("buffer", |p: Pipeline<char>| p.buffer("buffer", 8))
+//!     .bound(9)
+//!     .cases(64)
+//!     .run()
+//!     .unwrap();
+//! assert!(passed.checked(Promise::Backpressure) > 0);
+//! ```
+//!
+//! A broken promise is an error (or, from [`Suite::assert`], a panic)
+//! that names it, says what the harness saw and shows the minimal case:
+//!
+//! ```
+//! use futures::StreamExt;
+//! use weir_core::{EnvelopeStream, Stage, StageContext};
+//! use weir_testkit::conformance::{self, Promise};
+//!
+//! /// Drops odd items without counting them.
+//! struct Lossy;
+//!
+//! impl Stage<u64> for Lossy {
+//!     type Output = u64;
+//!     fn name(&self) -> &str { "lossy" }
+//!     fn build(self, input: EnvelopeStream<u64>, _: StageContext) -> EnvelopeStream<u64> {
+//!         input.filter(|env| std::future::ready(env.item() % 2 == 0)).boxed()
+//!     }
+//! }
+//!
+//! let broken = conformance::stage(|| Lossy).items(0..10u64).cases(64).run().unwrap_err();
+//! assert_eq!(broken.promise(), Some(Promise::Conservation));
+//! assert!(broken.to_string().starts_with("`lossy` breaks its promise of conservation"), "{broken}");
+//! ```
+//!
+//! # Built-in stages
+//!
+//! The suite runs on the stages weir ships, in the test named beside
+//! each; every one passes every promise that applies to it, and each
+//! test also checks that every promise was reached:
+//!
+//! | stage | bound while stalled | where |
+//! |---|---|---|
+//! | `map`, `filter`, `inspect`, `then` | 0 | `weir-testkit/tests/conformance.rs` |
+//! | `try_map`, `try_map_ref`, `try_then` (failures discarded) | 0 | same |
+//! | `batch` of `n` | `n - 1` | same |
+//! | `buffer` of capacity `n` | `n + 1` (the queue, and one item waiting for room) | same |
+//! | fan-out: unordered, ordered, keyed, one operation per worker, lent (slow items, errors, panics) | capacity + workers | `weir-fanout/tests/conformance.rs` |
+//! | broadcast | capacity | same |
+//! | fan-out with a retry layer | capacity + workers | same |
+//! | dead letters (a slow store on its own task) | `max_batch` (failures wait for their group) | `weir-deadletter/tests/conformance.rs` |
+//! | `Dedup` (`examples/dedup-stage`) | 0 | `examples/dedup-stage/tests/conformance.rs` |
+//! | sinks: `collect`, `drain`, `from_fn`, a retrying `FlakySink` | (no downstream: not checked) | `weir-testkit/tests/conformance.rs`, `weir-fanout/tests/conformance.rs` |
+//!
+//! Not run through the suite yet: the SQLite, PostgreSQL and Redis sinks
+//! and sources (their own tests check acknowledgements after commit and
+//! outages against real servers).
+
+mod case;
+mod harness;
+mod promises;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+use weir_core::sink::Sink;
+use weir_core::{BuildError, FallibleStage, Pipeline, Stage};
+
+use case::Case;
+use harness::{AFallibleStage, ASegment, ASink, AStage, Observed, run_case};
+pub use promises::Promise;
+
+/// Checks a stage over `u64` items (from a small range, so that keys
+/// repeat) with the default settings: bound 0, 256 cases (or
+/// `PROPTEST_CASES`).
+///
+/// # Panics
+///
+/// When the stage breaks a promise (the message names it and shows the
+/// minimal case) or does not build.
+///
+/// # Examples
+///
+/// ```
+/// use weir_core::{EnvelopeStream, Stage, StageContext};
+///
+/// struct Pass;
+///
+/// impl Stage<u64> for Pass {
+///     type Output = u64;
+///     fn name(&self) -> &str { "pass" }
+///     fn build(self, input: EnvelopeStream<u64>, _: StageContext) -> EnvelopeStream<u64> { input }
+/// }
+///
+/// weir_testkit::conformance::check(|| Pass);
+/// ```
+#[track_caller]
+pub fn check<S, F>(make: F)
+where
+    F: Fn() -> S + 'static,
+    S: Stage<u64>,
+{
+    stage(make).items(0..16u64).assert();
+}
+
+/// A suite for the stage `make` builds (a fresh one per case), over
+/// items of any type (`any::<T>()` unless [`items`](Suite::items) says).
+///
+/// ```
+/// use weir_core::{EnvelopeStream, Stage, StageContext};
+/// use weir_testkit::conformance;
+///
+/// /// Passes items of any type on.
+/// struct Pass;
+///
+/// impl<T: Send + 'static> Stage<T> for Pass {
+///     type Output = T;
+///     fn name(&self) -> &str { "pass" }
+///     fn build(self, input: EnvelopeStream<T>, _: StageContext) -> EnvelopeStream<T> { input }
+/// }
+///
+/// let passed = conformance::stage::<String, _, _>(|| Pass).cases(32).assert();
+/// assert_eq!(passed.cases(), 32);
+/// ```
+pub fn stage<T, S, F>(make: F) -> Suite<T>
+where
+    T: Arbitrary + Clone + fmt::Debug + Send + 'static,
+    F: Fn() -> S + 'static,
+    S: Stage<T>,
+{
+    Suite::new(make().name().to_owned(), move |case| run_case(case, AStage(make())))
+}
+
+/// A suite for the fallible stage `make` builds; the harness discards
+/// its failures (counted and acknowledged).
+///
+/// ```
+/// use weir_testkit::conformance;
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("odd")]
+/// struct Odd;
+///
+/// // A fan-out is a fallible stage: its failures keep their items.
+/// let make = || weir_fanout::FanOutStage::new("even", weir_fanout::FanOut::workers(2).capacity(4), |x: u32| async move {
+///     if x.is_multiple_of(2) { Ok(x) } else { Err(Odd) }
+/// });
+/// conformance::fallible_stage(make).bound(6).cases(32).assert();
+/// ```
+pub fn fallible_stage<T, S, F>(make: F) -> Suite<T>
+where
+    T: Arbitrary + Clone + fmt::Debug + Send + 'static,
+    F: Fn() -> S + 'static,
+    S: FallibleStage<T>,
+{
+    Suite::new(make().name().to_owned(), move |case| run_case(case, AFallibleStage(make())))
+}
+
+/// A suite for the stages `build` adds to a pipeline: weir's own
+/// combinators (`map`, `batch`, `buffer`, a fan-out, ...) or any chain of
+/// them; `name` names them in messages. A fallible segment handles its
+/// failures itself (`discard_failures()`, a dead-letter route).
+///
+/// ```
+/// use weir_core::Pipeline;
+/// use weir_testkit::conformance;
+///
+/// conformance::segment("batch", |p: Pipeline<u32>| p.batch("batch", 4, std::time::Duration::from_secs(1)))
+///     .bound(3)
+///     .cases(32)
+///     .assert();
+/// ```
+pub fn segment<T, O, F>(name: &str, build: F) -> Suite<T>
+where
+    T: Arbitrary + Clone + fmt::Debug + Send + 'static,
+    O: Send + 'static,
+    F: Fn(Pipeline<T>) -> Pipeline<O> + Clone + Send + 'static,
+{
+    Suite::new(name.to_owned(), move |case| run_case(case, ASegment(build.clone())))
+}
+
+/// A suite for the sink `make` builds, run as the stage named `name`.
+/// Backpressure is not checked (nothing is downstream of a sink).
+///
+/// ```
+/// use weir_core::sink;
+/// use weir_testkit::conformance;
+///
+/// conformance::sink::<u8, _, _>("collect", || sink::collect().0).cases(32).assert();
+/// ```
+pub fn sink<T, S, F>(name: &str, make: F) -> Suite<T>
+where
+    T: Arbitrary + Clone + fmt::Debug + Send + 'static,
+    F: Fn() -> S + 'static,
+    S: Sink<T>,
+{
+    let owned = name.to_owned();
+    Suite::new(owned.clone(), move |case| run_case(case, ASink { name: owned.clone(), sink: make() }))
+}
+
+type Runner<T> = Box<dyn Fn(&Case<T>) -> Result<Observed, BuildError>>;
+
+/// The settings of one conformance run; see the [module docs](self).
+#[must_use = "a suite checks nothing until `run()` or `assert()`"]
+pub struct Suite<T> {
+    name: String,
+    runner: Runner<T>,
+    items: BoxedStrategy<T>,
+    max_items: usize,
+    bound: u64,
+    cases: Option<u32>,
+}
+
+impl<T> fmt::Debug for Suite<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Suite")
+            .field("name", &self.name)
+            .field("max_items", &self.max_items)
+            .field("bound", &self.bound)
+            .field("cases", &self.cases)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Arbitrary + Clone + fmt::Debug + Send + 'static> Suite<T> {
+    fn new(name: String, runner: impl Fn(&Case<T>) -> Result<Observed, BuildError> + 'static) -> Self {
+        Self {
+            name,
+            runner: Box::new(runner),
+            items: any::<T>().boxed(),
+            max_items: 24,
+            bound: 0,
+            cases: None,
+        }
+    }
+}
+
+impl<T: Clone + fmt::Debug + Send + 'static> Suite<T> {
+    /// Items from `strategy` (default: `any::<T>()`).
+    pub fn items(mut self, strategy: impl Strategy<Value = T> + 'static) -> Self {
+        self.items = strategy.boxed();
+        self
+    }
+
+    /// At most `n` items per case (default 24).
+    pub fn max_items(mut self, n: usize) -> Self {
+        self.max_items = n;
+        self
+    }
+
+    /// The most items the stage may hold while its downstream is stalled
+    /// (default 0: a stage that passes items on holds none once it has
+    /// handed them on). A buffer or a batch declares its size.
+    pub fn bound(mut self, n: u64) -> Self {
+        self.bound = n;
+        self
+    }
+
+    /// Runs `n` cases (default: proptest's, 256 or `PROPTEST_CASES`).
+    pub fn cases(mut self, n: u32) -> Self {
+        self.cases = Some(n);
+        self
+    }
+
+    /// Runs the cases; shrinks a failing one to a minimal case.
+    ///
+    /// # Errors
+    ///
+    /// [`Broken`] naming the broken promise, what the harness saw, and the
+    /// minimal case; or the stage's [`BuildError`] if it does not build.
+    pub fn run(self) -> Result<Passed, Broken> {
+        let defaults = Config::default();
+        let config =
+            Config { cases: self.cases.unwrap_or(defaults.cases), failure_persistence: None, ..defaults };
+        let mut runner = TestRunner::new(config);
+        let passed = RefCell::new(Passed { cases: 0, checked: BTreeMap::new() });
+        let outcome = runner.run(&case::cases(self.items.clone(), self.max_items), |case| {
+            let checked = self.verify(&case).map_err(|broken| TestCaseError::fail(broken.to_string()))?;
+            let mut passed = passed.borrow_mut();
+            passed.cases += 1;
+            for promise in checked {
+                *passed.checked.entry(promise).or_default() += 1;
+            }
+            Ok(())
+        });
+        match outcome {
+            Ok(()) => Ok(passed.into_inner()),
+            Err(TestError::Fail(_, found)) => Err(self.minimize(found)),
+            Err(TestError::Abort(why)) => panic!("the conformance run of `{}` was aborted: {why}", self.name),
+        }
+    }
+
+    /// Runs the cases and panics with the broken promise, if any.
+    ///
+    /// # Panics
+    ///
+    /// When a promise breaks; the message is [`Broken`]'s.
+    #[track_caller]
+    pub fn assert(self) -> Passed {
+        match self.run() {
+            Ok(passed) => passed,
+            Err(broken) => panic!("{broken}"),
+        }
+    }
+
+    /// Proptest shrinks each part of a case in turn, so a case whose
+    /// ending shrank last may keep items it no longer needs: drop every
+    /// item, gap and delay that the same broken promise does not need.
+    fn minimize(&self, mut case: Case<T>) -> Broken {
+        let mut broken = self.verify(&case).expect_err("a paused-clock case repeats");
+        let still = |candidate: &Case<T>, promise: Option<Promise>| match self.verify(candidate) {
+            Err(again) if again.promise() == promise => Some(again),
+            _ => None,
+        };
+        let mut i = case.items.len();
+        while i > 0 {
+            i -= 1;
+            let mut candidate = case.clone();
+            candidate.items.remove(i);
+            if let Some(again) = still(&candidate, broken.promise()) {
+                (case, broken) = (candidate, again);
+            }
+        }
+        for clear in [|c: &mut Case<T>| c.source_gaps_ms.clear(), |c: &mut Case<T>| c.sink_delays_ms.clear()]
+        {
+            let mut candidate = case.clone();
+            clear(&mut candidate);
+            if let Some(again) = still(&candidate, broken.promise()) {
+                (case, broken) = (candidate, again);
+            }
+        }
+        broken
+    }
+
+    fn verify(&self, case: &Case<T>) -> Result<Vec<Promise>, Broken> {
+        let observed = (self.runner)(case)
+            .map_err(|error| Broken::Build { subject: self.name.clone(), error: error.to_string() })?;
+        promises::verify(case, &observed, &self.name, self.bound).map_err(|(promise, detail)| {
+            Broken::Promise { subject: self.name.clone(), promise, detail, case: format!("{case:#?}") }
+        })
+    }
+}
+
+/// A conformance run that passed: how many cases, and how often each
+/// promise was checked.
+#[derive(Debug, Clone)]
+pub struct Passed {
+    cases: u32,
+    checked: BTreeMap<Promise, u32>,
+}
+
+impl Passed {
+    /// The cases run.
+    pub fn cases(&self) -> u32 {
+        self.cases
+    }
+
+    /// How many cases checked `promise` (a promise no case reached was not
+    /// tested: raise the case count).
+    pub fn checked(&self, promise: Promise) -> u32 {
+        self.checked.get(&promise).copied().unwrap_or(0)
+    }
+}
+
+/// Why a stage failed the suite.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Broken {
+    /// The stage broke a promise.
+    #[error("`{subject}` breaks its promise of {promise}: {detail}\nminimal case: {case}")]
+    Promise {
+        /// The stage's name.
+        subject: String,
+        /// The promise it broke.
+        promise: Promise,
+        /// What the harness saw.
+        detail: String,
+        /// The minimal case that shows it.
+        case: String,
+    },
+    /// The stage did not build; give the suite a valid configuration.
+    #[error("`{subject}` does not build, so nothing was checked: {error}")]
+    Build {
+        /// The stage's name.
+        subject: String,
+        /// The build error's message.
+        error: String,
+    },
+}
+
+impl Broken {
+    /// The promise broken, if a promise was.
+    pub fn promise(&self) -> Option<Promise> {
+        match self {
+            Broken::Promise { promise, .. } => Some(*promise),
+            Broken::Build { .. } => None,
+        }
+    }
+}
