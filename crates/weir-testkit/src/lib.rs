@@ -16,6 +16,10 @@
 //!   need several hosts.
 //! - [`conformance`] checks that a stage (or a sink) keeps the promises
 //!   every weir stage makes, in one call from its own tests.
+//! - [`faults::FaultyOp`] is an operation that fails, panics, hangs or
+//!   waits on a schedule (with [`strategy::scripted`] items, a property
+//!   test knows what each item must become); [`faults::run_paused`] runs
+//!   a test body on a paused clock.
 //! - [`FlakySink`] fails sends on a pattern and gives the item back;
 //!   [`AckingSource`] records which acknowledgements fired;
 //!   [`assert_conserved`] explains a broken conservation line.
@@ -42,6 +46,7 @@
 mod ack;
 mod assert;
 pub mod conformance;
+pub mod faults;
 mod flaky;
 mod model;
 pub mod netns;

@@ -122,6 +122,42 @@ pub mod sqlite {
     pub use weir_sqlite::*;
 }
 
+/// Test support for pipelines and stage crates (the `testkit` feature):
+/// [`conformance`](weir_testkit::conformance) checks that a stage keeps
+/// weir's promises, [`faults`](weir_testkit::faults) injects failures,
+/// panics and hangs on a schedule, [`strategy`](weir_testkit::strategy)
+/// draws items with their faults, [`assert_conserved`](weir_testkit::assert_conserved) explains a broken
+/// conservation line.
+///
+/// A user's property test: whatever the faults, every item is delivered
+/// or discarded, and the report says which.
+///
+/// ```
+/// use proptest::prelude::*;
+/// use weir::prelude::*;
+/// use weir::sink;
+/// use weir::testkit::faults::{Fault, FaultyOp, run_paused};
+/// use weir::testkit::{assert_conserved, strategy::scripted};
+///
+/// proptest!(ProptestConfig::with_cases(16), |(items in scripted(0..100u32, 30))| {
+///     let failing = items.iter().filter(|(_, f)| matches!(f, Fault::Fail | Fault::Panic)).count() as u64;
+///     let report = run_paused(
+///         Pipeline::from_iter(items.clone())
+///             .fan_out("store", FanOut::workers(2).capacity(4), FaultyOp::scripted())
+///             .discard_failures()
+///             .sink(sink::drain())
+///             .run(),
+///     ).unwrap();
+///     assert_conserved(&report);
+///     prop_assert_eq!((report.delivered(), report.discarded()), (items.len() as u64 - failing, failing));
+/// });
+/// ```
+#[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod testkit {
+    pub use weir_testkit::*;
+}
+
 /// The types most pipelines need, for a glob import.
 pub mod prelude {
     pub use weir_core::prelude::*;
