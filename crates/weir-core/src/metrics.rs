@@ -3,7 +3,8 @@
 use std::sync::{Arc, Mutex};
 
 use crossbeam_utils::CachePadded;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{Acquire, Release};
 
 use crate::class::ErrorClass;
 
@@ -106,15 +107,15 @@ fn class_index(class: ErrorClass) -> usize {
 impl StageMetrics {
     /// Counts `n` items dropped on purpose (a filter, a dedup).
     pub fn record_filtered(&self, n: u64) {
-        self.filtered.fetch_add(n, Relaxed);
+        self.filtered.fetch_add(n, Release);
     }
 
     /// Counts one more attempt (a retry) for an item of `n` source items;
     /// `first_retry` is true on its first retry, to count retried items.
     pub fn record_retry(&self, n: u64, first_retry: bool) {
-        self.retries.fetch_add(n, Relaxed);
+        self.retries.fetch_add(n, Release);
         if first_retry {
-            self.retried.fetch_add(n, Relaxed);
+            self.retried.fetch_add(n, Release);
         }
     }
 
@@ -124,7 +125,7 @@ impl StageMetrics {
     pub fn record_attempts(&self, attempts: u32, n: u64) {
         if attempts > 1 {
             let bucket = (attempts as usize - 2).min(ATTEMPT_BUCKETS - 1);
-            self.attempts[bucket].fetch_add(n, Relaxed);
+            self.attempts[bucket].fetch_add(n, Release);
         }
     }
 
@@ -133,8 +134,8 @@ impl StageMetrics {
     /// distribution.
     pub(crate) fn record_attempts_made(&self, attempts: u32, n: u64) {
         if attempts > 1 {
-            self.retries.fetch_add(n.saturating_mul(u64::from(attempts - 1)), Relaxed);
-            self.retried.fetch_add(n, Relaxed);
+            self.retries.fetch_add(n.saturating_mul(u64::from(attempts - 1)), Release);
+            self.retried.fetch_add(n, Release);
             self.record_attempts(attempts, n);
         }
     }
@@ -145,44 +146,44 @@ impl StageMetrics {
     /// distribution stays per send.
     pub(crate) fn record_flush_attempts(&self, attempts: u32, n: u64, already: u64) {
         if attempts > 1 {
-            self.retries.fetch_add(n.saturating_mul(u64::from(attempts - 1)), Relaxed);
-            self.retried.fetch_add(n.saturating_sub(already), Relaxed);
+            self.retries.fetch_add(n.saturating_mul(u64::from(attempts - 1)), Release);
+            self.retried.fetch_add(n.saturating_sub(already), Release);
         }
     }
 
     /// Counts `n` items whose operation panicked (they are failures too).
     pub fn record_panic(&self, n: u64) {
-        self.panicked.fetch_add(n, Relaxed);
+        self.panicked.fetch_add(n, Release);
     }
 
     pub(crate) fn record_store_retry(&self, n: u64) {
-        self.store_retries.fetch_add(n, Relaxed);
+        self.store_retries.fetch_add(n, Release);
     }
 
     pub(crate) fn record_failed(&self, n: u64) {
-        self.failed.fetch_add(n, Relaxed);
+        self.failed.fetch_add(n, Release);
     }
 
     pub(crate) fn record_delivered(&self, n: u64) {
-        self.delivered.fetch_add(n, Relaxed);
+        self.delivered.fetch_add(n, Release);
     }
 
     pub(crate) fn record_returned(&self, n: u64) {
-        self.returned.fetch_add(n, Relaxed);
+        self.returned.fetch_add(n, Release);
     }
 
     /// Counts `n` failed items of `class` stored by a dead-letter sink.
     pub(crate) fn record_dead_lettered(&self, class: ErrorClass, n: u64) {
-        self.dead_lettered[class_index(class)].fetch_add(n, Relaxed);
+        self.dead_lettered[class_index(class)].fetch_add(n, Release);
     }
 
     /// Counts `n` failed items explicitly discarded.
     pub(crate) fn record_discarded(&self, n: u64) {
-        self.discarded.fetch_add(n, Relaxed);
+        self.discarded.fetch_add(n, Release);
     }
 
     pub(crate) fn dead_lettered_by_class(&self) -> [u64; 3] {
-        [0, 1, 2].map(|i| self.dead_lettered[i].load(Relaxed))
+        [0, 1, 2].map(|i| self.dead_lettered[i].load(Acquire))
     }
 }
 
@@ -207,7 +208,7 @@ impl Counter {
 
     pub(crate) fn load(&self) -> u64 {
         let shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
-        shards.iter().map(|c| c.load(Relaxed)).sum()
+        shards.iter().map(|c| c.load(Acquire)).sum()
     }
 }
 
@@ -222,7 +223,7 @@ impl Shard {
     #[inline]
     pub(crate) fn add(&mut self, n: u64) {
         self.total += n;
-        self.cell.store(self.total, Relaxed);
+        self.cell.store(self.total, Release);
     }
 }
 

@@ -1,7 +1,7 @@
 //! What a run returns: per-stage counts, timings and the conservation check.
 
 use std::fmt;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::Acquire;
 use std::time::Duration;
 
 use crate::class::ErrorClass;
@@ -71,36 +71,42 @@ pub struct StageReport {
 }
 
 impl StageReport {
-    /// Counts of `stage`, which emitted `emitted` and received what its
-    /// upstream stage emitted (`upstream`; `None` for the source).
-    fn snapshot(stage: &StageRef, upstream: Option<u64>, emitted: u64) -> Self {
+    /// Reads one stage's counters; what it received is filled in by
+    /// [`Report::snapshot`], from the stage before it.
+    fn read(stage: &StageRef) -> Self {
         let m = stage.metrics();
-        let mut report = Self {
+        let emitted = m.emitted.load();
+        Self {
             name: stage.name().to_owned(),
             kind: stage.kind(),
-            received: upstream.unwrap_or(emitted),
+            received: emitted,
             emitted,
-            filtered: m.filtered.load(Relaxed),
-            failed: m.failed.load(Relaxed),
-            retried: m.retried.load(Relaxed),
-            retries: m.retries.load(Relaxed),
-            attempts: m.attempts.each_ref().map(|a| a.load(Relaxed)),
-            panicked: m.panicked.load(Relaxed),
+            filtered: m.filtered.load(Acquire),
+            failed: m.failed.load(Acquire),
+            retried: m.retried.load(Acquire),
+            retries: m.retries.load(Acquire),
+            attempts: m.attempts.each_ref().map(|a| a.load(Acquire)),
+            panicked: m.panicked.load(Acquire),
             dead_lettered_by_class: m.dead_lettered_by_class(),
-            store_retries: m.store_retries.load(Relaxed),
-            discarded: m.discarded.load(Relaxed),
-            returned: m.returned.load(Relaxed),
-            delivered: m.delivered.load(Relaxed),
+            store_retries: m.store_retries.load(Acquire),
+            discarded: m.discarded.load(Acquire),
+            returned: m.returned.load(Acquire),
+            delivered: m.delivered.load(Acquire),
             in_flight: 0,
-        };
-        let ended = report.emitted
-            + report.filtered
-            + report.dead_lettered()
-            + report.discarded
-            + report.returned
-            + report.delivered;
-        report.in_flight = report.received.saturating_sub(ended);
-        report
+        }
+    }
+
+    /// The stage with what it `received`, and so what it holds.
+    fn received(mut self, received: u64) -> Self {
+        self.received = received;
+        let ended = self.emitted
+            + self.filtered
+            + self.dead_lettered()
+            + self.discarded
+            + self.returned
+            + self.delivered;
+        self.in_flight = received.saturating_sub(ended);
+        self
     }
 
     /// Failures of this stage stored by a dead-letter sink, all classes.
@@ -185,15 +191,24 @@ pub struct Report {
 impl Report {
     pub(crate) fn snapshot(stages: &[StageRef], wall: Duration, ending: Ending) -> Self {
         // What a stage received is what the stage before it emitted (one
-        // stream, counted once). Read downstream first, so that an item
-        // emitted upstream just after its downstream stage was read shows
-        // as in flight rather than lost.
-        let mut emitted: Vec<u64> = stages.iter().rev().map(|s| s.metrics().emitted.load()).collect();
-        emitted.reverse();
-        let reports = stages
-            .iter()
-            .enumerate()
-            .map(|(i, stage)| StageReport::snapshot(stage, i.checked_sub(1).map(|j| emitted[j]), emitted[i]))
+        // stream, counted once). Each stage is read whole, the last one
+        // first: an item that moves on while the snapshot is taken is read
+        // where it was, or where it went, never in both places, so the
+        // counts add up at any moment (an item that ends in a stage after
+        // that stage was read shows as in flight there). The counters are
+        // published with release stores and read with acquire loads, so
+        // that reading an item's later count makes its earlier one
+        // visible, whichever threads counted them.
+        let mut reports: Vec<StageReport> = stages.iter().rev().map(StageReport::read).collect();
+        reports.reverse();
+        let mut upstream = None;
+        let reports = reports
+            .into_iter()
+            .map(|stage| {
+                let received = upstream.unwrap_or(stage.emitted);
+                upstream = Some(stage.emitted);
+                stage.received(received)
+            })
             .collect();
         Self { stages: reports, wall, ending }
     }
@@ -291,20 +306,22 @@ impl Report {
     }
 
     /// Whether every source item is accounted for: `in = delivered +
-    /// dead-lettered + filtered + discarded + returned + abandoned`. Always
-    /// true for a finished run of weir's own stages; a custom stage that
+    /// dead-lettered + filtered + discarded + returned + abandoned`, and,
+    /// while the run goes on, `+ in flight`. Always true for weir's own
+    /// stages, at the end and at any moment of a run; a custom stage that
     /// drops items without counting them makes it false.
     pub fn is_conserved(&self) -> bool {
-        if self.ending == Ending::Running {
-            return true;
-        }
         let ended = self.delivered()
             + self.dead_lettered()
             + self.filtered()
             + self.discarded()
             + self.returned()
             + self.abandoned();
-        ended == self.source_items() && (self.ending == Ending::Aborted || self.in_flight() == 0)
+        match self.ending {
+            Ending::Running => ended + self.in_flight() == self.source_items(),
+            Ending::Aborted => ended == self.source_items(),
+            _ => ended == self.source_items() && self.in_flight() == 0,
+        }
     }
 }
 
@@ -361,7 +378,7 @@ impl fmt::Display for Report {
         let verdict = if self.is_conserved() { "conserved" } else { "NOT CONSERVED: items were lost" };
         write!(
             f,
-            "in {} = delivered {} + dead-lettered {} + filtered {} + discarded {} + returned {} + abandoned {}: {verdict}",
+            "in {} = delivered {} + dead-lettered {} + filtered {} + discarded {} + returned {} + abandoned {}",
             self.source_items(),
             self.delivered(),
             self.dead_lettered(),
@@ -369,6 +386,10 @@ impl fmt::Display for Report {
             self.discarded(),
             self.returned(),
             self.abandoned()
-        )
+        )?;
+        if self.ending == Ending::Running {
+            write!(f, " + in flight {}", self.in_flight())?;
+        }
+        write!(f, ": {verdict}")
     }
 }

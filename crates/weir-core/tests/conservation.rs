@@ -70,7 +70,8 @@ async fn run(case: &Case) -> (Report, Vec<u64>, Vec<u64>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    // 256 cases, or PROPTEST_CASES (TESTING.md).
+    #![proptest_config(ProptestConfig::default())]
 
     #[test]
     fn every_item_is_accounted_for(case in cases()) {

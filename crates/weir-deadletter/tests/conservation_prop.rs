@@ -49,7 +49,8 @@ fn expected(plan: Plan, max_attempts: u32) -> Option<(u32, ErrorClass)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    // 256 cases, or PROPTEST_CASES (TESTING.md).
+    #![proptest_config(ProptestConfig::default())]
 
     #[test]
     fn delivered_and_dead_lettered_partition_the_inputs(

@@ -161,7 +161,11 @@ mod random_schedules {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+        // 300 cases, or PROPTEST_CASES (TESTING.md).
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(300),
+            ..ProptestConfig::default()
+        })]
 
         #[test]
         fn what_the_report_says_is_what_happened(case in case()) {

@@ -205,7 +205,8 @@ fn check(plans: Vec<Plan>, workers: usize, capacity: usize, mode: Mode) -> Resul
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(32))]
+    // 256 cases, or PROPTEST_CASES (TESTING.md).
+    #![proptest_config(ProptestConfig::default())]
 
     #[test]
     fn every_mode_maps_conserves_and_keeps_its_order(
@@ -223,7 +224,8 @@ mod per_mode {
     use super::*;
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(32))]
+        // 256 cases, or PROPTEST_CASES (TESTING.md).
+        #![proptest_config(ProptestConfig::default())]
 
         #[test]
         fn unordered(plans in plans(), workers in 1..6usize, capacity in 1..20usize, lent in any::<bool>()) {

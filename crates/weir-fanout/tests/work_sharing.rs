@@ -190,7 +190,8 @@ fn cost() -> impl Strategy<Value = Duration> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    // 256 cases, or PROPTEST_CASES (TESTING.md).
+    #![proptest_config(ProptestConfig::default())]
 
     #[test]
     fn any_mix_of_costs_finishes_when_greedy_scheduling_does(

@@ -15,7 +15,12 @@ use weir_redis::{Entry, RedisSource};
 use weir_testkit::redis::RedisServer;
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    // Each case runs against a real server: 12 cases unless PROPTEST_CASES
+    // says otherwise (TESTING.md).
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(12),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn every_entry_is_stored_or_filtered_once_and_acknowledged(

@@ -158,7 +158,8 @@ fn jitters() -> impl Strategy<Value = Jitter> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    // 256 cases, or PROPTEST_CASES (TESTING.md).
+    #![proptest_config(ProptestConfig::default())]
 
     /// However attempts behave (quick failures, slow failures, hangs), an
     /// item never gets more than `max_attempts` attempts and never runs

@@ -72,7 +72,8 @@ fn every_decoded_spec_of_short_inputs_matches_the_model() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    // 256 cases, or PROPTEST_CASES (TESTING.md).
+    #![proptest_config(ProptestConfig::default())]
 
     #[test]
     fn model_and_run_agree(spec in pipeline_spec()) {
