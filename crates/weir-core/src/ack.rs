@@ -9,6 +9,13 @@
 //!
 //! Sources that attach nothing pay nothing: an [`Acks`] without
 //! acknowledgements is an empty enum variant, moved along with the item.
+//!
+//! There is no synchronization here to model-check (TESTING.md): an
+//! acknowledgement is a `FnOnce` owned by its item's envelope and fired by
+//! value, so "exactly once" is the type system's, whatever thread fires
+//! it. What the tests check is when: after the outcome is durable, and
+//! never for an abandoned item (the conformance suite, counting from
+//! outside).
 
 use std::fmt;
 

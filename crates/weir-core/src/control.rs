@@ -2,6 +2,11 @@
 //! ending the run with an error, halted failures, and the tasks the run
 //! owns. The ground floor of the run: stages, failure routes, the plan and
 //! the runner all import it; it imports none of them.
+//!
+//! Its synchronization is taken from crates, not written here, so it is
+//! not model-checked with weir's own (TESTING.md): the stop flag is
+//! tokio-util's `CancellationToken`, the run's tasks its `TaskTracker`,
+//! and the first error and the halted failures sit behind one `Mutex`.
 
 use std::any::Any;
 use std::fmt;

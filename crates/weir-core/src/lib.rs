@@ -46,6 +46,7 @@ mod run;
 pub mod sink;
 mod source;
 mod stage;
+mod sync;
 pub mod time;
 
 pub use ack::{Ack, Acks};

@@ -1,12 +1,11 @@
 //! Live per-stage counters, shared between a running pipeline and its handle.
 
-use std::sync::{Arc, Mutex};
-
-use crossbeam_utils::CachePadded;
-use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{Acquire, Release};
 
+use crossbeam_utils::CachePadded;
+
 use crate::class::ErrorClass;
+use crate::sync::{Arc, AtomicU64, Mutex};
 
 /// How many buckets a stage's attempts histogram has
 /// ([`StageReport::attempts`](crate::StageReport::attempts)): items that took

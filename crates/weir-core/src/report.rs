@@ -393,3 +393,48 @@ impl fmt::Display for Report {
         write!(f, ": {verdict}")
     }
 }
+
+/// Model checking (loom, `--cfg weir_loom`; TESTING.md): a snapshot taken
+/// while other threads count never counts an item twice nor loses one,
+/// in every interleaving of the counting threads and the snapshot.
+#[cfg(all(test, weir_loom))]
+mod loom_snapshot {
+    use loom::sync::mpsc::channel;
+    use loom::thread;
+
+    use super::*;
+    use crate::metrics::{StageKind, StageRef};
+
+    #[test]
+    fn a_snapshot_counts_each_item_once_in_every_interleaving() {
+        loom::model(|| {
+            let source = StageRef::new("source", StageKind::Source);
+            let stage = StageRef::new("check", StageKind::Transform);
+            let sink = StageRef::new("sink", StageKind::Sink);
+            let stages = vec![source.clone(), stage.clone(), sink.clone()];
+            let (tx, rx) = channel();
+            // The stage's thread: two items in; the first is filtered, the
+            // second goes on to the sink's thread, which delivers it.
+            let upstream = thread::spawn(move || {
+                let mut from_source = source.metrics().emitted.shard();
+                let mut from_stage = stage.metrics().emitted.shard();
+                from_source.add(2);
+                stage.metrics().record_filtered(1);
+                from_stage.add(1);
+                tx.send(()).unwrap();
+            });
+            let downstream = thread::spawn(move || {
+                rx.recv().unwrap();
+                sink.metrics().record_delivered(1);
+            });
+            let report = Report::snapshot(&stages, Duration::ZERO, Ending::Running);
+            let accounted = report.delivered() + report.filtered() + report.in_flight();
+            assert_eq!(accounted, report.source_items(), "{report}");
+            upstream.join().unwrap();
+            downstream.join().unwrap();
+            let report = Report::snapshot(&stages, Duration::ZERO, Ending::Completed);
+            assert!(report.is_conserved(), "{report}");
+            assert_eq!((report.delivered(), report.filtered()), (1, 1));
+        });
+    }
+}

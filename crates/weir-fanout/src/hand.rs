@@ -2,10 +2,10 @@
 //! itself, lent.
 
 use std::future::Future;
-use std::sync::Arc;
 
 use crate::job::Job;
 use crate::lent::{Home, Lent};
+use crate::sync::Arc;
 
 /// How a fan-out stage gives each item to its operation, chosen by the
 /// method that builds it: [`Cloned`] for [`fan_out`](crate::FanOutExt::fan_out)
@@ -130,7 +130,7 @@ pub(crate) mod sealed {
             None
         }
         fn lend(&mut self, item: T) -> Lent<T> {
-            self.home.lend(item)
+            Home::lend(&self.home, item)
         }
         fn is_back(&mut self) -> bool {
             self.back = self.home.take();

@@ -4,8 +4,10 @@
 use std::fmt;
 use std::future::poll_fn;
 use std::ops::Deref;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::PoisonError;
 use std::task::{Poll, Waker};
+
+use crate::sync::{Arc, Mutex, MutexGuard};
 
 /// An item lent to one attempt of an operation by a fan-out's
 /// `_lent` forms ([`fan_out_lent`](crate::FanOutExt::fan_out_lent) and
@@ -118,8 +120,8 @@ impl<T> Home<T> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn lend(self: &Arc<Self>, item: T) -> Lent<T> {
-        Lent { item: Some(item), home: self.clone() }
+    pub(crate) fn lend(home: &Arc<Self>, item: T) -> Lent<T> {
+        Lent { item: Some(item), home: home.clone() }
     }
 
     /// The item lent last, if it is back.
@@ -143,14 +145,14 @@ impl<T> Home<T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(weir_loom)))]
 mod tests {
     use super::*;
 
     #[test]
     fn a_dropped_lent_brings_its_item_home() {
         let home = Home::new();
-        let lent = home.lend(String::from("item"));
+        let lent = Home::lend(&home, String::from("item"));
         assert_eq!(lent.len(), 4);
         assert!(home.take().is_none(), "still out");
         drop(lent);
@@ -161,7 +163,7 @@ mod tests {
     #[test]
     fn a_lent_dropped_by_a_panic_brings_its_item_home() {
         let home = Home::new();
-        let lent = home.lend(7u32);
+        let lent = Home::lend(&home, 7u32);
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
             let _held = lent;
             panic!("boom");
@@ -170,15 +172,57 @@ mod tests {
         assert_eq!(home.take(), Some(7));
     }
 
+    #[cfg(not(weir_loom))]
     #[tokio::test]
     async fn the_worker_waits_for_an_item_kept_past_its_attempt() {
         let home = Home::new();
-        let lent = home.lend(3u8);
+        let lent = Home::lend(&home, 3u8);
         let kept = tokio::spawn(async move {
             tokio::task::yield_now().await;
             drop(lent);
         });
         assert_eq!(home.wait().await, 3);
         kept.await.unwrap();
+    }
+}
+
+/// Model checking (loom, `--cfg weir_loom`; TESTING.md): the item comes
+/// home exactly once, and a worker waiting for it is woken, in every
+/// interleaving of the worker and the thread that drops the `Lent`.
+#[cfg(all(test, weir_loom))]
+mod loom_home {
+    use loom::thread;
+
+    use super::*;
+
+    #[test]
+    fn a_lent_item_comes_home_once_and_wakes_its_worker() {
+        loom::model(|| {
+            let home = Home::new();
+            let lent = Home::lend(&home, 7u32);
+            let elsewhere = thread::spawn(move || drop(lent));
+            // The worker's way: take it if it is back, else wait for it.
+            let item = match home.take() {
+                Some(item) => item,
+                None => loom::future::block_on(home.wait()),
+            };
+            assert_eq!(item, 7);
+            elsewhere.join().unwrap();
+            assert!(home.take().is_none(), "the item came home once");
+        });
+    }
+
+    #[test]
+    fn items_lent_one_after_another_each_come_home() {
+        loom::model(|| {
+            let home = Home::new();
+            for n in 0..2u32 {
+                let lent = Home::lend(&home, n);
+                let elsewhere = thread::spawn(move || assert_eq!(*lent, n));
+                let item = loom::future::block_on(home.wait());
+                assert_eq!(item, n);
+                elsewhere.join().unwrap();
+            }
+        });
     }
 }

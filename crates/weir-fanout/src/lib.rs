@@ -59,6 +59,7 @@ mod lent;
 mod output;
 mod park;
 mod stage;
+mod sync;
 mod worker;
 
 use std::hash::Hash;

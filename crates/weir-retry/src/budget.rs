@@ -2,13 +2,18 @@
 //! every clone of a policy.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-
-use crossbeam_utils::CachePadded;
+use std::sync::PoisonError;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crossbeam_utils::CachePadded;
 use tokio::time::Instant;
+// The budget's own synchronization (its stripes and its state) is
+// model-checked with loom under `--cfg weir_loom` (TESTING.md).
+#[cfg(weir_loom)]
+use loom::sync::{Arc, Mutex, atomic::AtomicU64};
+#[cfg(not(weir_loom))]
+use std::sync::{Arc, Mutex, atomic::AtomicU64};
 
 use crate::error::InvalidPolicy;
 
@@ -359,7 +364,7 @@ impl fmt::Debug for RetryBudget {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(weir_loom)))]
 mod tests {
     use super::*;
 
@@ -418,5 +423,59 @@ mod tests {
             assert!(matches!(budget.validate(), Err(InvalidPolicy::InvalidBudgetRatio { .. })));
         }
         assert_eq!(RetryBudget::new(0.2, Duration::ZERO, 1).validate(), Err(InvalidPolicy::ZeroBudgetWindow));
+    }
+}
+
+/// Model checking (loom, `--cfg weir_loom`; TESTING.md): deposits made on
+/// two threads while a third takes them in are each counted once, in
+/// every interleaving of the stripe's count, its date and the take-in.
+#[cfg(all(test, weir_loom))]
+mod loom_budget {
+    use loom::thread;
+
+    use super::*;
+
+    impl RetryBudget {
+        /// First attempts counted in the window.
+        fn attempts(&self) -> u64 {
+            self.with_state(|state| state.slots.iter().map(|slot| slot.attempts).sum())
+        }
+    }
+
+    #[test]
+    fn concurrent_deposits_are_each_counted_once() {
+        loom::model(|| {
+            let budget = RetryBudget::new(1.0, Duration::from_secs(60), 0);
+            let depositors: Vec<_> = (0..2)
+                .map(|_| {
+                    let budget = budget.clone();
+                    thread::spawn(move || budget.deposit())
+                })
+                .collect();
+            let midway = budget.attempts();
+            for depositor in depositors {
+                depositor.join().unwrap();
+            }
+            assert!(midway <= 2);
+            assert_eq!(budget.attempts(), 2, "every deposit counted, once");
+        });
+    }
+
+    #[test]
+    fn a_withdrawal_racing_deposits_never_overdraws() {
+        loom::model(|| {
+            let budget = RetryBudget::new(1.0, Duration::from_secs(60), 0);
+            let depositor = {
+                let budget = budget.clone();
+                thread::spawn(move || budget.deposit())
+            };
+            let early = budget.withdraw();
+            depositor.join().unwrap();
+            // One first attempt at ratio 1 allows one retry in all, whether
+            // it was granted before the deposit was taken in or after.
+            let late = budget.withdraw();
+            assert!(!(early && late), "two retries for one attempt");
+            assert!(early || late, "the deposit's retry was never allowed");
+        });
     }
 }
