@@ -107,3 +107,29 @@ pub(crate) fn cases<T: fmt::Debug + Clone + 'static>(
         },
     )
 }
+
+impl Case<u32> {
+    /// A case from a fuzzer's bytes: the item count and values, the gaps
+    /// and delays, and the ending, each from the next bytes (zeros when
+    /// they run out).
+    pub(crate) fn from_bytes(bytes: &mut impl Iterator<Item = u8>, max_items: usize) -> Self {
+        let mut next = move || bytes.next().unwrap_or(0);
+        let count = usize::from(next()) % (max_items + 1);
+        let items = (0..count).map(|_| u32::from(next())).collect();
+        let gaps = next() % 4;
+        let source_gaps_ms = (0..gaps).map(|_| next() % 5).collect();
+        let delays = next() % 4;
+        let sink_delays_ms = (0..delays).map(|_| next() % 5).collect();
+        let (kind, at) = (next(), u32::from(next()));
+        let index = (at as usize) % max_items.max(1);
+        let ending = match kind % 6 {
+            0 => End::Complete,
+            1 => End::Shutdown { at_ms: at },
+            2 => End::Abort { at_ms: at },
+            3 => End::Drop { at_ms: at },
+            4 => End::Stall { after: index },
+            _ => End::Panic { at_item: index },
+        };
+        Case { items, source_gaps_ms, sink_delays_ms, ending }
+    }
+}

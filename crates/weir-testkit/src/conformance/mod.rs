@@ -246,6 +246,41 @@ where
     Suite::new(owned.clone(), move |case| run_case(case, ASink { name: owned.clone(), sink: make() }))
 }
 
+/// Runs the stages `build` adds under one case decoded from `bytes` (a
+/// fuzzer's input; see `fuzz/fuzz_targets/composed_endings.rs`) and
+/// checks every promise it exercises, with `bound` the most items the
+/// stages may hold while the sink is stalled.
+///
+/// # Errors
+///
+/// [`Broken`], as from [`Suite::run`], with the decoded case (not
+/// shrunk: the fuzzer minimizes its input instead).
+///
+/// # Examples
+///
+/// ```
+/// use weir_core::Pipeline;
+///
+/// let case = [3u8, 10, 20, 30]; // three items, then zeros: complete
+/// let promises = weir_testkit::conformance::check_bytes(&case, 0, |p: Pipeline<u32>| p.map("m", |x| x + 1)).unwrap();
+/// assert!(!promises.is_empty());
+/// ```
+pub fn check_bytes<O, F>(bytes: &[u8], bound: u64, build: F) -> Result<Vec<Promise>, Broken>
+where
+    O: Send + 'static,
+    F: FnOnce(Pipeline<u32>) -> Pipeline<O> + Send + 'static,
+{
+    let case = Case::from_bytes(&mut bytes.iter().copied(), 24);
+    let observed = run_case(&case, ASegment(build))
+        .map_err(|error| Broken::Build { subject: "segment".into(), error: error.to_string() })?;
+    promises::verify(&case, &observed, "the stages", bound).map_err(|(promise, detail)| Broken::Promise {
+        subject: "the stages".into(),
+        promise,
+        detail,
+        case: format!("{case:#?}"),
+    })
+}
+
 type Runner<T> = Box<dyn Fn(&Case<T>) -> Result<Observed, BuildError>>;
 
 /// The settings of one conformance run; see the [module docs](self).

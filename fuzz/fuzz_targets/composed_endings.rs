@@ -1,0 +1,162 @@
+//! Bytes → a chain of any of weir's stages and operators (inline stages,
+//! batches by count and by weight, buffers, every fan-out mode with
+//! faults and panics per item, a retry layer, the lent form, broadcast,
+//! dead letters with a slow store) → one run of the conformance harness
+//! under a schedule and an ending (completion, `shutdown()`, `abort()`,
+//! a dropped handle, a stalled sink, a panic upstream) on a paused clock.
+//! Every promise that ending exercises must hold: conservation against
+//! what the harness counted, acknowledgements once each and never for
+//! abandoned items, drain, the stages' bound while stalled, no task left
+//! in the runtime, panic containment.
+#![no_main]
+
+use std::sync::Once;
+use std::time::Duration;
+
+use libfuzzer_sys::fuzz_target;
+use weir_core::Pipeline;
+use weir_core::sink;
+use weir_deadletter::{DeadLetter, DeadLetterExt, DeadLetterOptions};
+use weir_fanout::{FanOut, FanOutExt, Lent};
+use weir_retry::{RetryExt, RetryPolicy};
+use weir_testkit::conformance::check_bytes;
+use weir_testkit::faults::{Fault, FaultyOp};
+
+const MAX_STAGES: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0} is refused")]
+struct Refused(u32);
+
+/// The fault an operation meets on item `x`: some fail, some panic, some
+/// take a few milliseconds.
+fn fault(x: u32) -> Fault {
+    match x % 9 {
+        3 => Fault::Fail,
+        5 => Fault::Panic,
+        1 | 7 => Fault::Delay(Duration::from_millis(u64::from(x % 3))),
+        _ => Fault::Pass,
+    }
+}
+
+fn faulty() -> FaultyOp<u32> {
+    FaultyOp::new(|x: &u32, _| fault(*x))
+}
+
+/// Adds stage `i` of kind `kind` (parameters `a`, `b`); returns the most
+/// items it may hold while its downstream is stalled.
+fn add(p: Pipeline<u32>, i: usize, kind: u8, a: u8, b: u8) -> (Pipeline<u32>, u64) {
+    let name = format!("{i}-{kind}");
+    let m = u32::from(a % 5) + 2;
+    let r = u32::from(b) % m;
+    let small = usize::from(a % 4) + 1;
+    let config = FanOut::workers(usize::from(b % 3) + 1).capacity(small);
+    let fan_bound = (config.capacity_items() + config.worker_count()) as u64;
+    match kind % 16 {
+        0 => (p.map(&name, move |x| x.wrapping_add(u32::from(a))), 0),
+        1 => (p.filter(&name, move |x| x % m != r), 0),
+        2 => (
+            p.try_map(&name, move |x| if x % m == r { Err(Refused(x)) } else { Ok(x) }).discard_failures(),
+            0,
+        ),
+        3 => {
+            let store = sink::from_fn(|letter: DeadLetter<u32>| async move {
+                tokio::time::sleep(Duration::from_millis(u64::from(*letter.item() % 3))).await;
+                Ok::<_, std::convert::Infallible>(())
+            });
+            let options = DeadLetterOptions::new().max_batch(small);
+            let p = p.try_map(&name, move |x| if x % m == r { Err(Refused(x)) } else { Ok(x) });
+            (p.dead_letter_with(store, options), small as u64)
+        }
+        4 => {
+            let p = p.batch(&name, small, Duration::from_millis(3));
+            (
+                p.map(&format!("{name}-sum"), |v: Vec<u32>| v.iter().fold(0u32, |s, x| s.wrapping_add(*x))),
+                small as u64 - 1,
+            )
+        }
+        5 => {
+            let p = p.batch_weighted(&name, small + 2, small, Duration::from_millis(3), |x: &u32| {
+                (x % 3) as usize
+            });
+            (
+                p.map(&format!("{name}-sum"), |v: Vec<u32>| v.iter().fold(0u32, |s, x| s.wrapping_add(*x))),
+                small as u64 + 1,
+            )
+        }
+        6 => (p.buffer(&name, small), small as u64 + 1),
+        7 => (p.fan_out(&name, config, faulty()).discard_failures(), fan_bound),
+        8 => (p.fan_out(&name, config.ordered(), faulty()).discard_failures(), fan_bound),
+        9 => (p.fan_out_keyed(&name, config, move |x: &u32| x % m, faulty()).discard_failures(), fan_bound),
+        10 => {
+            // Fails every other call: retried after 1 ms, up to 3 attempts.
+            let op = FaultyOp::new(|_: &u32, call| if call % 2 == 0 { Fault::Fail } else { Fault::Pass });
+            let policy = RetryPolicy::constant(Duration::from_millis(1)).max_attempts(3);
+            (p.fan_out(&name, config, op.retry(policy)).discard_failures(), fan_bound)
+        }
+        11 => {
+            let op = faulty();
+            let lent = move |x: Lent<u32>| weir_core::Operation::apply(&op, *x);
+            (p.fan_out_lent(&name, config, lent).discard_failures(), fan_bound)
+        }
+        12 => {
+            let p = p.broadcast(&name, small, vec![faulty(), faulty()]).discard_failures();
+            (p.map(&format!("{name}-first"), |v: Vec<u32>| v[0]), small as u64)
+        }
+        13 => {
+            let wait = move |x: u32| async move {
+                tokio::time::sleep(Duration::from_millis(u64::from(x % 3))).await;
+                x
+            };
+            (p.then(&name, wait), 0)
+        }
+        14 => {
+            let check = move |x: u32| async move {
+                tokio::task::yield_now().await;
+                if x % m == r { Err(Refused(x)) } else { Ok(x) }
+            };
+            (p.try_then(&name, check).discard_failures(), 0)
+        }
+        _ => (p.inspect(&name, |_| ()), 0),
+    }
+}
+
+/// Panics the operations inject on purpose are not crashes; any other
+/// panic still reaches libFuzzer's hook.
+fn expected_panics_are_not_crashes() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let message = info.payload().downcast_ref::<String>().map(String::as_str);
+            if !message.is_some_and(|m| m.starts_with("fault injected")) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+fuzz_target!(|data: &[u8]| {
+    expected_panics_are_not_crashes();
+    let (count, rest) = data.split_first().unwrap_or((&0, &[]));
+    let stages = usize::from(*count) % (MAX_STAGES + 1);
+    let (chain, case) = rest.split_at((stages * 3).min(rest.len()));
+    let specs: Vec<(u8, u8, u8)> = chain
+        .chunks(3)
+        .map(|c| (c[0], c.get(1).copied().unwrap_or(0), c.get(2).copied().unwrap_or(0)))
+        .collect();
+    let bound: u64 = specs
+        .iter()
+        .enumerate()
+        .map(|(i, &(kind, a, b))| add(Pipeline::from_iter(Vec::<u32>::new()), i, kind, a, b).1)
+        .sum();
+    let build = move |mut p: Pipeline<u32>| {
+        for (i, &(kind, a, b)) in specs.iter().enumerate() {
+            p = add(p, i, kind, a, b).0;
+        }
+        p
+    };
+    if let Err(broken) = check_bytes(case, bound, build) {
+        panic!("{broken}");
+    }
+});
