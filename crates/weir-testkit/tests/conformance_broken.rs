@@ -56,10 +56,24 @@ fn strip(env: Envelope<u64>) -> (Envelope<u64>, Acks) {
     (Envelope::from_parts(item, Meta::new(Acks::none(), count)), acks)
 }
 
-/// Owns the tasks of its stage: dropped with its stream, they go too.
+/// Owns the tasks of its stage: dropped with its stream, they go too;
+/// a task's panic is raised again when the input ends (as `buffer` does),
+/// so that only the promise under test breaks.
 fn owned(rx: tokio::sync::mpsc::UnboundedReceiver<Envelope<u64>>, tasks: JoinSet<()>) -> EnvelopeStream<u64> {
-    futures::stream::unfold((rx, tasks), |(mut rx, tasks)| async move {
-        rx.recv().await.map(|env| (env, (rx, tasks)))
+    futures::stream::unfold((rx, tasks), |(mut rx, mut tasks)| async move {
+        match rx.recv().await {
+            Some(env) => Some((env, (rx, tasks))),
+            None => {
+                while let Some(joined) = tasks.join_next().await {
+                    if let Err(error) = joined
+                        && error.is_panic()
+                    {
+                        std::panic::resume_unwind(error.into_panic());
+                    }
+                }
+                None
+            }
+        }
     })
     .boxed()
 }

@@ -27,6 +27,12 @@ pub(crate) enum End {
         /// When, in milliseconds of virtual time.
         at_ms: u32,
     },
+    /// The run's future (`run()`, not spawned) is dropped after `at_ms`:
+    /// no task may outlive it either.
+    DropRun {
+        /// When, in milliseconds of virtual time.
+        at_ms: u32,
+    },
     /// The sink takes `after` items, then never completes another send:
     /// the stage must stop pulling within its bound.
     Stall {
@@ -95,6 +101,7 @@ pub(crate) fn cases<T: fmt::Debug + Clone + 'static>(
         1 => (0..200u32).prop_map(|at_ms| End::Shutdown { at_ms }),
         1 => (0..200u32).prop_map(|at_ms| End::Abort { at_ms }),
         1 => (0..200u32).prop_map(|at_ms| End::Drop { at_ms }),
+        1 => (0..200u32).prop_map(|at_ms| End::DropRun { at_ms }),
         1 => (0..max_items.max(1)).prop_map(|after| End::Stall { after }),
         1 => (0..max_items.max(1)).prop_map(|at_item| End::Panic { at_item }),
     ];
@@ -122,12 +129,13 @@ impl Case<u32> {
         let sink_delays_ms = (0..delays).map(|_| next() % 5).collect();
         let (kind, at) = (next(), u32::from(next()));
         let index = (at as usize) % max_items.max(1);
-        let ending = match kind % 6 {
+        let ending = match kind % 7 {
             0 => End::Complete,
             1 => End::Shutdown { at_ms: at },
             2 => End::Abort { at_ms: at },
             3 => End::Drop { at_ms: at },
-            4 => End::Stall { after: index },
+            4 => End::DropRun { at_ms: at },
+            5 => End::Stall { after: index },
             _ => End::Panic { at_item: index },
         };
         Case { items, source_gaps_ms, sink_delays_ms, ending }

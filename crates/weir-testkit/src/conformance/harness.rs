@@ -189,7 +189,13 @@ where
         End::Panic { at_item } => poison(pipeline, at_item),
         _ => pipeline,
     };
-    let handle = subject.connect(pipeline, &probe).spawn()?;
+    let runnable = subject.connect(pipeline, &probe);
+    if let End::DropRun { at_ms } = case.ending {
+        // The run's own future, dropped while it runs.
+        let _ = tokio::time::timeout(Duration::from_millis(at_ms.into()), runnable.run()).await;
+        return Ok(finish(Ended::Dropped, None, &given, &acks).await);
+    }
+    let handle = runnable.spawn()?;
     let monitor = handle.monitor();
     let mut held_while_stalled = None;
     let ended = match case.ending {
@@ -208,25 +214,36 @@ where
             drop(handle);
             Ended::Dropped
         }
+        End::DropRun { .. } => unreachable!("run above, without a handle"),
         End::Stall { .. } => {
             tokio::time::sleep(LIMIT).await;
             held_while_stalled = Some(held(&handle.report()));
             Ended::Returned(handle.abort().await)
         }
     };
+    Ok(finish(ended, held_while_stalled, &given, &acks).await)
+}
+
+/// What the run did, once the tasks it aborted are gone.
+async fn finish(
+    ended: Ended,
+    held_while_stalled: Option<u64>,
+    given: &AtomicUsize,
+    acks: &AckLog<usize>,
+) -> Observed {
     // Aborted tasks go once the runtime has polled them.
     for _ in 0..8 {
         tokio::task::yield_now().await;
     }
     tokio::time::sleep(Duration::from_millis(1)).await;
     let tasks_left = tokio::runtime::Handle::current().metrics().num_alive_tasks();
-    Ok(Observed {
+    Observed {
         given: given.load(Ordering::SeqCst),
         acked: acks.fired(),
         ended,
         held_while_stalled,
         tasks_left,
-    })
+    }
 }
 
 /// What `ending` returned, or the live report if it did not return
