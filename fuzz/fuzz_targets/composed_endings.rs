@@ -1,5 +1,6 @@
 //! Bytes → a chain of any of weir's stages and operators (inline stages,
-//! batches by count and by weight, buffers, every fan-out mode with
+//! a halt on the first failure, batches by count and by weight, buffers,
+//! every fan-out mode with
 //! faults and panics per item, a retry layer, the lent form, broadcast,
 //! dead letters with a slow store) → one run of the conformance harness
 //! under a schedule and an ending (completion, `shutdown()`, `abort()`,
@@ -52,7 +53,7 @@ fn add(p: Pipeline<u32>, i: usize, kind: u8, a: u8, b: u8) -> (Pipeline<u32>, u6
     let small = usize::from(a % 4) + 1;
     let config = FanOut::workers(usize::from(b % 3) + 1).capacity(small);
     let fan_bound = (config.capacity_items() + config.worker_count()) as u64;
-    match kind % 16 {
+    match kind % 17 {
         0 => (p.map(&name, move |x| x.wrapping_add(u32::from(a))), 0),
         1 => (p.filter(&name, move |x| x % m != r), 0),
         2 => (
@@ -117,7 +118,9 @@ fn add(p: Pipeline<u32>, i: usize, kind: u8, a: u8, b: u8) -> (Pipeline<u32>, u6
             };
             (p.try_then(&name, check).discard_failures(), 0)
         }
-        _ => (p.inspect(&name, |_| ()), 0),
+        15 => (p.inspect(&name, |_| ()), 0),
+        // The first failure stops intake and ends the run, returned.
+        _ => (p.try_map(&name, move |x| if x % m == r { Err(Refused(x)) } else { Ok(x) }).halt_on_error(), 0),
     }
 }
 

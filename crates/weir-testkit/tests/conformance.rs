@@ -70,6 +70,16 @@ fn try_map() {
 }
 
 #[test]
+fn try_map_halting() {
+    // The first failure stops intake; the run ends with it returned.
+    every_promise(
+        conformance::segment("try_map", |p: Pipeline<u32>| p.try_map("try_map", no_fives).halt_on_error())
+            .items(0..40u32)
+            .assert(),
+    );
+}
+
+#[test]
 fn try_map_ref() {
     let f = |x: &u32| no_fives(*x);
     every_promise(

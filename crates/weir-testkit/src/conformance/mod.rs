@@ -88,7 +88,7 @@
 //! | stage | bound while stalled | where |
 //! |---|---|---|
 //! | `map`, `filter`, `inspect`, `then` | 0 | `weir-testkit/tests/conformance.rs` |
-//! | `try_map`, `try_map_ref`, `try_then` (failures discarded) | 0 | same |
+//! | `try_map`, `try_map_ref`, `try_then` (failures discarded), `try_map` with `halt_on_error` (the run ends with its failure returned) | 0 | same |
 //! | `batch` of `n` | `n - 1` | same |
 //! | `buffer` of capacity `n` | `n + 1` (the queue, and one item waiting for room) | same |
 //! | fan-out: unordered, ordered, keyed, one operation per worker, lent (slow items, errors, panics) | capacity + workers | `weir-fanout/tests/conformance.rs` |

@@ -133,6 +133,16 @@ fn contained<'a, T>(
     };
     match (result, poisoned) {
         (Ok(report), None) => Ok(report),
+        // A stage that halts (or a sink that fails for good) ends the run
+        // with its failures returned: the report must still add up, and
+        // the returned items must not be acknowledged.
+        (Err(RunError::Halted { report, .. } | RunError::Sink { report, .. }), None) => Ok(report),
+        // A halt may stop intake before the poison item comes.
+        (Err(RunError::Halted { report, .. } | RunError::Sink { report, .. }), Some(at_item))
+            if report.stage(POISON).is_some_and(|poison| poison.received <= at_item as u64) =>
+        {
+            Ok(report)
+        }
         (Err(RunError::Panicked { message, report }), Some(_)) if message.contains("poison") => {
             checked.push(Promise::PanicContainment);
             Ok(report)
