@@ -11,6 +11,14 @@ use crate::sync::Arc;
 /// method that builds it: [`Cloned`] for [`fan_out`](crate::FanOutExt::fan_out)
 /// and its siblings, [`Lending`] for the `_lent` forms. Sealed: these two
 /// are the only ones.
+///
+/// ```
+/// use weir_fanout::{Cloned, Handing, Lending, Lent};
+///
+/// fn input_of<H: Handing<String>>() -> &'static str { std::any::type_name::<H::Input>() }
+/// assert_eq!(input_of::<Cloned>(), std::any::type_name::<String>());
+/// assert_eq!(input_of::<Lending>(), std::any::type_name::<Lent<String>>());
+/// ```
 pub trait Handing<T>: sealed::Sealed + Send + Sync + 'static {
     /// What the operation takes: `T` ([`Cloned`]) or [`Lent<T>`] ([`Lending`]).
     type Input: Send + 'static;

@@ -10,6 +10,14 @@ use futures::future::BoxFuture;
 use weir_core::Operation;
 
 /// What one attempt does.
+///
+/// ```
+/// use weir_testkit::faults::{Fault, FaultyOp, run_paused};
+///
+/// let op = FaultyOp::<u8>::cycling(vec![Fault::Fail, Fault::Pass]);
+/// assert!(run_paused(weir_core::Operation::apply(&op, 1)).is_err());
+/// assert_eq!(run_paused(weir_core::Operation::apply(&op, 2)).unwrap(), 2);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// Succeeds at once.
@@ -24,8 +32,14 @@ pub enum Fault {
     Hang,
 }
 
-/// The error of an attempt that [`Fault::Fail`]ed: which item (by the
-/// operation's count of calls) and which attempt of it.
+/// The error of an attempt that [`Fault::Fail`]ed: the operation's call
+/// number (every attempt counts, retries included).
+///
+/// ```
+/// use weir_testkit::faults::Injected;
+///
+/// assert_eq!(Injected { call: 3 }.to_string(), "fault injected on call #3");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("fault injected on call #{call}")]
 pub struct Injected {

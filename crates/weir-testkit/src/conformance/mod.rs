@@ -427,6 +427,15 @@ impl<T: Clone + fmt::Debug + Send + 'static> Suite<T> {
 
 /// A conformance run that passed: how many cases, and how often each
 /// promise was checked.
+///
+/// ```
+/// use weir_core::Pipeline;
+/// use weir_testkit::conformance::{self, Promise};
+///
+/// let passed = conformance::segment("map", |p: Pipeline<u8>| p.map("map", |x| x / 2)).cases(16).assert();
+/// assert_eq!(passed.cases(), 16);
+/// assert!(passed.checked(Promise::Conservation) > 0);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Passed {
     cases: u32,
@@ -447,6 +456,26 @@ impl Passed {
 }
 
 /// Why a stage failed the suite.
+///
+/// ```
+/// use weir_core::{EnvelopeStream, Stage, StageContext};
+/// use weir_testkit::conformance::{self, Broken};
+///
+/// struct Invalid;
+///
+/// impl Stage<u8> for Invalid {
+///     type Output = u8;
+///     fn name(&self) -> &str { "invalid" }
+///     fn validate(&self) -> Result<(), weir_core::BuildError> {
+///         Err(weir_core::BuildError::Zero { stage: "invalid".into(), what: "the window" })
+///     }
+///     fn build(self, input: EnvelopeStream<u8>, _: StageContext) -> EnvelopeStream<u8> { input }
+/// }
+///
+/// let broken = conformance::stage(|| Invalid).cases(4).run().unwrap_err();
+/// assert!(matches!(broken, Broken::Build { .. }));
+/// assert_eq!(broken.promise(), None);
+/// ```
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Broken {

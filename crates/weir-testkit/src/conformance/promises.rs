@@ -9,6 +9,13 @@ use super::case::{Case, End};
 use super::harness::{Ended, Observed, POISON, held};
 
 /// A promise every stage (or sink) makes to the pipeline it runs in.
+///
+/// ```
+/// use weir_testkit::conformance::Promise;
+///
+/// assert_eq!(Promise::Acknowledgement.to_string(), "acknowledgement pass-through");
+/// assert_eq!(Promise::ALL.len(), 6);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum Promise {
