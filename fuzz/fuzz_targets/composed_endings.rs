@@ -1,14 +1,14 @@
 //! Bytes → a chain of any of weir's stages and operators (inline stages,
 //! a halt on the first failure, batches by count and by weight, buffers,
-//! every fan-out mode with
-//! faults and panics per item, a retry layer, the lent form, broadcast,
-//! dead letters with a slow store) → one run of the conformance harness
-//! under a schedule and an ending (completion, `shutdown()`, `abort()`,
-//! a dropped handle, a stalled sink, a panic upstream) on a paused clock.
-//! Every promise that ending exercises must hold: conservation against
-//! what the harness counted, acknowledgements once each and never for
-//! abandoned items, drain, the stages' bound while stalled, no task left
-//! in the runtime, panic containment.
+//! every fan-out mode with faults and panics per item, a retry layer, the
+//! lent form, broadcast, dead letters with a slow or a failing store) →
+//! one run of the conformance harness under a schedule and an ending
+//! (completion, `shutdown()`, `abort()`, a dropped handle or run future,
+//! a stalled sink, a panic upstream) on a paused clock. Every promise
+//! that ending exercises must hold: conservation against what the harness
+//! counted, acknowledgements once each and never for abandoned or
+//! returned items, drain, the stages' bound while stalled, no task left in
+//! the runtime, panic containment.
 #![no_main]
 
 use std::sync::Once;
@@ -20,6 +20,7 @@ use weir_core::sink;
 use weir_deadletter::{DeadLetter, DeadLetterExt, DeadLetterOptions};
 use weir_fanout::{FanOut, FanOutExt, Lent};
 use weir_retry::{RetryExt, RetryPolicy};
+use weir_testkit::FlakySink;
 use weir_testkit::conformance::check_bytes;
 use weir_testkit::faults::{Fault, FaultyOp};
 
@@ -53,7 +54,7 @@ fn add(p: Pipeline<u32>, i: usize, kind: u8, a: u8, b: u8) -> (Pipeline<u32>, u6
     let small = usize::from(a % 4) + 1;
     let config = FanOut::workers(usize::from(b % 3) + 1).capacity(small);
     let fan_bound = (config.capacity_items() + config.worker_count()) as u64;
-    match kind % 17 {
+    match kind % 18 {
         0 => (p.map(&name, move |x| x.wrapping_add(u32::from(a))), 0),
         1 => (p.filter(&name, move |x| x % m != r), 0),
         2 => (
@@ -119,6 +120,14 @@ fn add(p: Pipeline<u32>, i: usize, kind: u8, a: u8, b: u8) -> (Pipeline<u32>, u6
             (p.try_then(&name, check).discard_failures(), 0)
         }
         15 => (p.inspect(&name, |_| ()), 0),
+        16 => {
+            // A store that fails every third send: the dead-letter writer
+            // stores the record again.
+            let store = FlakySink::<DeadLetter<u32>>::failing_when(|n| n % 3 == 1);
+            let options = DeadLetterOptions::new().max_batch(small);
+            let p = p.try_map(&name, move |x| if x % m == r { Err(Refused(x)) } else { Ok(x) });
+            (p.dead_letter_with(store, options), small as u64)
+        }
         // The first failure stops intake and ends the run, returned.
         _ => (p.try_map(&name, move |x| if x % m == r { Err(Refused(x)) } else { Ok(x) }).halt_on_error(), 0),
     }
