@@ -16,6 +16,15 @@ pub(crate) enum End {
         /// When, in milliseconds of virtual time.
         at_ms: u32,
     },
+    /// `shutdown()` after `at_ms`, with a drain deadline of `drain_ms` + 1
+    /// milliseconds: what has not finished by then is abandoned, never
+    /// acknowledged.
+    Deadline {
+        /// When, in milliseconds of virtual time.
+        at_ms: u32,
+        /// The drain deadline, less one millisecond.
+        drain_ms: u8,
+    },
     /// `abort()` after `at_ms`: items in flight are abandoned, never
     /// acknowledged.
     Abort {
@@ -99,6 +108,7 @@ pub(crate) fn cases<T: fmt::Debug + Clone + 'static>(
     let ending = prop_oneof![
         2 => Just(End::Complete),
         1 => (0..200u32).prop_map(|at_ms| End::Shutdown { at_ms }),
+        1 => (0..200u32, 0..6u8).prop_map(|(at_ms, drain_ms)| End::Deadline { at_ms, drain_ms }),
         1 => (0..200u32).prop_map(|at_ms| End::Abort { at_ms }),
         1 => (0..200u32).prop_map(|at_ms| End::Drop { at_ms }),
         1 => (0..200u32).prop_map(|at_ms| End::DropRun { at_ms }),
@@ -129,13 +139,14 @@ impl Case<u32> {
         let sink_delays_ms = (0..delays).map(|_| next() % 5).collect();
         let (kind, at) = (next(), u32::from(next()));
         let index = (at as usize) % max_items.max(1);
-        let ending = match kind % 7 {
+        let ending = match kind % 8 {
             0 => End::Complete,
             1 => End::Shutdown { at_ms: at },
             2 => End::Abort { at_ms: at },
             3 => End::Drop { at_ms: at },
             4 => End::DropRun { at_ms: at },
             5 => End::Stall { after: index },
+            6 => End::Deadline { at_ms: at, drain_ms: kind / 8 % 6 },
             _ => End::Panic { at_item: index },
         };
         Case { items, source_gaps_ms, sink_delays_ms, ending }

@@ -189,7 +189,12 @@ where
         End::Panic { at_item } => poison(pipeline, at_item),
         _ => pipeline,
     };
-    let runnable = subject.connect(pipeline, &probe);
+    let runnable = match case.ending {
+        End::Deadline { drain_ms, .. } => {
+            subject.connect(pipeline, &probe).drain_timeout(Duration::from_millis(u64::from(drain_ms) + 1))
+        }
+        _ => subject.connect(pipeline, &probe),
+    };
     if let End::DropRun { at_ms } = case.ending {
         // The run's own future, dropped while it runs.
         let _ = tokio::time::timeout(Duration::from_millis(at_ms.into()), runnable.run()).await;
@@ -202,6 +207,10 @@ where
         End::Stall { .. } if !stalls => within_limit(handle.join(), &monitor).await,
         End::Complete | End::Panic { .. } => within_limit(handle.join(), &monitor).await,
         End::Shutdown { at_ms } => {
+            tokio::time::sleep(Duration::from_millis(at_ms.into())).await;
+            within_limit(handle.shutdown(), &monitor).await
+        }
+        End::Deadline { at_ms, .. } => {
             tokio::time::sleep(Duration::from_millis(at_ms.into())).await;
             within_limit(handle.shutdown(), &monitor).await
         }

@@ -4,8 +4,9 @@
 //!
 //! Each case feeds the stage from an acking source with generated gaps,
 //! into a sink with generated delays, on a paused clock (deterministic
-//! and fast), and ends the run one way: completion, `shutdown()` or
-//! `abort()` at a random moment, the handle or the run's own future
+//! and fast), and ends the run one way: completion, `shutdown()` (with
+//! time to drain, or a drain deadline of a few milliseconds that expires)
+//! or `abort()` at a random moment, the handle or the run's own future
 //! dropped, the sink stalled for an hour, or a panic in a stage before
 //! it. The harness counts for
 //! itself what the source gave, which acknowledgements fired and how many
