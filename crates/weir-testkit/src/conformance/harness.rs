@@ -15,8 +15,28 @@ use weir_core::{FallibleStage, Monitor, Stage, StageKind};
 use super::case::{Case, End};
 use crate::ack::AckLog;
 
-/// How long a run may take, in virtual time, before it counts as hung.
-pub(crate) const LIMIT: Duration = Duration::from_secs(3600);
+/// The clock a case runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Clock {
+    /// Paused: timers fire as soon as nothing else can run (deterministic
+    /// and fast). Only for subjects whose work is all on the runtime.
+    Paused,
+    /// The real clock, for subjects that wait on threads of their own (a
+    /// database sink's writer thread), where a paused clock would jump
+    /// ahead while they work.
+    Real,
+}
+
+impl Clock {
+    /// How long a run may take before it counts as hung: an hour of
+    /// virtual time, or ten seconds of real time.
+    pub(crate) fn limit(self) -> Duration {
+        match self {
+            Clock::Paused => Duration::from_secs(3600),
+            Clock::Real => Duration::from_secs(10),
+        }
+    }
+}
 
 /// What is checked: a stage, a fallible stage, a pipeline segment or a
 /// sink, and how it is plugged into the harness's pipeline.
@@ -125,7 +145,7 @@ pub(crate) enum Ended {
     Returned(Result<Report, RunError>),
     /// The handle was dropped.
     Dropped,
-    /// Nothing returned within [`LIMIT`] of virtual time.
+    /// Nothing returned within the clock's [limit](Clock::limit).
     Hung {
         /// The live report at the limit.
         report: Report,
@@ -153,7 +173,7 @@ impl fmt::Debug for Observed {
 }
 
 /// Runs `subject` under `case` on a fresh paused-clock runtime.
-pub(crate) fn run_case<T, S>(case: &Case<T>, subject: S) -> Result<Observed, BuildError>
+pub(crate) fn run_case<T, S>(case: &Case<T>, subject: S, clock: Clock) -> Result<Observed, BuildError>
 where
     T: Clone + Send + 'static,
     S: Subject<T>,
@@ -161,13 +181,13 @@ where
     quiet_poison();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
-        .start_paused(true)
+        .start_paused(clock == Clock::Paused)
         .build()
         .expect("a current-thread runtime builds");
-    runtime.block_on(run(case, subject))
+    runtime.block_on(run(case, subject, clock.limit()))
 }
 
-async fn run<T, S>(case: &Case<T>, subject: S) -> Result<Observed, BuildError>
+async fn run<T, S>(case: &Case<T>, subject: S, limit: Duration) -> Result<Observed, BuildError>
 where
     T: Clone + Send + 'static,
     S: Subject<T>,
@@ -204,15 +224,15 @@ where
     let monitor = handle.monitor();
     let mut held_while_stalled = None;
     let ended = match case.ending {
-        End::Stall { .. } if !stalls => within_limit(handle.join(), &monitor).await,
-        End::Complete | End::Panic { .. } => within_limit(handle.join(), &monitor).await,
+        End::Stall { .. } if !stalls => within_limit(handle.join(), &monitor, limit).await,
+        End::Complete | End::Panic { .. } => within_limit(handle.join(), &monitor, limit).await,
         End::Shutdown { at_ms } => {
             tokio::time::sleep(Duration::from_millis(at_ms.into())).await;
-            within_limit(handle.shutdown(), &monitor).await
+            within_limit(handle.shutdown(), &monitor, limit).await
         }
         End::Deadline { at_ms, .. } => {
             tokio::time::sleep(Duration::from_millis(at_ms.into())).await;
-            within_limit(handle.shutdown(), &monitor).await
+            within_limit(handle.shutdown(), &monitor, limit).await
         }
         End::Abort { at_ms } => {
             tokio::time::sleep(Duration::from_millis(at_ms.into())).await;
@@ -225,7 +245,7 @@ where
         }
         End::DropRun { .. } => unreachable!("run above, without a handle"),
         End::Stall { .. } => {
-            tokio::time::sleep(LIMIT).await;
+            tokio::time::sleep(limit).await;
             held_while_stalled = Some(held(&handle.report()));
             Ended::Returned(handle.abort().await)
         }
@@ -256,9 +276,13 @@ async fn finish(
 }
 
 /// What `ending` returned, or the live report if it did not return
-/// within [`LIMIT`] (the run is then dropped with the future).
-async fn within_limit(ending: impl Future<Output = Result<Report, RunError>>, monitor: &Monitor) -> Ended {
-    match tokio::time::timeout(LIMIT, ending).await {
+/// within `limit` (the run is then dropped with the future).
+async fn within_limit(
+    ending: impl Future<Output = Result<Report, RunError>>,
+    monitor: &Monitor,
+    limit: Duration,
+) -> Ended {
+    match tokio::time::timeout(limit, ending).await {
         Ok(result) => Ended::Returned(result),
         Err(_) => Ended::Hung { report: monitor.report() },
     }

@@ -83,7 +83,8 @@ pub(crate) fn verify<T>(
             return Err((
                 Promise::Drain,
                 format!(
-                    "the run did not end within an hour of virtual time ({:?}); `{name}` holds {held} item(s)",
+                    "the run did not end within an hour of virtual time (ten seconds on the real clock) ({:?}); \
+                     `{name}` holds {held} item(s)",
                     case.ending
                 ),
             ));
@@ -107,7 +108,7 @@ pub(crate) fn verify<T>(
             return Err((
                 Promise::Backpressure,
                 format!(
-                    "`{name}` held {held} item(s) after an hour with its downstream stalled, more than its bound of \
+                    "`{name}` held {held} item(s) after its downstream stalled for an hour, more than its bound of \
                      {bound}: it pulls items nobody downstream asked for (if holding more is documented, declare \
                      it with `.bound(n)`)"
                 ),
