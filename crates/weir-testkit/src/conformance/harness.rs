@@ -179,8 +179,9 @@ where
     S: Subject<T>,
 {
     quiet_poison();
+    // Every driver the build has (a sink may talk to a server).
     let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
+        .enable_all()
         .start_paused(clock == Clock::Paused)
         .build()
         .expect("a current-thread runtime builds");
