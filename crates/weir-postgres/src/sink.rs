@@ -210,6 +210,19 @@ struct Connection {
     client: Client,
     copy: Statement,
     insert: Statement,
+    /// The task that drives the connection: it goes with the sink.
+    _driver: Driver,
+}
+
+/// The connection's task, aborted when dropped: a sink dropped with its
+/// pipeline (an abort, a dropped run) leaves no task behind, where a
+/// detached one would outlive the run until the server noticed.
+struct Driver(tokio::task::JoinHandle<()>);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl<R: PgRow> PgSink<R> {
@@ -312,15 +325,15 @@ impl<R: PgRow> PgSink<R> {
         }
         if self.conn.is_none() {
             let (client, connection) = self.config.connect(NoTls).await.map_err(PgError::from_connect)?;
-            tokio::spawn(async move {
+            let driver = Driver(tokio::spawn(async move {
                 if let Err(e) = connection.await {
                     tracing::debug!(error = %e, "PostgreSQL connection ended");
                 }
-            });
+            }));
             if self.counters.0.connections.fetch_add(1, Ordering::Relaxed) > 0 {
                 tracing::info!("reconnected to PostgreSQL");
             }
-            let conn = prepare(client, &self.statements, &self.table).await?;
+            let conn = prepare(client, driver, &self.statements, &self.table).await?;
             self.conn = Some(conn);
         }
         Ok(self.conn.as_mut().expect("connected above"))
@@ -329,7 +342,7 @@ impl<R: PgRow> PgSink<R> {
     /// Stores the rows encoded in `self.buf`; returns the rows inserted.
     async fn store(&mut self) -> Result<u64, PgError> {
         let data = self.buf.split().freeze();
-        let Connection { client, copy, insert } = self.connection().await?;
+        let Connection { client, copy, insert, .. } = self.connection().await?;
         let tx = client.transaction().await.map_err(PgError::from_statement)?;
         let copy = tx.copy_in::<_, bytes::Bytes>(&*copy).await.map_err(PgError::from_statement)?;
         futures::pin_mut!(copy);
@@ -344,7 +357,12 @@ impl<R: PgRow> PgSink<R> {
 /// Creates the table if asked (again after a reconnection: it may have
 /// been dropped meanwhile), the session's staging table, and prepares the
 /// statements.
-async fn prepare(client: Client, statements: &Statements, table: &Table) -> Result<Connection, PgError> {
+async fn prepare(
+    client: Client,
+    driver: Driver,
+    statements: &Statements,
+    table: &Table,
+) -> Result<Connection, PgError> {
     if let Some(create) = &statements.create {
         client.batch_execute(create).await.map_err(PgError::from_statement)?;
     }
@@ -352,7 +370,7 @@ async fn prepare(client: Client, statements: &Statements, table: &Table) -> Resu
     let copy = client.prepare(&statements.copy).await.map_err(PgError::from_statement)?;
     let insert = client.prepare(&statements.insert).await.map_err(PgError::from_statement)?;
     tracing::debug!(table = table.name(), "PostgreSQL sink connected");
-    Ok(Connection { client, copy, insert })
+    Ok(Connection { client, copy, insert, _driver: driver })
 }
 
 impl<R: PgRow> Sink<Vec<R>> for PgSink<R> {

@@ -358,3 +358,47 @@ pub(crate) fn held(report: &Report) -> u64 {
         .map(|stage| stage.in_flight)
         .sum()
 }
+
+/// A sink made by a future, on the runtime of the case that uses it (a
+/// sink that connects asynchronously: its connection belongs to the
+/// runtime it was made on). The future runs at the first send or flush.
+pub(crate) struct Made<F, S> {
+    making: Option<std::pin::Pin<Box<F>>>,
+    sink: Option<S>,
+}
+
+impl<F, S> Made<F, S> {
+    pub(crate) fn new(future: F) -> Self {
+        Self { making: Some(Box::pin(future)), sink: None }
+    }
+}
+
+impl<F: Future<Output = S> + Send, S: Send> Made<F, S> {
+    async fn get(&mut self) -> &mut S {
+        if let Some(making) = self.making.take() {
+            self.sink = Some(making.await);
+        }
+        self.sink.as_mut().expect("made at the first use")
+    }
+}
+
+impl<T, F, S> Sink<T> for Made<F, S>
+where
+    T: Send + 'static,
+    F: Future<Output = S> + Send + 'static,
+    S: Sink<T>,
+{
+    type Error = S::Error;
+
+    async fn send(&mut self, item: T) -> Result<(), weir_core::SinkError<T, S::Error>> {
+        self.get().await.send(item).await
+    }
+
+    async fn flush(&mut self) -> Result<(), S::Error> {
+        self.get().await.flush().await
+    }
+
+    fn last_attempt(&self) -> Option<&weir_core::Attempt> {
+        self.sink.as_ref().and_then(Sink::last_attempt)
+    }
+}
