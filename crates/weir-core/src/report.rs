@@ -65,8 +65,9 @@ pub struct StageReport {
     pub returned: u64,
     /// Items the sink wrote and flushed (sink only).
     pub delivered: u64,
-    /// Items still inside this stage when the run ended: abandoned by a
-    /// forced abort; after a normal end this must be zero.
+    /// Items inside this stage: in a live report, those it holds now; at
+    /// the end of a run, those abandoned by a forced abort (after a normal
+    /// end this must be zero).
     pub in_flight: u64,
 }
 

@@ -8,14 +8,14 @@ use weir_core::chunk::{ChunkStream, FallibleChunks, build_fallible_by_chunks};
 use weir_core::{BuildError, EnvelopeStream, FallibleStage, FallibleStream, Operation, StageContext};
 
 use crate::config::FanOut;
-use crate::hand::{Cloned, Handing};
+use crate::hand::{Cloning, Handing};
 use crate::stage::launch_sized;
 
 /// Stage for [`FanOutExt::fan_out_with`](crate::FanOutExt::fan_out_with)
-/// (`H` = [`Cloned`]) and
+/// (`H` = [`Cloning`]) and
 /// [`fan_out_with_lent`](crate::FanOutExt::fan_out_with_lent)
-/// (`H` = [`Lending`](crate::Lending)).
-pub struct FanOutWithStage<M, H = Cloned> {
+/// (`H` = [`Lending`](crate::Lending)); made by those methods only.
+pub struct FanOutWithStage<M, H = Cloning> {
     name: String,
     config: FanOut,
     make: M,

@@ -8,19 +8,19 @@ use crate::lent::{Home, Lent};
 use crate::sync::Arc;
 
 /// How a fan-out stage gives each item to its operation, chosen by the
-/// method that builds it: [`Cloned`] for [`fan_out`](crate::FanOutExt::fan_out)
+/// method that builds it: [`Cloning`] for [`fan_out`](crate::FanOutExt::fan_out)
 /// and its siblings, [`Lending`] for the `_lent` forms. Sealed: these two
 /// are the only ones.
 ///
 /// ```
-/// use weir_fanout::{Cloned, Handing, Lending, Lent};
+/// use weir_fanout::{Cloning, Handing, Lending, Lent};
 ///
 /// fn input_of<H: Handing<String>>() -> &'static str { std::any::type_name::<H::Input>() }
-/// assert_eq!(input_of::<Cloned>(), std::any::type_name::<String>());
+/// assert_eq!(input_of::<Cloning>(), std::any::type_name::<String>());
 /// assert_eq!(input_of::<Lending>(), std::any::type_name::<Lent<String>>());
 /// ```
 pub trait Handing<T>: sealed::Sealed + Send + Sync + 'static {
-    /// What the operation takes: `T` ([`Cloned`]) or [`Lent<T>`] ([`Lending`]).
+    /// What the operation takes: `T` ([`Cloning`]) or [`Lent<T>`] ([`Lending`]).
     type Input: Send + 'static;
     /// A worker's state.
     #[doc(hidden)]
@@ -39,7 +39,7 @@ pub trait Handing<T>: sealed::Sealed + Send + Sync + 'static {
 /// });
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Cloned;
+pub struct Cloning;
 
 /// Each attempt borrows the item itself, through a [`Lent`] that brings
 /// it back to the worker when dropped: no clone, no `T: Clone`. The
@@ -55,11 +55,11 @@ pub struct Cloned;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Lending;
 
-impl<T: Clone + Send + 'static> Handing<T> for Cloned {
+impl<T: Clone + Send + 'static> Handing<T> for Cloning {
     type Input = T;
-    type Worker = Cloned;
-    fn worker() -> Cloned {
-        Cloned
+    type Worker = Cloning;
+    fn worker() -> Cloning {
+        Cloning
     }
 }
 
@@ -76,7 +76,7 @@ pub(crate) mod sealed {
 
     /// Only this crate's hands are [`Handing`](super::Handing)s.
     pub trait Sealed {}
-    impl Sealed for Cloned {}
+    impl Sealed for Cloning {}
     impl Sealed for Lending {}
 
     /// One worker's way of giving items out and getting them back.
@@ -98,7 +98,7 @@ pub(crate) mod sealed {
         fn back(&mut self, job: Job<()>) -> Job<T>;
     }
 
-    impl<T: Clone + Send + 'static> HandWorker<T> for Cloned {
+    impl<T: Clone + Send + 'static> HandWorker<T> for Cloning {
         type Input = T;
         #[inline(always)]
         fn copy(&self, item: &T) -> Option<T> {

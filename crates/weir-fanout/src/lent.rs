@@ -24,6 +24,10 @@ use crate::sync::{Arc, Mutex, MutexGuard};
 /// into a spawned task, say) holds its worker until it lets go: the
 /// worker waits for the item before it goes on, so nothing is lost, and
 /// a drain deadline counts that item as abandoned if it never comes back.
+/// So a `Lent` must never be part of what the operation returns, in its
+/// output or in its error: the worker would wait for an item that its
+/// own result holds, for ever. Return what you read from the item (a
+/// copy of a field, a parsed value), never the `Lent`.
 ///
 /// # Examples
 ///

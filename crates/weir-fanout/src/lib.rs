@@ -38,9 +38,9 @@
 //! operation per worker: per-worker state without sharing, and an
 //! operation's `Drop` that runs when its worker stops.
 //!
-//! Every mode but broadcast gives each attempt a clone of the item and
-//! keeps the original for a retry or a failure (`T: Clone`). Its `_lent`
-//! form ([`fan_out_lent`](FanOutExt::fan_out_lent),
+//! Each mode gives each attempt a clone of the item and keeps the
+//! original for a retry or a failure (`T: Clone`). Every mode but
+//! broadcast has a `_lent` form ([`fan_out_lent`](FanOutExt::fan_out_lent),
 //! [`fan_out_keyed_lent`](FanOutExt::fan_out_keyed_lent),
 //! [`fan_out_with_lent`](FanOutExt::fan_out_with_lent)) lends the item
 //! itself to each attempt as a [`Lent`] and has it back afterwards, also
@@ -66,7 +66,7 @@ use std::hash::Hash;
 
 pub use config::FanOut;
 pub use fan_out_with::FanOutWithStage;
-pub use hand::{Cloned, Handing, Lending};
+pub use hand::{Cloning, Handing, Lending};
 pub use lent::Lent;
 pub use stage::{BroadcastStage, FanOutStage, KeyedStage};
 use weir_core::{Fallible, Operation, Pipeline, StageError};
@@ -346,7 +346,9 @@ pub trait FanOutExt<T>: Sized {
     /// Output order, backpressure, retries and failures are as for
     /// [`fan_out`](Self::fan_out). The operation should let go of the
     /// `Lent` when its future completes (it normally does: the future
-    /// owns it); one kept longer holds its worker until it is dropped.
+    /// owns it); one kept longer holds its worker until it is dropped, and
+    /// one returned in the operation's output or error holds it for ever
+    /// (see [`Lent`]).
     ///
     /// # Errors
     ///
@@ -392,6 +394,10 @@ pub trait FanOutExt<T>: Sized {
     /// attempt borrows the item through a [`Lent`], as in
     /// [`fan_out_lent`](Self::fan_out_lent).
     ///
+    /// # Errors
+    ///
+    /// As for [`fan_out_keyed`](Self::fan_out_keyed).
+    ///
     /// # Examples
     ///
     /// ```
@@ -436,6 +442,10 @@ pub trait FanOutExt<T>: Sized {
     /// [`fan_out_with`](Self::fan_out_with) without a clone: each
     /// worker's operation borrows each item through a [`Lent`], as in
     /// [`fan_out_lent`](Self::fan_out_lent).
+    ///
+    /// # Errors
+    ///
+    /// As for [`fan_out_with`](Self::fan_out_with).
     ///
     /// # Examples
     ///
@@ -488,7 +498,7 @@ impl<T: Send + 'static> FanOutExt<T> for Pipeline<T> {
         Op: Operation<T>,
         Op::Error: StageError,
     {
-        self.try_stage(FanOutWithStage::<M, Cloned>::new(name, config, make))
+        self.try_stage(FanOutWithStage::<M, Cloning>::new(name, config, make))
     }
 
     fn fan_out_keyed<Op, F, K>(

@@ -11,7 +11,7 @@ use crate::assemble::{Broadcast, Ordered, Unordered};
 use crate::config::FanOut;
 use crate::dispatch::Dispatch;
 use crate::feeder::{KeyHash, Router};
-use crate::hand::{Cloned, Handing, Lending};
+use crate::hand::{Cloning, Handing, Lending};
 use crate::launch::{Layout, launch};
 
 /// Stage for [`FanOutExt::fan_out`](crate::FanOutExt::fan_out), for
@@ -36,10 +36,10 @@ use crate::launch::{Layout, launch};
 /// # }
 /// ```
 ///
-/// `H` says how each item is given to the operation: [`Cloned`] (built by
+/// `H` says how each item is given to the operation: [`Cloning`] (built by
 /// [`new`](Self::new)) or [`Lending`] (built by [`lending`](Self::lending)).
 #[derive(Debug)]
-pub struct FanOutStage<Op, H = Cloned> {
+pub struct FanOutStage<Op, H = Cloning> {
     name: String,
     config: FanOut,
     op: Op,
@@ -128,7 +128,7 @@ where
 ///
 /// `H` says how each item is given to the operation, as for
 /// [`FanOutStage`].
-pub struct KeyedStage<Op, F, H = Cloned> {
+pub struct KeyedStage<Op, F, H = Cloning> {
     name: String,
     config: FanOut,
     key: F,
@@ -296,7 +296,7 @@ where
             capacity: self.capacity,
             max_batch: (self.capacity / lanes).clamp(1, crate::config::MAX_BATCH),
         };
-        launch::<T, Cloned, Op, _>(layout, input, ctx, Broadcast::new(lanes))
+        launch::<T, Cloning, Op, _>(layout, input, ctx, Broadcast::new(lanes))
     }
 }
 

@@ -216,7 +216,10 @@ struct Connection {
 
 /// The connection's task, aborted when dropped: a sink dropped with its
 /// pipeline (an abort, a dropped run) leaves no task behind, where a
-/// detached one would outlive the run until the server noticed.
+/// detached one would outlive the run until the server noticed. The
+/// server then sees the connection close without a goodbye (PostgreSQL
+/// logs an unexpected EOF) at the end of every run; nothing is lost:
+/// each transaction was committed or is rolled back.
 struct Driver(tokio::task::JoinHandle<()>);
 
 impl Drop for Driver {

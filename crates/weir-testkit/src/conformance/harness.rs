@@ -217,9 +217,14 @@ where
         _ => subject.connect(pipeline, &probe),
     };
     if let End::DropRun { at_ms } = case.ending {
-        // The run's own future, dropped while it runs.
-        let _ = tokio::time::timeout(Duration::from_millis(at_ms.into()), runnable.run()).await;
-        return Ok(finish(Ended::Dropped, None, &given, &acks).await);
+        // The run's own future, dropped while it runs (or, if it ended
+        // first, what it returned, checked like any ending).
+        let ended = match tokio::time::timeout(Duration::from_millis(at_ms.into()), runnable.run()).await {
+            Ok(Err(RunError::Build(error))) => return Err(error),
+            Ok(result) => Ended::Returned(result),
+            Err(_) => Ended::Dropped,
+        };
+        return Ok(finish(ended, None, &given, &acks).await);
     }
     let handle = runnable.spawn()?;
     let monitor = handle.monitor();
@@ -245,9 +250,13 @@ where
             Ended::Dropped
         }
         End::DropRun { .. } => unreachable!("run above, without a handle"),
-        End::Stall { .. } => {
+        End::Stall { after } => {
             tokio::time::sleep(limit).await;
-            held_while_stalled = Some(held(&handle.report()));
+            // Only a sink that did stall (it got past `after` sends) tests
+            // backpressure: fewer items, or a halt, end the run first.
+            if probe.taken.load(Ordering::SeqCst) > after {
+                held_while_stalled = Some(held(&handle.report()));
+            }
             Ended::Returned(handle.abort().await)
         }
     };
@@ -328,7 +337,7 @@ fn poison<T: Send + 'static>(pipeline: Pipeline<T>, at_item: usize) -> Pipeline<
 pub(crate) const POISON: &str = "conformance-poison";
 
 /// How the poison's panic message starts.
-const POISONED: &str = "conformance: item ";
+pub(crate) const POISONED: &str = "conformance: item ";
 
 /// Keeps the poison's deliberate panics out of the test output (every
 /// other panic still goes to the hook that was installed before).

@@ -14,8 +14,8 @@
 //!
 //! | promise | what is checked |
 //! |---|---|
-//! | [`Conservation`](Promise::Conservation) | the report's conservation line holds, and its source count is what the source gave |
-//! | [`Acknowledgement`](Promise::Acknowledgement) | acknowledgements fire once each, as many as items finished (delivered, filtered, failed and discarded), none for an item in flight or abandoned |
+//! | [`Conservation`](Promise::Conservation) | the report's conservation line holds (after completion and `shutdown()`, with nothing in flight), and its source count is what the source gave |
+//! | [`Acknowledgement`](Promise::Acknowledgement) | acknowledgements fire once each, and as many as items finished (delivered, filtered, discarded, dead-lettered): more would be acknowledgements for items in flight or abandoned, fewer lost ones (counted, not matched item by item) |
 //! | [`Backpressure`](Promise::Backpressure) | with the sink stalled for an hour, the stage holds at most its bound |
 //! | [`Drain`](Promise::Drain) | completion and `shutdown()` leave nothing in flight, and the run ends |
 //! | [`NoLeakedTask`](Promise::NoLeakedTask) | the runtime has no task left once the run ended, however it ended |
@@ -161,6 +161,8 @@ where
 
 /// A suite for the stage `make` builds (a fresh one per case), over
 /// items of any type (`any::<T>()` unless [`items`](Suite::items) says).
+/// `make` is also called once at once, for the stage's name: it must
+/// not need a runtime (make a stage that connects at its first item).
 ///
 /// ```
 /// use weir_core::{EnvelopeStream, Stage, StageContext};
@@ -323,7 +325,8 @@ where
 /// asynchronously): the future is made by `make` and runs on each case's
 /// own runtime, at the first send, so that the sink's connection belongs
 /// to the runtime that uses it. Use it with [`Suite::real_clock`] when
-/// the sink talks to a server.
+/// the sink talks to a server. Such a sink's own `validate` is not
+/// called (it does not exist before its first send).
 ///
 /// ```
 /// use weir_core::sink;
@@ -398,9 +401,11 @@ impl<T: Clone + fmt::Debug + Send + 'static> Suite<T> {
         self
     }
 
-    /// The most items the stage may hold while its downstream is stalled
-    /// (default 0: a stage that passes items on holds none once it has
-    /// handed them on). A buffer or a batch declares its size.
+    /// The most items the stage may hold while its downstream is stalled,
+    /// counted in source items, as the report counts (default 0: a stage
+    /// that passes items on holds none once it has handed them on). A
+    /// buffer or a batch declares its size; a stage after a batch counts
+    /// each batch as the items in it.
     pub fn bound(mut self, n: u64) -> Self {
         self.bound = n;
         self
@@ -459,10 +464,16 @@ impl<T: Clone + fmt::Debug + Send + 'static> Suite<T> {
         });
         match outcome {
             Ok(()) => Ok(passed.into_inner()),
-            Err(TestError::Fail(_, found)) => {
-                let seen = last.into_inner().expect("a failing case was recorded");
-                Err(self.minimize(found, seen))
-            }
+            Err(TestError::Fail(reason, found)) => match last.into_inner() {
+                Some(seen) => Err(self.minimize(found, seen)),
+                // The case panicked (in `make`, say): proptest's reason says how.
+                None => Err(Broken::Promise {
+                    subject: self.name.clone(),
+                    promise: Promise::PanicContainment,
+                    detail: format!("a case panicked: {reason}"),
+                    case: format!("{found:#?}"),
+                }),
+            },
             Err(TestError::Abort(why)) => panic!("the conformance run of `{}` was aborted: {why}", self.name),
         }
     }

@@ -6,7 +6,7 @@ use std::fmt;
 use weir_core::{Ending, Report, RunError};
 
 use super::case::{Case, End};
-use super::harness::{Ended, Observed, POISON, held};
+use super::harness::{Ended, Observed, POISON, POISONED, held};
 
 /// A promise every stage (or sink) makes to the pipeline it runs in.
 ///
@@ -20,11 +20,13 @@ use super::harness::{Ended, Observed, POISON, held};
 #[non_exhaustive]
 pub enum Promise {
     /// Every item in comes out, is filtered with a count, or fails with
-    /// its item: the report's conservation line holds and matches what
-    /// the source gave.
+    /// its item: the report's conservation line holds (with nothing in
+    /// flight after completion or `shutdown()`) and counts what the source
+    /// gave.
     Conservation,
-    /// Every finished item's acknowledgement fires exactly once, after it
-    /// is finished, and never for an abandoned item.
+    /// Acknowledgements fire once each, as many as items finished: more
+    /// would be for items in flight or abandoned, fewer would be lost (the
+    /// harness counts them; it does not match them item by item).
     Acknowledgement,
     /// While downstream is stalled, the stage holds no more items than
     /// its documented bound.
@@ -151,7 +153,9 @@ fn contained<'a, T>(
         {
             Ok(report)
         }
-        (Err(RunError::Panicked { message, report }), Some(_)) if message.contains("poison") => {
+        (Err(RunError::Panicked { message, report }), Some(at_item))
+            if message.contains(&format!("{POISONED}{at_item} is poison")) =>
+        {
             checked.push(Promise::PanicContainment);
             Ok(report)
         }
