@@ -94,6 +94,9 @@ pub(crate) mod sealed {
         fn is_back(&mut self) -> bool;
         /// Waits until the lent item is back.
         fn wait(&mut self) -> impl Future<Output = ()> + Send;
+        /// Gives up the lent item for good (a success's output holds it):
+        /// when it comes back, it is dropped, not taken for the next one.
+        fn let_go(&mut self);
         /// `job` with its lent item, once it is back.
         fn back(&mut self, job: Job<()>) -> Job<T>;
     }
@@ -113,6 +116,7 @@ pub(crate) mod sealed {
         fn wait(&mut self) -> impl Future<Output = ()> + Send {
             std::future::ready(())
         }
+        fn let_go(&mut self) {}
         fn back(&mut self, _: Job<()>) -> Job<T> {
             unreachable!("a cloning hand copies")
         }
@@ -123,11 +127,13 @@ pub(crate) mod sealed {
     pub struct Lender<T> {
         home: Arc<Home<T>>,
         back: Option<T>,
+        /// The current loan's number.
+        loan: u64,
     }
 
     impl<T> Lender<T> {
         pub(crate) fn new() -> Self {
-            Self { home: Home::new(), back: None }
+            Self { home: Home::new(), back: None, loan: 0 }
         }
     }
 
@@ -138,7 +144,7 @@ pub(crate) mod sealed {
             None
         }
         fn lend(&mut self, item: T) -> Lent<T> {
-            Home::lend(&self.home, item)
+            Home::lend(&self.home, item, self.loan)
         }
         fn is_back(&mut self) -> bool {
             self.back = self.home.take();
@@ -146,6 +152,9 @@ pub(crate) mod sealed {
         }
         async fn wait(&mut self) {
             self.back = Some(self.home.wait().await);
+        }
+        fn let_go(&mut self) {
+            self.loan = self.home.let_go();
         }
         fn back(&mut self, job: Job<()>) -> Job<T> {
             job.with(self.back.take().expect("the worker waits until its lent item is back"))

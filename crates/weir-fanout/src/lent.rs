@@ -20,14 +20,14 @@ use crate::sync::{Arc, Mutex, MutexGuard};
 /// attempt (a retry layer) or for the failure that keeps it. No
 /// `T: Clone` is needed anywhere.
 ///
-/// An operation that keeps the `Lent` after its future completed (moved
-/// into a spawned task, say) holds its worker until it lets go: the
-/// worker waits for the item before it goes on, so nothing is lost, and
-/// a drain deadline counts that item as abandoned if it never comes back.
-/// So a `Lent` must never be part of what the operation returns, in its
-/// output or in its error: the worker would wait for an item that its
-/// own result holds, for ever. Return what you read from the item (a
-/// copy of a field, a parsed value), never the `Lent`.
+/// An operation may keep the `Lent` after its future completed (moved
+/// into a spawned task, or returned in its output). After a success the
+/// worker goes on at once, since a success needs no item, and the item
+/// is dropped when the operation lets go of it. After a failure the
+/// worker waits for the item, which the failure (or the retry) needs:
+/// nothing is lost, and a drain deadline counts the item as abandoned if
+/// it never comes back. So a `Lent` must never be part of an operation's
+/// error: the worker would wait for an item that the error itself holds.
 ///
 /// # Examples
 ///
@@ -56,6 +56,9 @@ use crate::sync::{Arc, Mutex, MutexGuard};
 pub struct Lent<T> {
     /// `Some` until the `Lent` is dropped.
     item: Option<T>,
+    /// Which of its worker's loans this is: a loan the worker let go of
+    /// (its success's output holds the `Lent`) is not taken back.
+    loan: u64,
     home: Arc<Home<T>>,
 }
 
@@ -82,11 +85,17 @@ impl<T: fmt::Debug> fmt::Debug for Lent<T> {
 impl<T> Drop for Lent<T> {
     fn drop(&mut self) {
         if let Some(item) = self.item.take() {
-            let waker = {
+            let (waker, stale) = {
                 let mut slot = self.home.lock();
-                slot.item = Some(item);
-                slot.waker.take()
+                if slot.loan == self.loan {
+                    slot.item = Some(item);
+                    (slot.waker.take(), None)
+                } else {
+                    (None, Some(item))
+                }
             };
+            // A loan let go of: its item is dropped here, outside the lock.
+            drop(stale);
             if let Some(waker) = waker {
                 waker.wake();
             }
@@ -111,11 +120,13 @@ struct Slot<T> {
     item: Option<T>,
     /// The worker, when it waits for an item still out.
     waker: Option<Waker>,
+    /// The loan the worker takes back.
+    loan: u64,
 }
 
 impl<T> Home<T> {
     pub(crate) fn new() -> Arc<Self> {
-        Arc::new(Self(Mutex::new(Slot { item: None, waker: None })))
+        Arc::new(Self(Mutex::new(Slot { item: None, waker: None, loan: 0 })))
     }
 
     fn lock(&self) -> MutexGuard<'_, Slot<T>> {
@@ -124,8 +135,20 @@ impl<T> Home<T> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn lend(home: &Arc<Self>, item: T) -> Lent<T> {
-        Lent { item: Some(item), home: home.clone() }
+    /// Lends `item` as the current loan (the worker lends one at a time;
+    /// only [`let_go`](Self::let_go) moves to the next loan, so the fast
+    /// path takes no lock here).
+    pub(crate) fn lend(home: &Arc<Self>, item: T, loan: u64) -> Lent<T> {
+        Lent { item: Some(item), loan, home: home.clone() }
+    }
+
+    /// Gives up the current loan: its item, when it comes back, is
+    /// dropped. Returns the next loan's number.
+    pub(crate) fn let_go(&self) -> u64 {
+        let mut slot = self.lock();
+        slot.loan += 1;
+        slot.waker = None;
+        slot.loan
     }
 
     /// The item lent last, if it is back.
@@ -156,7 +179,7 @@ mod tests {
     #[test]
     fn a_dropped_lent_brings_its_item_home() {
         let home = Home::new();
-        let lent = Home::lend(&home, String::from("item"));
+        let lent = Home::lend(&home, String::from("item"), 0);
         assert_eq!(lent.len(), 4);
         assert!(home.take().is_none(), "still out");
         drop(lent);
@@ -167,7 +190,7 @@ mod tests {
     #[test]
     fn a_lent_dropped_by_a_panic_brings_its_item_home() {
         let home = Home::new();
-        let lent = Home::lend(&home, 7u32);
+        let lent = Home::lend(&home, 7u32, 0);
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
             let _held = lent;
             panic!("boom");
@@ -176,11 +199,24 @@ mod tests {
         assert_eq!(home.take(), Some(7));
     }
 
+    #[test]
+    fn an_item_let_go_of_is_dropped_when_it_comes_back() {
+        let home = Home::new();
+        let kept = Home::lend(&home, String::from("first"), 0);
+        let next = home.let_go();
+        assert_eq!(next, 1);
+        let lent = Home::lend(&home, String::from("second"), next);
+        drop(kept); // the first loan's item comes back late
+        assert!(home.take().is_none(), "a stale item is not taken for the current loan");
+        drop(lent);
+        assert_eq!(home.take().as_deref(), Some("second"));
+    }
+
     #[cfg(not(weir_loom))]
     #[tokio::test]
     async fn the_worker_waits_for_an_item_kept_past_its_attempt() {
         let home = Home::new();
-        let lent = Home::lend(&home, 3u8);
+        let lent = Home::lend(&home, 3u8, 0);
         let kept = tokio::spawn(async move {
             tokio::task::yield_now().await;
             drop(lent);
@@ -203,7 +239,7 @@ mod loom_home {
     fn a_lent_item_comes_home_once_and_wakes_its_worker() {
         loom::model(|| {
             let home = Home::new();
-            let lent = Home::lend(&home, 7u32);
+            let lent = Home::lend(&home, 7u32, 0);
             let elsewhere = thread::spawn(move || drop(lent));
             // The worker's way: take it if it is back, else wait for it.
             let item = match home.take() {
@@ -221,7 +257,7 @@ mod loom_home {
         loom::model(|| {
             let home = Home::new();
             for n in 0..2u32 {
-                let lent = Home::lend(&home, n);
+                let lent = Home::lend(&home, n, 0);
                 let elsewhere = thread::spawn(move || assert_eq!(*lent, n));
                 let item = loom::future::block_on(home.wait());
                 assert_eq!(item, n);

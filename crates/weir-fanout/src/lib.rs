@@ -344,11 +344,10 @@ pub trait FanOutExt<T>: Sized {
     /// a reference count or a few words (`Bytes`, `Arc`, numbers),
     /// [`fan_out`](Self::fan_out) is faster (BENCHMARKS.md measures both).
     /// Output order, backpressure, retries and failures are as for
-    /// [`fan_out`](Self::fan_out). The operation should let go of the
-    /// `Lent` when its future completes (it normally does: the future
-    /// owns it); one kept longer holds its worker until it is dropped, and
-    /// one returned in the operation's output or error holds it for ever
-    /// (see [`Lent`]).
+    /// [`fan_out`](Self::fan_out). The operation normally lets go of the
+    /// `Lent` when its future completes (the future owns it); after a
+    /// failure, one kept longer holds its worker until it is dropped, and
+    /// one carried in the error holds it for ever (see [`Lent`]).
     ///
     /// # Errors
     ///

@@ -1,7 +1,8 @@
 //! The `_lent` fan-outs (issue 12, point 2): items that are not `Clone`
 //! go through every mode, retries borrow the same item again, a failure
 //! or a panic keeps the original item, and an operation that keeps its
-//! `Lent` holds its worker without losing the item.
+//! `Lent` after a failure holds its worker without losing the item (a
+//! success goes on without it).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -134,50 +135,78 @@ async fn a_failure_and_a_panic_keep_the_original_item_in_every_mode() {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn an_operation_that_keeps_its_lent_holds_its_worker_until_it_lets_go() {
-    // Frame 0's operation hands its Lent to a task that keeps it 5 s
-    // after the attempt completed; with one worker, frame 1 waits for it.
-    let op = |frame: Lent<Frame>| async move {
+/// Frames 0 and 1 through one worker; the operation keeps frame 0's
+/// `Lent` for 5 s after its attempt (a spawned task holds it) and fails
+/// or succeeds as `fails_first` says. Returns when each frame came out
+/// (delivered or failed), in seconds.
+async fn frame_zero_kept_five_seconds(fails_first: bool) -> (Vec<(u32, usize)>, Report) {
+    let op = move |frame: Lent<Frame>| async move {
         let id = frame.id;
         if id == 0 {
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 drop(frame);
             });
+            if fails_first {
+                return Err(Refused(id, 1));
+            }
         }
-        Ok::<_, Refused>(id)
+        Ok(id)
     };
-    let delivered: Log = Arc::default();
-    let log = delivered.clone();
+    let out: Log = Arc::default();
+    let (delivered, failed) = (out.clone(), out.clone());
     let started = Instant::now();
     let report = Pipeline::from_iter((0..2).map(Frame::new))
         .fan_out_lent("store", FanOut::workers(1), op)
-        .halt_on_error()
+        .route_failures(move |failure, _| {
+            let frame = failure.settle(Settled::Discarded);
+            failed.lock().unwrap().push((frame.id, started.elapsed().as_secs() as usize));
+            std::future::ready(())
+        })
         .sink(sink::from_fn(move |id: u32| {
-            log.lock().unwrap().push((id, started.elapsed().as_secs() as usize));
+            delivered.lock().unwrap().push((id, started.elapsed().as_secs() as usize));
             std::future::ready(Ok::<_, std::convert::Infallible>(()))
         }))
         .await
         .unwrap();
-    assert_eq!(log_of(&delivered), [(0, 5), (1, 5)], "frame 0 is out when its item is back");
+    let mut out = log_of(&out);
+    out.sort_unstable();
+    (out, report)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_success_whose_lent_is_kept_does_not_hold_its_worker() {
+    // A success needs no item: the worker goes on at once, and the item
+    // is dropped when the operation lets go of it.
+    let (out, report) = frame_zero_kept_five_seconds(false).await;
+    assert_eq!(out, [(0, 0), (1, 0)]);
     assert_eq!(report.delivered(), 2);
     assert!(report.is_conserved(), "{report}");
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_item_that_never_comes_back_is_abandoned_at_the_drain_deadline() {
+async fn a_failure_waits_for_its_lent_item_to_come_back() {
+    // The failure keeps the original item, so the worker waits for it.
+    let (out, report) = frame_zero_kept_five_seconds(true).await;
+    assert_eq!(out, [(0, 5), (1, 5)], "frame 0 fails when its item is back; frame 1 waits for the worker");
+    assert_eq!((report.delivered(), report.discarded()), (1, 1));
+    assert!(report.is_conserved(), "{report}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_item_that_never_comes_back_is_abandoned_at_the_drain_deadline() {
     let op = |frame: Lent<Frame>| async move {
         let id = frame.id;
         if id == 3 {
             std::mem::forget(frame);
+            return Err(Refused(id, 1));
         }
-        Ok::<_, Refused>(id)
+        Ok(id)
     };
     let (sink, out) = sink::collect();
     let handle = Pipeline::from_iter((0..6).map(Frame::new))
         .fan_out_lent("store", FanOut::workers(1).ordered(), op)
-        .halt_on_error()
+        .discard_failures()
         .sink(sink)
         .drain_timeout(Duration::from_secs(1))
         .spawn()
@@ -189,5 +218,23 @@ async fn an_item_that_never_comes_back_is_abandoned_at_the_drain_deadline() {
     assert_eq!(report.delivered(), 3);
     assert_eq!(report.stage("store").unwrap().in_flight, 3, "frame 3 and the two behind it: {report}");
     assert_eq!(report.abandoned(), 3, "{report}");
+    assert!(report.is_conserved(), "{report}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_operation_that_returns_its_lent_does_not_hold_its_worker() {
+    // The output holds the item: the worker goes on without it, and the
+    // item comes back late (when the sink drops the output), ignored.
+    let pass_on = |frame: Lent<Frame>| async move { Ok::<_, Refused>(frame) };
+    let (sink, out) = sink::collect();
+    let report = Pipeline::from_iter((0..5).map(Frame::new))
+        .fan_out_lent("pass", FanOut::workers(1).ordered(), pass_on)
+        .halt_on_error()
+        .map("id", |frame: Lent<Frame>| frame.id)
+        .sink(sink)
+        .await
+        .unwrap();
+    assert_eq!(out.take(), [0, 1, 2, 3, 4]);
+    assert_eq!(report.delivered(), 5);
     assert!(report.is_conserved(), "{report}");
 }
