@@ -51,23 +51,22 @@ fn add(p: Pipeline<u32>, i: usize, kind: u8, a: u8, b: u8) -> (Pipeline<u32>, u6
     let name = format!("{i}-{kind}");
     let m = u32::from(a % 5) + 2;
     let r = u32::from(b) % m;
+    // The items a fallible stage refuses.
+    let refuse = move |x: u32| if x % m == r { Err(Refused(x)) } else { Ok(x) };
     let small = usize::from(a % 4) + 1;
     let config = FanOut::workers(usize::from(b % 3) + 1).capacity(small);
     let fan_bound = (config.capacity_items() + config.worker_count()) as u64;
     match kind % 18 {
         0 => (p.map(&name, move |x| x.wrapping_add(u32::from(a))), 0),
         1 => (p.filter(&name, move |x| x % m != r), 0),
-        2 => (
-            p.try_map(&name, move |x| if x % m == r { Err(Refused(x)) } else { Ok(x) }).discard_failures(),
-            0,
-        ),
+        2 => (p.try_map(&name, refuse).discard_failures(), 0),
         3 => {
             let store = sink::from_fn(|letter: DeadLetter<u32>| async move {
                 tokio::time::sleep(Duration::from_millis(u64::from(*letter.item() % 3))).await;
                 Ok::<_, std::convert::Infallible>(())
             });
             let options = DeadLetterOptions::new().max_batch(small);
-            let p = p.try_map(&name, move |x| if x % m == r { Err(Refused(x)) } else { Ok(x) });
+            let p = p.try_map(&name, refuse);
             (p.dead_letter_with(store, options), small as u64)
         }
         4 => {
@@ -115,7 +114,7 @@ fn add(p: Pipeline<u32>, i: usize, kind: u8, a: u8, b: u8) -> (Pipeline<u32>, u6
         14 => {
             let check = move |x: u32| async move {
                 tokio::task::yield_now().await;
-                if x % m == r { Err(Refused(x)) } else { Ok(x) }
+                refuse(x)
             };
             (p.try_then(&name, check).discard_failures(), 0)
         }
@@ -125,11 +124,11 @@ fn add(p: Pipeline<u32>, i: usize, kind: u8, a: u8, b: u8) -> (Pipeline<u32>, u6
             // stores the record again.
             let store = FlakySink::<DeadLetter<u32>>::failing_when(|n| n % 3 == 1);
             let options = DeadLetterOptions::new().max_batch(small);
-            let p = p.try_map(&name, move |x| if x % m == r { Err(Refused(x)) } else { Ok(x) });
+            let p = p.try_map(&name, refuse);
             (p.dead_letter_with(store, options), small as u64)
         }
         // The first failure stops intake and ends the run, returned.
-        _ => (p.try_map(&name, move |x| if x % m == r { Err(Refused(x)) } else { Ok(x) }).halt_on_error(), 0),
+        _ => (p.try_map(&name, refuse).halt_on_error(), 0),
     }
 }
 

@@ -73,13 +73,25 @@ where
             let mut waited = false;
             while let Some(job) = hands.rest.next() {
                 let began = started;
+                // Before the worker waits (for a slow operation, or for a
+                // lent item still out), it hands what is finished
+                // downstream, gives the rest back for idle workers, and
+                // spreads the next items one by one; the next attempt's
+                // time counts from when the wait ended.
+                macro_rules! waiting {
+                    ($future:expr) => {{
+                        waited = true;
+                        self.hint.slow();
+                        self.settle(&mut hands);
+                        let output = $future.await;
+                        started = Instant::now();
+                        output
+                    }};
+                }
                 // One attempt, written out here rather than in an async fn
                 // of its own: an operation that completes at once then
                 // costs no future for the attempt (its state, the
                 // operation's future included, would be moved per item).
-                // A slow operation first hands what is finished downstream,
-                // gives the rest back for idle workers, and spreads the next
-                // items one by one.
                 macro_rules! attempt {
                     ($input:expr) => {{
                         let (op, input) = (&*self.op, $input);
@@ -88,14 +100,7 @@ where
                                 let mut fut = pin!(AssertUnwindSafe(fut).catch_unwind());
                                 match fut.as_mut().now_or_never() {
                                     Some(outcome) => outcome,
-                                    None => {
-                                        waited = true;
-                                        self.hint.slow();
-                                        self.settle(&mut hands);
-                                        let outcome = fut.await;
-                                        started = Instant::now();
-                                        outcome
-                                    }
+                                    None => waiting!(fut),
                                 }
                             }
                             Err(payload) => Err(payload),
@@ -121,11 +126,7 @@ where
                                 self.conclude_ok(job, outcome, &mut hands);
                                 continue;
                             }
-                            waited = true;
-                            self.hint.slow();
-                            self.settle(&mut hands);
-                            self.hand.wait().await;
-                            started = Instant::now();
+                            waiting!(self.hand.wait());
                         }
                         (self.hand.back(job), outcome)
                     }

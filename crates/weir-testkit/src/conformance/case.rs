@@ -87,14 +87,10 @@ impl<T> Case<T> {
     pub(crate) fn gap_ms(&self, i: usize) -> u64 {
         cycled(&self.source_gaps_ms, i)
     }
-
-    /// How long send number `i` takes.
-    pub(crate) fn delay_ms(&self, i: usize) -> u64 {
-        cycled(&self.sink_delays_ms, i)
-    }
 }
 
-fn cycled(values: &[u8], i: usize) -> u64 {
+/// `values[i]`, cycling; 0 when there are none.
+pub(crate) fn cycled(values: &[u8], i: usize) -> u64 {
     if values.is_empty() { 0 } else { u64::from(values[i % values.len()]) }
 }
 

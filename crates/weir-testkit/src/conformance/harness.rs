@@ -12,7 +12,7 @@ use weir_core::prelude::*;
 use weir_core::sink::{self, Sink};
 use weir_core::{FallibleStage, Monitor, Stage, StageKind};
 
-use super::case::{Case, End};
+use super::case::{Case, End, cycled};
 use crate::ack::AckLog;
 
 /// The clock a case runs on.
@@ -105,7 +105,8 @@ impl<T: Send + 'static, S: Sink<T>> Subject<T> for ASink<S> {
 /// send before the stall waits once too).
 #[derive(Clone)]
 pub(crate) struct Probe {
-    delays_ms: Arc<Vec<u64>>,
+    /// The case's sink delays, cycled per send.
+    delays_ms: Arc<Vec<u8>>,
     stall_after: Option<usize>,
     taken: Arc<AtomicUsize>,
 }
@@ -116,8 +117,7 @@ impl Probe {
         sink::from_fn(move |_: O| {
             let n = probe.taken.fetch_add(1, Ordering::SeqCst);
             let stall = probe.stall_after.is_some_and(|after| n >= after);
-            let delay =
-                if probe.delays_ms.is_empty() { 0 } else { probe.delays_ms[n % probe.delays_ms.len()] };
+            let delay = cycled(&probe.delays_ms, n);
             let stalls = probe.stall_after.is_some();
             async move {
                 if stall {
@@ -200,11 +200,8 @@ where
         End::Stall { after } if stalls => Some(after),
         _ => None,
     };
-    let probe = Probe {
-        delays_ms: Arc::new((0..case.sink_delays_ms.len()).map(|i| case.delay_ms(i)).collect()),
-        stall_after,
-        taken: Arc::default(),
-    };
+    let probe =
+        Probe { delays_ms: Arc::new(case.sink_delays_ms.clone()), stall_after, taken: Arc::default() };
     let pipeline = source(case, &acks, &given);
     let pipeline = match case.ending {
         End::Panic { at_item } => poison(pipeline, at_item),
@@ -232,11 +229,8 @@ where
     let ended = match case.ending {
         End::Stall { .. } if !stalls => within_limit(handle.join(), &monitor, limit).await,
         End::Complete | End::Panic { .. } => within_limit(handle.join(), &monitor, limit).await,
-        End::Shutdown { at_ms } => {
-            tokio::time::sleep(Duration::from_millis(at_ms.into())).await;
-            within_limit(handle.shutdown(), &monitor, limit).await
-        }
-        End::Deadline { at_ms, .. } => {
+        // With or without a drain deadline (set above).
+        End::Shutdown { at_ms } | End::Deadline { at_ms, .. } => {
             tokio::time::sleep(Duration::from_millis(at_ms.into())).await;
             within_limit(handle.shutdown(), &monitor, limit).await
         }

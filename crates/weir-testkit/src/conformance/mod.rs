@@ -186,7 +186,11 @@ where
     F: Fn() -> S + 'static,
     S: Stage<T>,
 {
-    Suite::new(make().name().to_owned(), move |case, clock| run_case(case, AStage(make()), clock))
+    Suite::new(
+        make().name().to_owned(),
+        move |case, clock| run_case(case, AStage(make()), clock),
+        any::<T>().boxed(),
+    )
 }
 
 /// A suite for the fallible stage `make` builds; the harness discards
@@ -211,7 +215,11 @@ where
     F: Fn() -> S + 'static,
     S: FallibleStage<T>,
 {
-    Suite::new(make().name().to_owned(), move |case, clock| run_case(case, AFallibleStage(make()), clock))
+    Suite::new(
+        make().name().to_owned(),
+        move |case, clock| run_case(case, AFallibleStage(make()), clock),
+        any::<T>().boxed(),
+    )
 }
 
 /// A suite for the stages `build` adds to a pipeline: weir's own
@@ -234,7 +242,11 @@ where
     O: Send + 'static,
     F: Fn(Pipeline<T>) -> Pipeline<O> + Clone + Send + 'static,
 {
-    Suite::new(name.to_owned(), move |case, clock| run_case(case, ASegment(build.clone()), clock))
+    Suite::new(
+        name.to_owned(),
+        move |case, clock| run_case(case, ASegment(build.clone()), clock),
+        any::<T>().boxed(),
+    )
 }
 
 /// A suite for the sink `make` builds, run as the stage named `name`.
@@ -280,10 +292,21 @@ where
     F: FnOnce(Pipeline<u32>) -> Pipeline<O> + Send + 'static,
 {
     let case = Case::from_bytes(&mut bytes.iter().copied(), 24);
-    let observed = run_case(&case, ASegment(build), Clock::Paused)
-        .map_err(|error| Broken::Build { subject: "segment".into(), error: error.to_string() })?;
-    promises::verify(&case, &observed, "the stages", bound).map_err(|(promise, detail)| Broken::Promise {
-        subject: "the stages".into(),
+    judge("the stages", &case, run_case(&case, ASegment(build), Clock::Paused), bound)
+}
+
+/// What one run of `case` (`observed`) says of `subject`'s promises:
+/// those checked, or the one it broke, or why it did not build.
+fn judge<T: fmt::Debug>(
+    subject: &str,
+    case: &Case<T>,
+    observed: Result<Observed, BuildError>,
+    bound: u64,
+) -> Result<Vec<Promise>, Broken> {
+    let observed =
+        observed.map_err(|error| Broken::Build { subject: subject.to_owned(), error: error.to_string() })?;
+    promises::verify(case, &observed, subject, bound).map_err(|(promise, detail)| Broken::Promise {
+        subject: subject.to_owned(),
         promise,
         detail,
         case: format!("{case:#?}"),
@@ -310,15 +333,7 @@ where
     let owned = name.to_owned();
     let runner =
         move |case: &Case<T>, clock| run_case(case, ASink { name: owned.clone(), sink: make() }, clock);
-    Suite {
-        name: name.to_owned(),
-        runner: Box::new(runner),
-        items: items.boxed(),
-        max_items: 24,
-        bound: 0,
-        cases: None,
-        clock: Clock::Paused,
-    }
+    Suite { promises: &SINK_PROMISES, ..Suite::new(name.to_owned(), runner, items.boxed()) }
 }
 
 /// [`sink_over`], for a sink made by a future (one that connects
@@ -361,6 +376,8 @@ pub struct Suite<T> {
     bound: u64,
     cases: Option<u32>,
     clock: Clock,
+    /// What the subject promises (a sink: all but backpressure).
+    promises: &'static [Promise],
 }
 
 impl<T> fmt::Debug for Suite<T> {
@@ -374,21 +391,24 @@ impl<T> fmt::Debug for Suite<T> {
     }
 }
 
-impl<T: Arbitrary + Clone + fmt::Debug + Send + 'static> Suite<T> {
-    fn new(name: String, runner: impl Fn(&Case<T>, Clock) -> Result<Observed, BuildError> + 'static) -> Self {
+impl<T: Clone + fmt::Debug + Send + 'static> Suite<T> {
+    fn new(
+        name: String,
+        runner: impl Fn(&Case<T>, Clock) -> Result<Observed, BuildError> + 'static,
+        items: BoxedStrategy<T>,
+    ) -> Self {
         Self {
             name,
             runner: Box::new(runner),
-            items: any::<T>().boxed(),
+            items,
             max_items: 24,
             bound: 0,
             cases: None,
             clock: Clock::Paused,
+            promises: &Promise::ALL,
         }
     }
-}
 
-impl<T: Clone + fmt::Debug + Send + 'static> Suite<T> {
     /// Items from `strategy` (default: `any::<T>()`).
     pub fn items(mut self, strategy: impl Strategy<Value = T> + 'static) -> Self {
         self.items = strategy.boxed();
@@ -445,7 +465,7 @@ impl<T: Clone + fmt::Debug + Send + 'static> Suite<T> {
         let config =
             Config { cases: self.cases.unwrap_or(defaults.cases), failure_persistence: None, ..defaults };
         let mut runner = TestRunner::new(config);
-        let passed = RefCell::new(Passed { cases: 0, checked: BTreeMap::new() });
+        let passed = RefCell::new(Passed { cases: 0, checked: BTreeMap::new(), promises: self.promises });
         // The last failure proptest saw: its minimal case's, on a clock
         // that does not repeat runs exactly (the real one).
         let last = RefCell::new(None);
@@ -524,11 +544,7 @@ impl<T: Clone + fmt::Debug + Send + 'static> Suite<T> {
     }
 
     fn verify(&self, case: &Case<T>) -> Result<Vec<Promise>, Broken> {
-        let observed = (self.runner)(case, self.clock)
-            .map_err(|error| Broken::Build { subject: self.name.clone(), error: error.to_string() })?;
-        promises::verify(case, &observed, &self.name, self.bound).map_err(|(promise, detail)| {
-            Broken::Promise { subject: self.name.clone(), promise, detail, case: format!("{case:#?}") }
-        })
+        judge(&self.name, case, (self.runner)(case, self.clock), self.bound)
     }
 }
 
@@ -547,6 +563,9 @@ impl<T: Clone + fmt::Debug + Send + 'static> Suite<T> {
 pub struct Passed {
     cases: u32,
     checked: BTreeMap<Promise, u32>,
+    /// The promises the subject makes: every one for a stage, all but
+    /// backpressure for a sink.
+    promises: &'static [Promise],
 }
 
 impl Passed {
@@ -560,7 +579,31 @@ impl Passed {
     pub fn checked(&self, promise: Promise) -> u32 {
         self.checked.get(&promise).copied().unwrap_or(0)
     }
+
+    /// The promises the subject makes that no case checked: a test that
+    /// asserts this is empty cannot pass without testing each one.
+    ///
+    /// ```
+    /// use weir_core::sink;
+    /// use weir_testkit::conformance;
+    ///
+    /// // A sink makes every promise but backpressure (nothing is downstream).
+    /// let passed = conformance::sink::<u8, _, _>("collect", || sink::collect().0).assert();
+    /// assert_eq!(passed.unreached(), [], "in {} cases", passed.cases());
+    /// ```
+    pub fn unreached(&self) -> Vec<Promise> {
+        self.promises.iter().copied().filter(|promise| self.checked(*promise) == 0).collect()
+    }
 }
+
+/// What a sink promises: all but backpressure.
+const SINK_PROMISES: [Promise; 5] = [
+    Promise::Drain,
+    Promise::PanicContainment,
+    Promise::Conservation,
+    Promise::Acknowledgement,
+    Promise::NoLeakedTask,
+];
 
 /// Why a stage failed the suite.
 ///
