@@ -50,9 +50,16 @@ pub(crate) fn temp_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// Rows in the `packets` table of the SQLite database `db` (0 before the
+/// table exists: a job that is starting creates the file, then the table).
 pub(crate) fn rows(db: &std::path::Path) -> u64 {
     let conn = rusqlite::Connection::open(db).expect("the database");
-    conn.query_row("SELECT count(*) FROM packets", [], |row| row.get::<_, i64>(0)).expect("counted") as u64
+    conn.busy_timeout(std::time::Duration::from_secs(5)).expect("a busy timeout");
+    match conn.query_row("SELECT count(*) FROM packets", [], |row| row.get::<_, i64>(0)) {
+        Ok(count) => count as u64,
+        Err(rusqlite::Error::SqliteFailure(_, Some(message))) if message.starts_with("no such table") => 0,
+        Err(e) => panic!("counting rows: {e}"),
+    }
 }
 
 pub(crate) fn lines(path: &std::path::Path) -> u64 {
