@@ -84,9 +84,25 @@ const STRIPES: usize = 8;
 const PUBLISH_EVERY: u64 = 64;
 
 /// This thread's stripe.
+#[cfg(not(weir_loom))]
 fn stripe_index() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
+        static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+    }
+    INDEX.with(|i| *i)
+}
+
+/// This thread's stripe, under loom: every model thread runs on one OS
+/// thread, so stripes are handed out per model thread instead (afresh in
+/// each execution, in the order the schedule gives), and the model covers
+/// deposits on different stripes racing one take-in.
+#[cfg(weir_loom)]
+fn stripe_index() -> usize {
+    loom::lazy_static! {
+        static ref NEXT: AtomicUsize = AtomicUsize::new(0);
+    }
+    loom::thread_local! {
         static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
     }
     INDEX.with(|i| *i)
@@ -427,8 +443,9 @@ mod tests {
 }
 
 /// Model checking (loom, `--cfg weir_loom`; TESTING.md): deposits made on
-/// two threads while a third takes them in are each counted once, in
-/// every interleaving of the stripe's count, its date and the take-in.
+/// two threads (each on a stripe of its own) while a third takes them in
+/// are each counted once, in every interleaving of the stripes' counts,
+/// their dates and the take-in.
 #[cfg(all(test, weir_loom))]
 mod loom_budget {
     use loom::thread;
@@ -458,6 +475,15 @@ mod loom_budget {
             }
             assert!(midway <= 2);
             assert_eq!(budget.attempts(), 2, "every deposit counted, once");
+        });
+    }
+
+    #[test]
+    fn model_threads_deposit_on_stripes_of_their_own() {
+        loom::model(|| {
+            let other = thread::spawn(stripe_index);
+            let mine = stripe_index();
+            assert_ne!(other.join().unwrap(), mine);
         });
     }
 

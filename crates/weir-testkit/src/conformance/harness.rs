@@ -3,8 +3,8 @@
 
 use std::convert::Infallible;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -56,7 +56,7 @@ pub(crate) struct AStage<S>(pub(crate) S);
 
 impl<T: Send + 'static, S: Stage<T>> Subject<T> for AStage<S> {
     fn connect(self, pipeline: Pipeline<T>, probe: &Probe) -> Runnable {
-        pipeline.stage(self.0).sink_named(SINK, probe.sink())
+        pipeline.stage(self.0).sink_named(SINK, probe.sink(None))
     }
 }
 
@@ -70,7 +70,7 @@ where
     F: FnOnce(Pipeline<T>) -> Pipeline<O> + Send + 'static,
 {
     fn connect(self, pipeline: Pipeline<T>, probe: &Probe) -> Runnable {
-        (self.0)(pipeline).sink_named(SINK, probe.sink())
+        (self.0)(pipeline).sink_named(SINK, probe.sink(None))
     }
 }
 
@@ -80,7 +80,7 @@ pub(crate) struct AFallibleStage<S>(pub(crate) S);
 
 impl<T: Send + 'static, S: FallibleStage<T>> Subject<T> for AFallibleStage<S> {
     fn connect(self, pipeline: Pipeline<T>, probe: &Probe) -> Runnable {
-        pipeline.try_stage(self.0).discard_failures().sink_named(SINK, probe.sink())
+        pipeline.try_stage(self.0).discard_failures().sink_named(SINK, probe.sink(None))
     }
 }
 
@@ -109,12 +109,22 @@ pub(crate) struct Probe {
     delays_ms: Arc<Vec<u8>>,
     stall_after: Option<usize>,
     taken: Arc<AtomicUsize>,
+    /// The source's acknowledgements, to tell whether an item's fired
+    /// before the sink took it.
+    acks: AckLog<usize>,
+    /// Each traced item the sink took, and whether its acknowledgement
+    /// had fired already.
+    traced: Arc<Mutex<Vec<(usize, bool)>>>,
 }
 
 impl Probe {
-    fn sink<O: Send + 'static>(&self) -> impl Sink<O> + use<O> {
+    /// The sink; `trace`, when given, names the source item each item
+    /// it takes came from.
+    pub(crate) fn sink<O: Send + 'static>(&self, trace: Option<fn(&O) -> usize>) -> impl Sink<O> + use<O> {
         let probe = self.clone();
-        sink::from_fn(move |_: O| {
+        sink::from_fn(move |item: O| {
+            let traced = trace.map(|trace| trace(&item));
+            let probe_after = probe.clone();
             let n = probe.taken.fetch_add(1, Ordering::SeqCst);
             let stall = probe.stall_after.is_some_and(|after| n >= after);
             let delay = cycled(&probe.delays_ms, n);
@@ -132,6 +142,10 @@ impl Probe {
                 }
                 if delay > 0 {
                     tokio::time::sleep(Duration::from_millis(delay)).await;
+                }
+                if let Some(i) = traced {
+                    let early = probe_after.acks.fired().contains(&i);
+                    probe_after.traced.lock().unwrap_or_else(|e| e.into_inner()).push((i, early));
                 }
                 Ok::<_, Infallible>(())
             }
@@ -164,6 +178,9 @@ pub(crate) struct Observed {
     pub(crate) held_while_stalled: Option<u64>,
     /// Tasks alive in the runtime once the run ended.
     pub(crate) tasks_left: usize,
+    /// Each traced item the sink took, and whether its acknowledgement
+    /// had fired before (empty unless the subject's output is traced).
+    pub(crate) traced: Vec<(usize, bool)>,
 }
 
 impl fmt::Debug for Observed {
@@ -200,8 +217,13 @@ where
         End::Stall { after } if stalls => Some(after),
         _ => None,
     };
-    let probe =
-        Probe { delays_ms: Arc::new(case.sink_delays_ms.clone()), stall_after, taken: Arc::default() };
+    let probe = Probe {
+        delays_ms: Arc::new(case.sink_delays_ms.clone()),
+        stall_after,
+        taken: Arc::default(),
+        acks: acks.clone(),
+        traced: Arc::default(),
+    };
     let pipeline = source(case, &acks, &given);
     let pipeline = match case.ending {
         End::Panic { at_item } => poison(pipeline, at_item),
@@ -221,7 +243,7 @@ where
             Ok(result) => Ended::Returned(result),
             Err(_) => Ended::Dropped,
         };
-        return Ok(finish(ended, None, &given, &acks).await);
+        return Ok(finish(ended, None, &given, &acks, &probe).await);
     }
     let handle = runnable.spawn()?;
     let monitor = handle.monitor();
@@ -254,7 +276,7 @@ where
             Ended::Returned(handle.abort().await)
         }
     };
-    Ok(finish(ended, held_while_stalled, &given, &acks).await)
+    Ok(finish(ended, held_while_stalled, &given, &acks, &probe).await)
 }
 
 /// What the run did, once the tasks it aborted are gone.
@@ -263,6 +285,7 @@ async fn finish(
     held_while_stalled: Option<u64>,
     given: &AtomicUsize,
     acks: &AckLog<usize>,
+    probe: &Probe,
 ) -> Observed {
     // Aborted tasks go once the runtime has polled them.
     for _ in 0..8 {
@@ -276,6 +299,7 @@ async fn finish(
         ended,
         held_while_stalled,
         tasks_left,
+        traced: probe.traced.lock().unwrap_or_else(|e| e.into_inner()).clone(),
     }
 }
 

@@ -14,8 +14,8 @@
 //!
 //! | promise | what is checked |
 //! |---|---|
-//! | [`Conservation`](Promise::Conservation) | the report's conservation line holds (after completion and `shutdown()`, with nothing in flight), and its source count is what the source gave |
-//! | [`Acknowledgement`](Promise::Acknowledgement) | acknowledgements fire once each, and as many as items finished (delivered, filtered, discarded, dead-lettered): more would be acknowledgements for items in flight or abandoned, fewer lost ones (counted, not matched item by item) |
+//! | [`Conservation`](Promise::Conservation) | the report's conservation line holds (after completion and `shutdown()`, with nothing in flight), and its source count is what the source gave; given a [`Model`], each category is the model's (exactly after completion, at most after other endings) |
+//! | [`Acknowledgement`](Promise::Acknowledgement) | acknowledgements fire once each, and as many as items finished (delivered, filtered, discarded, dead-lettered): more would be acknowledgements for items in flight or abandoned, fewer lost ones (counted; matched item by item against a traced [`Model`] by [`check_bytes_modelled`]) |
 //! | [`Backpressure`](Promise::Backpressure) | with the sink stalled for an hour, the stage holds at most its bound |
 //! | [`Drain`](Promise::Drain) | completion and `shutdown()` leave nothing in flight, and the run ends |
 //! | [`NoLeakedTask`](Promise::NoLeakedTask) | the runtime has no task left once the run ended, however it ended |
@@ -111,6 +111,7 @@
 
 mod case;
 mod harness;
+mod model;
 mod promises;
 
 use std::cell::RefCell;
@@ -124,6 +125,7 @@ use weir_core::{BuildError, FallibleStage, Pipeline, Stage};
 
 use case::Case;
 use harness::{AFallibleStage, ASegment, ASink, AStage, Clock, Observed, run_case};
+pub use model::{Fate, ITEM_STRIDE, Model, check_bytes_modelled};
 pub use promises::Promise;
 
 /// Checks a stage over `u64` items (from a small range, so that keys
@@ -268,9 +270,11 @@ where
 }
 
 /// Runs the stages `build` adds under one case decoded from `bytes` (a
-/// fuzzer's input; see `fuzz/fuzz_targets/composed_endings.rs`) and
-/// checks every promise it exercises, with `bound` the most items the
-/// stages may hold while the sink is stalled.
+/// fuzzer's input) and checks every promise it exercises, with `bound`
+/// the most items the stages may hold while the sink is stalled. To also
+/// check the run's exact outcome, item by item, see
+/// [`check_bytes_modelled`] (which `fuzz/fuzz_targets/composed_endings.rs`
+/// uses).
 ///
 /// # Errors
 ///
@@ -292,7 +296,7 @@ where
     F: FnOnce(Pipeline<u32>) -> Pipeline<O> + Send + 'static,
 {
     let case = Case::from_bytes(&mut bytes.iter().copied(), 24);
-    judge("the stages", &case, run_case(&case, ASegment(build), Clock::Paused), bound)
+    judge("the stages", &case, run_case(&case, ASegment(build), Clock::Paused), bound, None)
 }
 
 /// What one run of `case` (`observed`) says of `subject`'s promises:
@@ -302,10 +306,11 @@ fn judge<T: fmt::Debug>(
     case: &Case<T>,
     observed: Result<Observed, BuildError>,
     bound: u64,
+    model: Option<&Model>,
 ) -> Result<Vec<Promise>, Broken> {
     let observed =
         observed.map_err(|error| Broken::Build { subject: subject.to_owned(), error: error.to_string() })?;
-    promises::verify(case, &observed, subject, bound).map_err(|(promise, detail)| Broken::Promise {
+    promises::verify(case, &observed, subject, bound, model).map_err(|(promise, detail)| Broken::Promise {
         subject: subject.to_owned(),
         promise,
         detail,
@@ -544,7 +549,7 @@ impl<T: Clone + fmt::Debug + Send + 'static> Suite<T> {
     }
 
     fn verify(&self, case: &Case<T>) -> Result<Vec<Promise>, Broken> {
-        judge(&self.name, case, (self.runner)(case, self.clock), self.bound)
+        judge(&self.name, case, (self.runner)(case, self.clock), self.bound, None)
     }
 }
 

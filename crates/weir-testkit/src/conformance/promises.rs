@@ -7,6 +7,7 @@ use weir_core::{Ending, Report, RunError};
 
 use super::case::{Case, End};
 use super::harness::{Ended, Observed, POISON, POISONED, held};
+use super::model::{self, Model};
 
 /// A promise every stage (or sink) makes to the pipeline it runs in.
 ///
@@ -22,11 +23,13 @@ pub enum Promise {
     /// Every item in comes out, is filtered with a count, or fails with
     /// its item: the report's conservation line holds (with nothing in
     /// flight after completion or `shutdown()`) and counts what the source
-    /// gave.
+    /// gave. Given a [`Model`](super::Model), each category (delivered,
+    /// filtered, discarded, dead-lettered) is also the model's.
     Conservation,
     /// Acknowledgements fire once each, as many as items finished: more
     /// would be for items in flight or abandoned, fewer would be lost (the
-    /// harness counts them; it does not match them item by item).
+    /// harness counts them; given a traced [`Model`](super::Model), it
+    /// also matches them item by item with what the sink took).
     Acknowledgement,
     /// While downstream is stalled, the stage holds no more items than
     /// its documented bound.
@@ -77,6 +80,7 @@ pub(crate) fn verify<T>(
     observed: &Observed,
     name: &str,
     bound: u64,
+    model: Option<&Model>,
 ) -> Result<Vec<Promise>, Breach> {
     let mut checked = Vec::new();
     let result = match &observed.ended {
@@ -94,15 +98,20 @@ pub(crate) fn verify<T>(
         Ended::Dropped => None,
         Ended::Returned(result) => Some(result),
     };
-    if let Some(result) = result {
+    let report = if let Some(result) = result {
         checked.push(Promise::Drain);
         let report = contained(case, result, &mut checked)?;
         conserved(case, observed, report, &mut checked)?;
         drained(case, report)?;
         acknowledged(case, observed, report, &mut checked)?;
+        Some(report)
     } else {
         checked.push(Promise::Acknowledgement);
         once_each(&observed.acked)?;
+        None
+    };
+    if let Some(model) = model {
+        model::against(case, model, report, &observed.acked, &observed.traced)?;
     }
     if let Some(held) = observed.held_while_stalled {
         checked.push(Promise::Backpressure);
