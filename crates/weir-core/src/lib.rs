@@ -34,6 +34,7 @@ mod envelope;
 mod error;
 mod extensions;
 mod failure;
+mod gauge;
 mod metrics;
 pub mod operation;
 mod panic;

@@ -93,6 +93,8 @@ pub struct StageMetrics {
     pub(crate) store_retries: AtomicU64,
     pub(crate) discarded: AtomicU64,
     pub(crate) returned: AtomicU64,
+    /// Readings of the stage's layers, by name.
+    pub(crate) gauges: crate::gauge::Gauges,
 }
 
 fn class_index(class: ErrorClass) -> usize {
@@ -104,6 +106,29 @@ fn class_index(class: ErrorClass) -> usize {
 }
 
 impl StageMetrics {
+    /// Publishes a reading into the stage's reports, as `name`: each
+    /// report (live or final) calls `read` and shows its value in
+    /// [`StageReport::gauges`](crate::StageReport::gauges). For layers
+    /// whose state a user watches: a circuit breaker's state, a rate
+    /// limiter's waits, a concurrency limit. A second gauge of the same
+    /// name replaces the first. They reach the stage's metrics through
+    /// [`Operation::observe`](crate::Operation::observe) and
+    /// [`Sink::observe`](crate::Sink::observe).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use weir_core::StageMetrics;
+    ///
+    /// let metrics = StageMetrics::default();
+    /// let limit = Arc::new(AtomicU64::new(4));
+    /// let reading = limit.clone();
+    /// metrics.gauge("limit", move || reading.load(Ordering::Relaxed));
+    /// ```
+    pub fn gauge(&self, name: impl Into<String>, read: impl Fn() -> u64 + Send + Sync + 'static) {
+        self.gauges.add(name.into(), Box::new(read));
+    }
+
     /// Counts `n` items dropped on purpose (a filter, a dedup).
     pub fn record_filtered(&self, n: u64) {
         self.filtered.fetch_add(n, Release);

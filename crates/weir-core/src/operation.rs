@@ -8,6 +8,7 @@ use crate::class::ErrorClass;
 use crate::error::BuildError;
 use crate::extensions::Extensions;
 use crate::failure::Cause;
+use crate::metrics::StageMetrics;
 
 /// A per-item async function `Fn(In) -> Future<Output = Result<Out, E>>`,
 /// the thing a fan-out runs and a retry layer wraps.
@@ -90,6 +91,39 @@ pub trait Operation<In>: Send + Sync + 'static {
     fn validate(&self, stage: &str) -> Result<(), BuildError> {
         let _ = stage;
         Ok(())
+    }
+
+    /// Publishes the operation's own readings (a circuit breaker's
+    /// state, a concurrency limit) into the reports of the stage that runs
+    /// it, through [`StageMetrics::gauge`]; the stage calls it once, when
+    /// it is built. A layer registers its gauges, then asks the operation
+    /// it wraps. The default publishes nothing.
+    ///
+    /// ```
+    /// use std::future::Ready;
+    /// use weir_core::{Operation, StageMetrics};
+    ///
+    /// /// Counts the calls it had.
+    /// #[derive(Default)]
+    /// struct Counted(std::sync::Arc<std::sync::atomic::AtomicU64>);
+    ///
+    /// impl Operation<u64> for Counted {
+    ///     type Output = u64;
+    ///     type Error = std::convert::Infallible;
+    ///     type Future = Ready<Result<u64, Self::Error>>;
+    ///     fn apply(&self, x: u64) -> Self::Future {
+    ///         self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ///         std::future::ready(Ok(x))
+    ///     }
+    ///     fn observe(&self, metrics: &StageMetrics) {
+    ///         let calls = self.0.clone();
+    ///         metrics.gauge("calls", move || calls.load(std::sync::atomic::Ordering::Relaxed));
+    ///     }
+    /// }
+    /// # Counted::default().observe(&StageMetrics::default());
+    /// ```
+    fn observe(&self, metrics: &StageMetrics) {
+        let _ = metrics;
     }
 }
 

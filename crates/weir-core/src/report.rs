@@ -69,6 +69,11 @@ pub struct StageReport {
     /// the end of a run, those abandoned by a forced abort (after a normal
     /// end this must be zero).
     pub in_flight: u64,
+    /// Readings of the stage's layers when the report was taken, by name
+    /// (see [`StageMetrics::gauge`](crate::StageMetrics::gauge)): a
+    /// circuit breaker's state, a rate limiter's waits, a concurrency
+    /// limit. Empty for a stage without such layers.
+    pub gauges: Vec<(String, u64)>,
 }
 
 impl StageReport {
@@ -94,6 +99,7 @@ impl StageReport {
             returned: m.returned.load(Acquire),
             delivered: m.delivered.load(Acquire),
             in_flight: 0,
+            gauges: m.gauges.read(),
         }
     }
 
@@ -374,6 +380,11 @@ impl fmt::Display for Report {
         }
         for s in self.stages.iter().filter(|s| s.store_retries > 0) {
             writeln!(f, "{}: {} retries storing its failures", s.name, s.store_retries)?;
+        }
+        for s in self.stages.iter().filter(|s| !s.gauges.is_empty()) {
+            let gauges: Vec<String> =
+                s.gauges.iter().map(|(name, value)| format!("{name} {value}")).collect();
+            writeln!(f, "{}: {}", s.name, gauges.join(", "))?;
         }
         writeln!(f, "{:?} in {:.3?} ({:.0} items/s)", self.ending, self.wall, self.items_per_sec())?;
         let verdict = if self.is_conserved() { "conserved" } else { "NOT CONSERVED: items were lost" };

@@ -46,6 +46,11 @@ where
     A: Assemble<T, Op::Error, Value = Op::Output>,
     A::Output: Send + 'static,
 {
+    // The operations' own readings (a breaker's state) into the stage's
+    // reports.
+    for (op, _) in &layout.workers {
+        op.observe(ctx.metrics());
+    }
     let room = Arc::new(Semaphore::new(layout.capacity));
     let hint = Arc::new(BatchHint::new(layout.max_batch));
     let (output, results) = mpsc::unbounded_channel();

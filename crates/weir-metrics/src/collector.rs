@@ -160,6 +160,19 @@ impl Collector for Exporter {
             let depth = i64::try_from(stage.in_flight).unwrap_or(i64::MAX);
             in_flight.encode_family(&labels)?.encode_gauge(&depth)?;
         }
+        let mut gauges = encoder.encode_descriptor(
+            "weir_stage_gauge",
+            "Readings of each stage's layers (a circuit breaker's state, its openings), by name.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for stage in report.stages() {
+            for (name, value) in &stage.gauges {
+                let labels = [("stage", stage.name.as_str()), ("gauge", name.as_str())];
+                let value = i64::try_from(*value).unwrap_or(i64::MAX);
+                gauges.encode_family(&labels)?.encode_gauge(&value)?;
+            }
+        }
         encoder
             .encode_descriptor(
                 "weir_pipeline_uptime_seconds",

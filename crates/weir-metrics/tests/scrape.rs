@@ -119,3 +119,34 @@ async fn dropping_the_server_closes_the_port() {
     assert!(TcpStream::connect(addr).await.is_err(), "nothing listens after the drop");
     handle.join().await.unwrap();
 }
+
+/// A sink that publishes how many rows it took, as a gauge.
+struct Counting(Arc<std::sync::atomic::AtomicU64>);
+
+impl weir_core::Sink<u64> for Counting {
+    type Error = std::convert::Infallible;
+
+    async fn send(&mut self, _: u64) -> Result<(), weir_core::SinkError<u64, Self::Error>> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    fn observe(&self, metrics: &weir_core::StageMetrics) {
+        let taken = self.0.clone();
+        metrics.gauge("rows_taken", move || taken.load(std::sync::atomic::Ordering::Relaxed));
+    }
+}
+
+#[tokio::test]
+async fn a_layers_gauges_are_scraped_by_name() {
+    let handle = Pipeline::from_iter(0..7u64).sink_named("store", Counting(Arc::default())).spawn().unwrap();
+    let monitor = handle.monitor();
+    handle.join().await.unwrap();
+    let samples = parse(&Exporter::new(monitor.clone()).encode());
+    assert_eq!(samples[r#"weir_stage_gauge{stage="store",gauge="rows_taken"}"#], 7.0);
+    assert_eq!(monitor.report().stage("store").unwrap().gauges, [("rows_taken".to_owned(), 7)]);
+}

@@ -387,6 +387,10 @@ where
             .map_err(|e| BuildError::Invalid { stage: stage.to_owned(), message: e.to_string() })?;
         self.op.validate(stage)
     }
+
+    fn observe(&self, metrics: &weir_core::StageMetrics) {
+        self.op.observe(metrics);
+    }
 }
 
 impl<Op: Clone, K: Clone> Clone for Retry<Op, K> {

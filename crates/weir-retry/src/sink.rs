@@ -328,4 +328,8 @@ where
             .map_err(|e| BuildError::Invalid { stage: stage.to_owned(), message: e.to_string() })?;
         self.sink.validate(stage)
     }
+
+    fn observe(&self, metrics: &weir_core::StageMetrics) {
+        self.sink.observe(metrics);
+    }
 }

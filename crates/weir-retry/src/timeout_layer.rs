@@ -165,4 +165,8 @@ impl<In, Op: Operation<In>> Operation<In> for Timeout<Op> {
         }
         self.op.validate(stage)
     }
+
+    fn observe(&self, metrics: &weir_core::StageMetrics) {
+        self.op.observe(metrics);
+    }
 }

@@ -57,6 +57,11 @@ pub mod deadletter {
     pub use weir_deadletter::*;
 }
 
+/// Flow control: circuit breakers that pause intake while a dependency is down (`weir-flow`).
+pub mod flow {
+    pub use weir_flow::*;
+}
+
 /// The PostgreSQL sink: batched, idempotent, one transaction per batch (`weir-postgres`; feature `postgres`).
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

@@ -727,6 +727,7 @@ impl<T: Send + 'static> Pipeline<T> {
             Box::new(move |asm: &mut Assembly| {
                 let input = upstream(asm);
                 let ctx = asm.stage(&name, StageKind::Sink);
+                sink.observe(ctx.metrics());
                 Box::pin(crate::run::drive::drive(input, sink, route, ctx))
             }),
             self.plan,

@@ -112,6 +112,7 @@ trait DynSink<T>: Send + 'static {
     fn flush_boxed(&mut self) -> BoxFuture<'_, Result<(), BoxSinkError>>;
     fn last_attempt_dyn(&self) -> Option<&crate::Attempt>;
     fn validate_dyn(&self, stage: &str) -> Result<(), crate::BuildError>;
+    fn observe_dyn(&self, metrics: &crate::StageMetrics);
 }
 
 impl<T: Send + 'static, Si: Sink<T>> DynSink<T> for Si {
@@ -129,6 +130,10 @@ impl<T: Send + 'static, Si: Sink<T>> DynSink<T> for Si {
 
     fn validate_dyn(&self, stage: &str) -> Result<(), crate::BuildError> {
         self.validate(stage)
+    }
+
+    fn observe_dyn(&self, metrics: &crate::StageMetrics) {
+        self.observe(metrics);
     }
 }
 
@@ -151,5 +156,9 @@ impl<T: Send + 'static> Sink<T> for BoxSink<T> {
     /// The boxed sink's (so that a boxed sink's settings are checked).
     fn validate(&self, stage: &str) -> Result<(), crate::BuildError> {
         self.inner.validate_dyn(stage)
+    }
+
+    fn observe(&self, metrics: &crate::StageMetrics) {
+        self.inner.observe_dyn(metrics);
     }
 }

@@ -180,6 +180,17 @@ pub trait Sink<T>: Send + 'static {
         let _ = stage;
         Ok(())
     }
+
+    /// Publishes the sink's own readings (a circuit breaker's state) into
+    /// its stage's reports, through
+    /// [`StageMetrics::gauge`](crate::StageMetrics::gauge); called once,
+    /// when the pipeline is built, as for
+    /// [`Operation::observe`](crate::Operation::observe). A layer
+    /// registers its gauges, then asks the sink it wraps. The default
+    /// publishes nothing.
+    fn observe(&self, metrics: &crate::StageMetrics) {
+        let _ = metrics;
+    }
 }
 
 /// A sink's error, with the item it could not take when it can give it back.

@@ -1,0 +1,298 @@
+//! The breaker's state machine, shared by every clone of a breaker and
+//! every call through it.
+
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::{BreakerState, Settings};
+
+/// How many slots the window is divided into.
+const SLOTS: usize = 10;
+
+pub(crate) struct Shared {
+    settings: Settings,
+    machine: Mutex<Machine>,
+    /// Bumped at every change of state: waiting calls look again.
+    changed: watch::Sender<u64>,
+    /// The state's code, readable without the lock (gauges, `state()`).
+    state: AtomicU8,
+    opened: AtomicU64,
+    closed: AtomicU64,
+    waiting: AtomicU64,
+    /// The stage it guards, for its traces.
+    name: Mutex<String>,
+}
+
+struct Machine {
+    phase: Phase,
+    window: Window,
+}
+
+enum Phase {
+    Closed,
+    Open {
+        until: Instant,
+    },
+    HalfOpen {
+        /// Probes not handed out yet.
+        tickets: u32,
+        /// Probes that succeeded.
+        passed: u32,
+    },
+}
+
+/// How a call got through.
+pub(crate) enum Pass {
+    /// While closed: its result counts in the window.
+    Call,
+    /// As a probe: its result decides.
+    Probe(Ticket),
+}
+
+/// A probe's turn; given back if the probe is dropped before it ends.
+pub(crate) struct Ticket {
+    shared: Option<Arc<Shared>>,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.take() {
+            shared.give_back();
+        }
+    }
+}
+
+/// Counts a call as waiting while it lives.
+struct Waiting<'a>(&'a AtomicU64);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicU64) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(settings: Settings) -> Self {
+        Self {
+            settings,
+            machine: Mutex::new(Machine {
+                phase: Phase::Closed,
+                window: Window::new(settings.window, Instant::now()),
+            }),
+            changed: watch::Sender::new(0),
+            state: AtomicU8::new(0),
+            opened: AtomicU64::new(0),
+            closed: AtomicU64::new(0),
+            waiting: AtomicU64::new(0),
+            name: Mutex::new("breaker".to_owned()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Machine> {
+        self.machine.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn name(&self, stage: &str) {
+        *self.name.lock().unwrap_or_else(|e| e.into_inner()) = stage.to_owned();
+    }
+
+    fn stage(&self) -> String {
+        self.name.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn state(&self) -> BreakerState {
+        match self.state.load(Ordering::Acquire) {
+            0 => BreakerState::Closed,
+            1 => BreakerState::HalfOpen,
+            _ => BreakerState::Open,
+        }
+    }
+
+    pub(crate) fn times_opened(&self) -> u64 {
+        self.opened.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn times_closed(&self) -> u64 {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn waiting(&self) -> u64 {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Waits until the call may go: at once while closed; while open,
+    /// until the cool-down ends (then the first callers are the probes);
+    /// while half-open, until the probes' verdict.
+    pub(crate) async fn admit(self: &Arc<Self>) -> Pass {
+        let mut waiting = None;
+        loop {
+            // Subscribed before the look: a change after it wakes us.
+            let mut changed = self.changed.subscribe();
+            let until = {
+                let mut machine = self.lock();
+                let now = Instant::now();
+                match &mut machine.phase {
+                    Phase::Closed => return Pass::Call,
+                    Phase::HalfOpen { tickets, .. } if *tickets > 0 => {
+                        *tickets -= 1;
+                        return self.probe();
+                    }
+                    Phase::HalfOpen { .. } => None,
+                    Phase::Open { until } if now >= *until => {
+                        machine.phase = Phase::HalfOpen { tickets: self.settings.probes - 1, passed: 0 };
+                        self.changed(BreakerState::HalfOpen);
+                        tracing::info!(stage = %self.stage(), probes = self.settings.probes, "circuit breaker half-open: probing");
+                        return self.probe();
+                    }
+                    Phase::Open { until } => Some(*until),
+                }
+            };
+            waiting.get_or_insert_with(|| Waiting::new(&self.waiting));
+            match until {
+                Some(until) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(until) => {}
+                        _ = changed.changed() => {}
+                    }
+                }
+                None => {
+                    // The sender lives in `self`: it is never dropped.
+                    let _ = changed.changed().await;
+                }
+            }
+        }
+    }
+
+    fn probe(self: &Arc<Self>) -> Pass {
+        Pass::Probe(Ticket { shared: Some(self.clone()) })
+    }
+
+    /// Counts a call's result: `failed` when it failed in a way that
+    /// counts (a transient error).
+    pub(crate) fn record(&self, pass: Pass, failed: bool) {
+        let now = Instant::now();
+        match pass {
+            Pass::Call => {
+                let mut machine = self.lock();
+                // A call let through while closed that ends after the
+                // breaker opened is old news.
+                if !matches!(machine.phase, Phase::Closed) {
+                    return;
+                }
+                machine.window.record(now, failed);
+                let (calls, failures) = machine.window.totals();
+                let s = &self.settings;
+                if failed
+                    && calls >= u64::from(s.min_calls)
+                    && failures as f64 >= s.failure_rate * calls as f64
+                {
+                    self.open(&mut machine, now, format!("{failures} of the last {calls} calls failed"));
+                }
+            }
+            Pass::Probe(mut ticket) => {
+                // Decided: the turn is not given back.
+                ticket.shared = None;
+                let mut machine = self.lock();
+                let Phase::HalfOpen { passed, .. } = &mut machine.phase else { return };
+                if failed {
+                    self.open(&mut machine, now, "a probe failed".to_owned());
+                    return;
+                }
+                *passed += 1;
+                if *passed >= self.settings.probes {
+                    machine.phase = Phase::Closed;
+                    machine.window.clear(now);
+                    self.closed.fetch_add(1, Ordering::Relaxed);
+                    self.changed(BreakerState::Closed);
+                    tracing::info!(stage = %self.stage(), "circuit breaker closed: the probes succeeded");
+                }
+            }
+        }
+    }
+
+    fn open(&self, machine: &mut Machine, now: Instant, why: String) {
+        machine.phase = Phase::Open { until: now + self.settings.cool_down };
+        self.opened.fetch_add(1, Ordering::Relaxed);
+        self.changed(BreakerState::Open);
+        tracing::warn!(
+            stage = %self.stage(),
+            cool_down = ?self.settings.cool_down,
+            "circuit breaker open: {why}; calls wait (intake pauses) until it probes again"
+        );
+    }
+
+    /// A probe dropped before its verdict: another caller takes its turn.
+    fn give_back(&self) {
+        let mut machine = self.lock();
+        if let Phase::HalfOpen { tickets, .. } = &mut machine.phase {
+            *tickets += 1;
+            self.changed.send_modify(|epoch| *epoch += 1);
+        }
+    }
+
+    fn changed(&self, state: BreakerState) {
+        self.state.store(state.code() as u8, Ordering::Release);
+        self.changed.send_modify(|epoch| *epoch += 1);
+    }
+}
+
+/// Calls and failures over a sliding window, in slots.
+struct Window {
+    slot_len: Duration,
+    slots: [(u64, u64); SLOTS],
+    current: usize,
+    current_start: Instant,
+}
+
+impl Window {
+    fn new(window: Duration, now: Instant) -> Self {
+        Self {
+            slot_len: (window / SLOTS as u32).max(Duration::from_nanos(1)),
+            slots: [(0, 0); SLOTS],
+            current: 0,
+            current_start: now,
+        }
+    }
+
+    fn rotate(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.current_start);
+        let steps = elapsed.as_nanos() / self.slot_len.as_nanos();
+        if steps >= SLOTS as u128 {
+            self.clear(now);
+            return;
+        }
+        for _ in 0..steps {
+            self.current = (self.current + 1) % SLOTS;
+            self.slots[self.current] = (0, 0);
+            self.current_start += self.slot_len;
+        }
+    }
+
+    fn record(&mut self, now: Instant, failed: bool) {
+        self.rotate(now);
+        let slot = &mut self.slots[self.current];
+        slot.0 += 1;
+        slot.1 += u64::from(failed);
+    }
+
+    fn totals(&self) -> (u64, u64) {
+        self.slots.iter().fold((0, 0), |(calls, failures), slot| (calls + slot.0, failures + slot.1))
+    }
+
+    fn clear(&mut self, now: Instant) {
+        self.slots = [(0, 0); SLOTS];
+        self.current = 0;
+        self.current_start = now;
+    }
+}

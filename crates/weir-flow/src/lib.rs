@@ -1,0 +1,36 @@
+//! Flow control for weir pipelines that talk to the real world.
+//!
+//! - [`Breaker`]: a circuit breaker, as a layer on an operation
+//!   ([`BreakerExt::breaker`]) or a sink ([`BreakerSinkExt::breaker`]).
+//!   While a dependency is down it stops intake instead of failing items:
+//!   calls wait, the stage stops taking items, backpressure stops the
+//!   source, and one probe (or as many as set) tells when to go on.
+//!
+//! ```
+//! use std::time::Duration;
+//! use weir_core::prelude::*;
+//! use weir_core::sink;
+//! use weir_fanout::{FanOut, FanOutExt};
+//! use weir_flow::{Breaker, BreakerExt};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), RunError> {
+//! let breaker = Breaker::new().cool_down(Duration::from_secs(1));
+//! let store = |row: u32| async move { Ok::<_, std::io::Error>(row) };
+//! let report = Pipeline::from_iter(0..100u32)
+//!     .fan_out("store", FanOut::workers(4), store.breaker(breaker.clone()))
+//!     .discard_failures()
+//!     .sink(sink::drain())
+//!     .run()
+//!     .await?;
+//! assert_eq!(report.delivered(), 100);
+//! assert_eq!(breaker.times_opened(), 0);
+//! # Ok(())
+//! # }
+//! ```
+
+mod breaker;
+
+pub use breaker::{
+    Breaker, BreakerExt, BreakerSinkExt, BreakerState, Breaking, BreakingSink, InvalidBreaker,
+};
