@@ -5,6 +5,11 @@
 //!   While a dependency is down it stops intake instead of failing items:
 //!   calls wait, the stage stops taking items, backpressure stops the
 //!   source, and one probe (or as many as set) tells when to go on.
+//! - [`Limit`]: rate limits, global or per key (each key with its own
+//!   [`Rate`] if need be), by count or by a cost per item; shaping
+//!   ([`RateLimitExt::throttle`]: items wait) or enforcing
+//!   ([`RateLimitExt::rate_limit`]: excess items fail with
+//!   [`RateLimited`], to be dead-lettered, discarded or halted on).
 //!
 //! ```
 //! use std::time::Duration;
@@ -30,7 +35,9 @@
 //! ```
 
 mod breaker;
+mod rate;
 
 pub use breaker::{
     Breaker, BreakerExt, BreakerSinkExt, BreakerState, Breaking, BreakingSink, InvalidBreaker,
 };
+pub use rate::{InvalidRate, KeyCounts, Limit, Rate, RateLimitExt, RateLimited};

@@ -48,3 +48,24 @@ fn a_sink_guarded_by_a_breaker_keeps_every_promise() {
     let passed = conformance::sink("guarded-sink", make).assert();
     assert_eq!(passed.unreached(), [], "in {} cases", passed.cases());
 }
+
+#[test]
+fn a_throttle_keeps_every_promise() {
+    use weir_flow::{Limit, Rate, RateLimitExt};
+    let build = |p: Pipeline<u32>| {
+        p.throttle("throttle", Limit::new(Rate::per_second(500).burst(2)).per_key(|x: &u32| x % 3))
+    };
+    let passed: Passed = conformance::segment("throttle", build).items(0..40u32).assert();
+    assert_eq!(passed.unreached(), [], "in {} cases", passed.cases());
+}
+
+#[test]
+fn an_enforcing_rate_limit_keeps_every_promise() {
+    use weir_flow::{Limit, Rate, RateLimitExt};
+    let build = |p: Pipeline<u32>| {
+        p.rate_limit("limit", Limit::new(Rate::per_second(200).burst(3)).cost(|x: &u32| x % 3))
+            .discard_failures()
+    };
+    let passed: Passed = conformance::segment("limit", build).items(0..40u32).assert();
+    assert_eq!(passed.unreached(), [], "in {} cases", passed.cases());
+}

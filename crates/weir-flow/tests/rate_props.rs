@@ -1,0 +1,142 @@
+//! Properties of the rate limits on a paused clock, under random rates,
+//! bursts, keys and arrivals: no key's items pass faster than its rate
+//! allows (in any stretch of time, at most a burst plus one item per
+//! interval), the throttle passes each item exactly when a token bucket
+//! says it may (no later), and enforcing accounts for every item (passed
+//! or refused).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use proptest::prelude::*;
+use tokio::time::Instant;
+use weir_core::prelude::*;
+use weir_core::sink;
+use weir_flow::{Limit, Rate, RateLimitExt};
+
+/// The GCRA bound: in the stretch from its `i`th to its `j`th pass, a key
+/// passes at most `burst` + (stretch / interval) items.
+fn within_rate(passes: &[Duration], burst: u32, interval: Duration) -> Result<(), TestCaseError> {
+    for i in 0..passes.len() {
+        for j in i..passes.len() {
+            let allowed = u128::from(burst) + (passes[j] - passes[i]).as_nanos() / interval.as_nanos();
+            prop_assert!(
+                (j - i + 1) as u128 <= allowed,
+                "{} items from {:?} to {:?}, {allowed} allowed",
+                j - i + 1,
+                passes[i],
+                passes[j]
+            );
+        }
+    }
+    Ok(())
+}
+
+fn run_paused<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::default())]
+
+    #[test]
+    fn throttled_keys_keep_their_rate_and_wait_no_longer_than_they_must(
+        count in 1..20u32,
+        period_ms in 10..1_000u64,
+        burst in 1..8u32,
+        keys in 1..4u32,
+        gaps_ms in prop::collection::vec(0..30u64, 1..120),
+    ) {
+        let rate = Rate::new(count, Duration::from_millis(period_ms)).burst(burst);
+        let interval = rate.interval();
+        let n = gaps_ms.len();
+        let passes = run_paused(async move {
+            let start = Instant::now();
+            let passes = Arc::new(Mutex::new(Vec::new()));
+            let seen = passes.clone();
+            let items = futures::stream::iter(gaps_ms.into_iter().enumerate()).then(move |(i, gap)| async move {
+                tokio::time::sleep(Duration::from_millis(gap)).await;
+                (i as u32 % keys, start.elapsed())
+            });
+            let report = Pipeline::new(items)
+                .throttle("throttle", Limit::new(rate).per_key(|x: &(u32, Duration)| x.0))
+                .inspect("clock", move |x| seen.lock().unwrap().push((x.0, x.1, start.elapsed())))
+                .sink(sink::drain())
+                .run()
+                .await
+                .unwrap();
+            assert_eq!(report.delivered(), n as u64);
+            passes.lock().unwrap().clone()
+        });
+        for key in 0..keys {
+            let times: Vec<Duration> = passes.iter().filter(|p| p.0 == key).map(|p| p.2).collect();
+            within_rate(&times, burst, interval)?;
+        }
+        // It waits exactly as long as it must: a token bucket per key (of
+        // `burst` tokens, one back per interval), run over the same
+        // arrivals, in nanoseconds, says when each item passes: when the
+        // stage takes it (it arrived, and the item before it passed), or
+        // when its key has a token (on the timer's next millisecond),
+        // whichever is later.
+        let (interval, full) = (interval.as_nanos(), u128::from(burst) * interval.as_nanos());
+        let mut buckets = std::collections::HashMap::new();
+        let mut previous = 0u128;
+        for &(key, arrived, passed) in &passes {
+            let taken = arrived.as_nanos().max(previous);
+            let (level, at) = buckets.get(&key).copied().unwrap_or((full, 0));
+            let now_level = (level + (taken - at)).min(full);
+            // tokio's timers fire on whole milliseconds: a wait ends at the
+            // first millisecond after the token is back.
+            let ms = 1_000_000;
+            let pass = if now_level >= interval { taken } else { (taken + (interval - now_level)).div_ceil(ms) * ms };
+            let level_at_pass = (now_level + (pass - taken)).min(full) - interval;
+            buckets.insert(key, (level_at_pass, pass));
+            prop_assert_eq!(passed.as_nanos(), pass, "key {}: arrived {:?}", key, arrived);
+            previous = pass;
+        }
+        let _ = n;
+    }
+
+    #[test]
+    fn enforcing_passes_within_the_rate_and_accounts_for_every_item(
+        count in 1..20u32,
+        period_ms in 10..1_000u64,
+        burst in 1..8u32,
+        keys in 1..4u32,
+        gaps_ms in prop::collection::vec(0..30u64, 1..120),
+    ) {
+        let rate = Rate::new(count, Duration::from_millis(period_ms)).burst(burst);
+        let n = gaps_ms.len() as u64;
+        let (passes, report) = run_paused(async move {
+            let start = Instant::now();
+            let passes = Arc::new(Mutex::new(Vec::new()));
+            let seen = passes.clone();
+            let items = futures::stream::iter(gaps_ms.into_iter().enumerate()).then(move |(i, gap)| async move {
+                tokio::time::sleep(Duration::from_millis(gap)).await;
+                i as u32 % keys
+            });
+            let report = Pipeline::new(items)
+                .rate_limit("limit", Limit::new(rate).per_key(|key: &u32| *key))
+                .discard_failures()
+                .inspect("clock", move |key| seen.lock().unwrap().push((*key, start.elapsed())))
+                .sink(sink::drain())
+                .run()
+                .await
+                .unwrap();
+            (passes.lock().unwrap().clone(), report)
+        });
+        prop_assert!(report.is_conserved());
+        prop_assert_eq!(report.delivered() + report.discarded(), n);
+        prop_assert_eq!(report.delivered(), passes.len() as u64);
+        for key in 0..keys {
+            let times: Vec<Duration> = passes.iter().filter(|p| p.0 == key).map(|p| p.1).collect();
+            within_rate(&times, burst, rate.interval())?;
+        }
+    }
+}
