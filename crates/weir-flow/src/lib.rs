@@ -10,6 +10,12 @@
 //!   ([`RateLimitExt::throttle`]: items wait) or enforcing
 //!   ([`RateLimitExt::rate_limit`]: excess items fail with
 //!   [`RateLimited`], to be dead-lettered, discarded or halted on).
+//! - [`RestartSource`]: a source made again, after a backoff, when it
+//!   fails or ends; the backoff starts over only after a healthy period.
+//! - [`KillSwitch`]: stops several pipelines at once, draining
+//!   ([`KillSwitch::shutdown`]) or not ([`KillSwitch::abort`]).
+//! - [`FlowTimeoutExt`]: an idle timeout that raises an event, and a
+//!   completion timeout that ends the run.
 //!
 //! ```
 //! use std::time::Duration;
@@ -35,7 +41,14 @@
 //! ```
 
 mod breaker;
+mod kill_switch;
 mod rate;
+mod restart;
+mod timeouts;
+
+pub use kill_switch::KillSwitch;
+pub use restart::{RestartSource, SourceGaveUp};
+pub use timeouts::{CompletionTimedOut, FlowTimeoutExt, Idle};
 
 pub use breaker::{
     Breaker, BreakerExt, BreakerSinkExt, BreakerState, Breaking, BreakingSink, InvalidBreaker,
