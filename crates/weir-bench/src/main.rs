@@ -12,6 +12,7 @@
 //! cargo run --release -p weir-bench -- inline          # inline stages vs hand-written code (issue 12)
 //! ```
 
+mod adaptive;
 mod baselines;
 mod inline;
 mod inline_baselines;
@@ -40,6 +41,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("fanout") => fanout(args.iter().any(|a| a == "--quick")),
+        Some("adaptive") => adaptive::bench(),
         Some("postgres") => postgres::bench(args.iter().any(|a| a == "--quick")),
         Some("tcp") => tcp::bench(args.iter().any(|a| a == "--quick")),
         Some("redis") => {

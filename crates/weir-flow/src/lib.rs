@@ -5,6 +5,10 @@
 //!   While a dependency is down it stops intake instead of failing items:
 //!   calls wait, the stage stops taking items, backpressure stops the
 //!   source, and one probe (or as many as set) tells when to go on.
+//! - [`Adaptive`]: adaptive concurrency, as a layer on an operation
+//!   ([`AdaptiveExt::adaptive`]) or on sinks sharing it
+//!   ([`AdaptiveSinkExt::adaptive`]): how many calls are in flight finds
+//!   itself from their round-trip time and overload errors.
 //! - [`Limit`]: rate limits, global or per key (each key with its own
 //!   [`Rate`] if need be), by count or by a cost per item; shaping
 //!   ([`RateLimitExt::throttle`]: items wait) or enforcing
@@ -40,17 +44,19 @@
 //! # }
 //! ```
 
+mod adaptive;
 mod breaker;
+mod guard;
 mod kill_switch;
 mod rate;
 mod restart;
 mod timeouts;
 
+pub use adaptive::{Adaptive, AdaptiveExt, AdaptiveSinkExt, InvalidAdaptive};
+pub use guard::{Guard, Guarded, GuardedSink};
 pub use kill_switch::KillSwitch;
 pub use restart::{RestartSource, SourceGaveUp};
 pub use timeouts::{CompletionTimedOut, FlowTimeoutExt, Idle};
 
-pub use breaker::{
-    Breaker, BreakerExt, BreakerSinkExt, BreakerState, Breaking, BreakingSink, InvalidBreaker,
-};
+pub use breaker::{Breaker, BreakerExt, BreakerSinkExt, BreakerState, InvalidBreaker};
 pub use rate::{InvalidRate, KeyCounts, Limit, Rate, RateLimitExt, RateLimited};

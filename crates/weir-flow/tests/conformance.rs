@@ -69,3 +69,22 @@ fn an_enforcing_rate_limit_keeps_every_promise() {
     let passed: Passed = conformance::segment("limit", build).items(0..40u32).assert();
     assert_eq!(passed.unreached(), [], "in {} cases", passed.cases());
 }
+
+#[test]
+fn a_fan_out_under_an_adaptive_limit_keeps_every_promise() {
+    use weir_flow::{Adaptive, AdaptiveExt};
+    let build = |p: Pipeline<u32>| {
+        p.fan_out("adaptive", FanOut::workers(4).capacity(4), work.adaptive(Adaptive::new().bounds(1, 4)))
+            .discard_failures()
+    };
+    let passed: Passed = conformance::segment("adaptive", build).items(0..40u32).bound(8).assert();
+    assert_eq!(passed.unreached(), [], "in {} cases", passed.cases());
+}
+
+#[test]
+fn a_sink_under_an_adaptive_limit_keeps_every_promise() {
+    use weir_flow::{Adaptive, AdaptiveSinkExt};
+    let make = || weir_core::sink::collect::<u32>().0.adaptive(Adaptive::new());
+    let passed = conformance::sink("adaptive-sink", make).assert();
+    assert_eq!(passed.unreached(), [], "in {} cases", passed.cases());
+}

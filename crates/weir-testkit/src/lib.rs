@@ -53,6 +53,7 @@ pub mod netns;
 pub mod postgres;
 pub mod redis;
 mod run;
+pub mod sim;
 mod spec;
 pub mod strategy;
 

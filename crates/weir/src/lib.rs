@@ -57,7 +57,7 @@ pub mod deadletter {
     pub use weir_deadletter::*;
 }
 
-/// Flow control: circuit breakers that pause intake while a dependency is down (`weir-flow`).
+/// Flow control: adaptive concurrency, circuit breakers that pause intake, rate limits, restartable sources, a kill switch, idle and completion timeouts (`weir-flow`).
 pub mod flow {
     pub use weir_flow::*;
 }

@@ -12,8 +12,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use operation::{BreakerExt, Breaking};
-pub use sink::{BreakerSinkExt, BreakingSink};
+pub use operation::BreakerExt;
+pub use sink::BreakerSinkExt;
 
 use machine::Shared;
 
@@ -28,7 +28,7 @@ use machine::Shared;
 ///
 /// What counts as a failure is the layer's business: every error by
 /// default, or only the transient ones when the layer classifies
-/// ([`Breaking::classify`]); an error that is not transient (a bad item)
+/// ([`Guarded::classify`](crate::Guarded::classify)); an error that is not transient (a bad item)
 /// counts as an answer from the dependency, as a success does. A probe
 /// whose call is dropped before it ends (cancelled, timed out by a layer
 /// outside the breaker) gives its turn back, so the breaker never sticks
@@ -51,7 +51,7 @@ use machine::Shared;
 #[derive(Clone)]
 pub struct Breaker {
     settings: Settings,
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 /// The settings of a [`Breaker`].

@@ -1,13 +1,9 @@
 //! The breaker as a layer on an operation.
 
-use std::fmt;
-use std::sync::Arc;
-
-use futures::future::BoxFuture;
-use weir_core::{Attempt, BuildError, Classify, ErrorClass, Operation, StageMetrics, Verdict};
-use weir_retry::{AllTransient, ByClassify, Classifier, ClassifyFn};
+use weir_core::Operation;
 
 use super::Breaker;
+use crate::guard::Guarded;
 
 /// Circuit breakers for operations; see [`BreakerExt::breaker`].
 pub trait BreakerExt<In>: Operation<In> + Sized {
@@ -23,8 +19,8 @@ pub trait BreakerExt<In>: Operation<In> + Sized {
     /// outside, it would also time the wait.
     ///
     /// Every error counts as a failure by default; classify to count only
-    /// transient ones ([`Breaking::classify`],
-    /// [`Breaking::classify_by_trait`]).
+    /// transient ones ([`Guarded::classify`],
+    /// [`Guarded::classify_by_trait`]).
     ///
     /// The breaker's state, the times it opened and closed, and the calls
     /// waiting are gauges in the stage's reports (`breaker_state`: 0
@@ -34,7 +30,7 @@ pub trait BreakerExt<In>: Operation<In> + Sized {
     /// # Errors
     ///
     /// Invalid settings ([`Breaker::validate`]) are a
-    /// [`BuildError::Invalid`] naming the stage, from `run()` or
+    /// [`BuildError::Invalid`](weir_core::BuildError::Invalid) naming the stage, from `run()` or
     /// `spawn()`, before anything runs.
     ///
     /// # Examples
@@ -60,124 +56,9 @@ pub trait BreakerExt<In>: Operation<In> + Sized {
     /// assert_eq!(breaker.state(), BreakerState::Closed);
     /// # }
     /// ```
-    fn breaker(self, breaker: Breaker) -> Breaking<Self> {
-        Breaking { op: Arc::new(self), breaker, classifier: Arc::new(AllTransient) }
+    fn breaker(self, breaker: Breaker) -> Guarded<Self, Breaker> {
+        Guarded::new(self, breaker)
     }
 }
 
 impl<In, Op: Operation<In>> BreakerExt<In> for Op {}
-
-/// An operation guarded by a [`Breaker`]; see [`BreakerExt::breaker`].
-///
-/// ```
-/// use weir_flow::{Breaker, BreakerExt};
-///
-/// let guarded = (|x: u8| async move { Ok::<_, std::io::Error>(x) }).breaker(Breaker::new());
-/// # let _ = guarded;
-/// ```
-pub struct Breaking<Op, K = AllTransient> {
-    op: Arc<Op>,
-    breaker: Breaker,
-    classifier: Arc<K>,
-}
-
-impl<Op, K> Breaking<Op, K> {
-    /// Counts an error as a failure only when `f` calls it
-    /// [transient](ErrorClass::Transient).
-    ///
-    /// ```
-    /// use weir_core::ErrorClass;
-    /// use weir_flow::{Breaker, BreakerExt};
-    ///
-    /// let store = |x: u32| async move { if x == 0 { Err("bad row") } else { Ok(x) } };
-    /// // A bad row says nothing about the database.
-    /// let guarded = store.breaker(Breaker::new()).classify(|e: &&str| {
-    ///     if *e == "bad row" { ErrorClass::Permanent } else { ErrorClass::Transient }
-    /// });
-    /// # let _ = guarded;
-    /// ```
-    pub fn classify<E, F>(self, f: F) -> Breaking<Op, ClassifyFn<F>>
-    where
-        F: Fn(&E) -> ErrorClass + Send + Sync + 'static,
-    {
-        Breaking { op: self.op, breaker: self.breaker, classifier: Arc::new(ClassifyFn::new(f)) }
-    }
-
-    /// Counts an error as a failure only when its own
-    /// [`Classify`](weir_core::Classify) impl calls it transient.
-    ///
-    /// ```
-    /// use weir_core::{Classify, ErrorClass};
-    /// use weir_flow::{Breaker, BreakerExt};
-    ///
-    /// #[derive(Debug)]
-    /// enum DbError { Down, BadRow }
-    ///
-    /// impl Classify for DbError {
-    ///     fn class(&self) -> ErrorClass {
-    ///         match self { DbError::Down => ErrorClass::Transient, DbError::BadRow => ErrorClass::Permanent }
-    ///     }
-    /// }
-    ///
-    /// let store = |x: u32| async move { if x == 0 { Err(DbError::BadRow) } else { Ok(x) } };
-    /// let guarded = store.breaker(Breaker::new()).classify_by_trait::<DbError>();
-    /// # let _ = (guarded, DbError::Down);
-    /// ```
-    pub fn classify_by_trait<E: Classify>(self) -> Breaking<Op, ByClassify> {
-        Breaking { op: self.op, breaker: self.breaker, classifier: Arc::new(ByClassify) }
-    }
-
-    /// The breaker (a clone shares its state).
-    pub fn breaker(&self) -> &Breaker {
-        &self.breaker
-    }
-}
-
-impl<In, Op, K> Operation<In> for Breaking<Op, K>
-where
-    In: Send + 'static,
-    Op: Operation<In>,
-    K: Classifier<Op::Error>,
-{
-    type Output = Op::Output;
-    type Error = Op::Error;
-    type Future = BoxFuture<'static, Result<Op::Output, Op::Error>>;
-
-    fn apply(&self, input: In) -> Self::Future {
-        let (op, shared, classifier) =
-            (self.op.clone(), self.breaker.shared.clone(), self.classifier.clone());
-        Box::pin(async move {
-            let pass = shared.admit().await;
-            let result = op.apply(input).await;
-            let failed = matches!(&result, Err(e) if classifier.class(e) == ErrorClass::Transient);
-            shared.record(pass, failed);
-            result
-        })
-    }
-
-    fn on_failure(&self, attempt: &mut Attempt, error: &Op::Error) -> Verdict {
-        self.op.on_failure(attempt, error)
-    }
-
-    fn validate(&self, stage: &str) -> Result<(), BuildError> {
-        self.breaker.validate_for(stage)?;
-        self.op.validate(stage)
-    }
-
-    fn observe(&self, metrics: &StageMetrics) {
-        self.breaker.observe(metrics);
-        self.op.observe(metrics);
-    }
-}
-
-impl<Op, K> Clone for Breaking<Op, K> {
-    fn clone(&self) -> Self {
-        Self { op: self.op.clone(), breaker: self.breaker.clone(), classifier: self.classifier.clone() }
-    }
-}
-
-impl<Op, K> fmt::Debug for Breaking<Op, K> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Breaking").field("breaker", &self.breaker).finish_non_exhaustive()
-    }
-}
