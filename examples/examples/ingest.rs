@@ -37,6 +37,7 @@ use examples::ingest::send::{Traffic, send};
 use examples::ingest::tcp::Intake;
 use examples::ingest::{progress, summary};
 use weir::deadletter::JsonLines;
+use weir::flow::{Breaker, BreakerSinkExt, BreakerState};
 use weir::prelude::*;
 use weir::retry::{RetryPolicy, RetrySinkExt};
 use weir::sink::BoxSink;
@@ -134,9 +135,18 @@ struct RunArgs {
     /// Where failures go, as JSON lines (replayable).
     #[arg(long, default_value = "dead-letters.jsonl")]
     dead_letters: PathBuf,
-    /// Enrichment workers.
+    /// Enrichment workers (with --adaptive, the most that run at once).
     #[arg(long, default_value_t = 4)]
     workers: usize,
+    /// Run the enrichment workers under an adaptive concurrency limit,
+    /// found from their round-trip time (`--adaptive false`: all at once).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    adaptive: bool,
+    /// Guard the database with a circuit breaker: while it fails, intake
+    /// pauses (nothing is dropped) and one probe tells when it is back
+    /// (`--breaker false`: the retries alone).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    breaker: bool,
     /// Rows per transaction.
     #[arg(long, default_value_t = 5_000)]
     batch: usize,
@@ -316,13 +326,19 @@ async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     // else fails the batch at once (dead-lettered).
     let policy =
         RetryPolicy::exponential(Duration::from_millis(20)).cap(Duration::from_secs(2)).max_attempts(10);
+    // The breaker inside the retries: while the database fails, every
+    // retry waits for it, the store stops taking batches, and intake
+    // pauses; one probe a cool-down tells when to go on.
+    // It opens after three failed calls in a row (a batch or a flush
+    // each), or half the calls of the last 10 s.
+    let breaker = Breaker::new().consecutive_failures(3).cool_down(Duration::from_millis(500));
     let (store, counts, where_stored) = match &args.postgres {
         Some(url) => {
             let sink = PgSink::<Packet>::connect(url).await?;
             let counters = sink.counters();
             let counts: Counts = Box::new(move || (counters.inserted(), counters.duplicates()));
             (
-                BoxSink::new(sink.retry(policy).classify_by_trait()),
+                guarded(sink, args.breaker.then(|| breaker.clone()), policy),
                 counts,
                 "PostgreSQL, table packets".to_owned(),
             )
@@ -331,12 +347,20 @@ async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let sink = SqliteSink::<Packet>::open(&args.db)?;
             let counters = sink.counters();
             let counts: Counts = Box::new(move || (counters.stored(), counters.duplicates()));
-            (BoxSink::new(sink.retry(policy).classify_by_trait()), counts, args.db.display().to_string())
+            (
+                guarded(sink, args.breaker.then(|| breaker.clone()), policy),
+                counts,
+                args.db.display().to_string(),
+            )
         }
     };
+    if args.breaker {
+        tokio::spawn(watch_breaker(breaker));
+    }
     let dead = JsonLines::open(&args.dead_letters)?;
     let settings = Settings {
         workers: args.workers,
+        adaptive: args.adaptive,
         batch: args.batch,
         batch_wait: Duration::from_millis(args.batch_wait_ms),
         drain_timeout: Duration::from_secs(args.drain_timeout),
@@ -395,6 +419,45 @@ async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         );
     }
     Ok(code)
+}
+
+/// The store: `sink` behind the breaker (if any), behind the retries.
+fn guarded<Si>(sink: Si, breaker: Option<Breaker>, policy: RetryPolicy) -> BoxSink<Vec<Packet>>
+where
+    Si: weir::Sink<Vec<Packet>>,
+    Si::Error: weir::Classify + std::fmt::Display,
+{
+    match breaker {
+        Some(breaker) => BoxSink::new(sink.breaker(breaker).retry(policy).classify_by_trait()),
+        None => BoxSink::new(sink.retry(policy).classify_by_trait()),
+    }
+}
+
+/// Says on stderr when the database's breaker opens (intake paused) and
+/// when it closes again (the database is back).
+async fn watch_breaker(breaker: Breaker) {
+    let mut was = breaker.state();
+    let mut since = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = breaker.state();
+        match (was, now) {
+            (BreakerState::Closed, BreakerState::Open | BreakerState::HalfOpen) => {
+                since = tokio::time::Instant::now();
+                eprintln!(
+                    "ingest: the database is failing: circuit breaker open, intake paused (nothing is dropped)"
+                );
+            }
+            (BreakerState::Open | BreakerState::HalfOpen, BreakerState::Closed) => {
+                eprintln!(
+                    "ingest: the database is back after {:.1} s: circuit breaker closed, intake resumed",
+                    since.elapsed().as_secs_f64()
+                );
+            }
+            _ => {}
+        }
+        was = now;
+    }
 }
 
 async fn wait_for_ctrl_c() {

@@ -107,6 +107,11 @@ fn the_main_job_into_postgresql_through_an_outage_stores_every_good_packet_once(
     let report = succeeded(&out);
     assert_eq!(number(&report, "in"), plan.packets, "{report}");
     assert!(number(&report, "retries") > 0, "the outage happened mid-run and was retried\n{report}");
+    // The breaker paused intake during the outage, and said so.
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("circuit breaker open, intake paused"), "{log}\n{report}");
+    assert!(log.contains("circuit breaker closed, intake resumed"), "{log}\n{report}");
+    assert!(report.contains("database breaker   opened "), "{report}");
     assert_eq!(
         pg_rows(&server.url()),
         tally.good,

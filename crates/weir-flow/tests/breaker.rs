@@ -346,3 +346,22 @@ async fn invalid_settings_are_refused_when_the_pipeline_is_built() {
     assert_eq!(stage, "store");
     assert!(message.contains("failure rate 1.5 is not in (0, 1]"), "{message}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn failures_in_a_row_open_it_whatever_the_rate() {
+    let db = Db::default();
+    // A long window full of successes: the rate alone would need many
+    // failures.
+    let breaker = Breaker::new().consecutive_failures(3).window(Duration::from_secs(60));
+    let guarded = db.store().breaker(breaker.clone());
+    for row in 0..100 {
+        call(&guarded, row).await.unwrap();
+    }
+    db.down.store(true, Ordering::SeqCst);
+    for row in 0..2 {
+        let _ = call(&guarded, row).await;
+    }
+    assert_eq!(breaker.state(), BreakerState::Closed, "two in a row");
+    let _ = call(&guarded, 2).await;
+    assert_eq!(breaker.state(), BreakerState::Open, "three in a row");
+}

@@ -6,6 +6,9 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use std::future::Ready;
+
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use serde::{Serialize, Serializer};
@@ -13,6 +16,7 @@ use tokio::time::Instant;
 use weir::Sink;
 use weir::deadletter::{DeadLetter, DeadLetterExt, DeadLetterOptions, SinkDeadLetterExt};
 use weir::fanout::{FanOut, FanOutExt};
+use weir::flow::{Adaptive, AdaptiveExt, Guarded};
 use weir::prelude::*;
 use weir_packet::{DecodeError, Packet};
 
@@ -200,8 +204,11 @@ fn file_frames(path: std::path::PathBuf) -> impl Stream<Item = std::io::Result<b
 /// How the job runs.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
-    /// Enrichment workers.
+    /// Enrichment workers (with `adaptive`, the most that run at once).
     pub workers: usize,
+    /// Whether the enrichment workers run under an adaptive concurrency
+    /// limit (between 1 and `workers`), found from their round-trip time.
+    pub adaptive: bool,
     /// Rows per store transaction.
     pub batch: usize,
     /// The longest a partial batch waits.
@@ -214,6 +221,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             workers: 4,
+            adaptive: true,
             batch: 5_000,
             batch_wait: Duration::from_millis(50),
             drain_timeout: Duration::from_secs(30),
@@ -342,9 +350,7 @@ where
     .dead_letter_with(dead.clone(), options("malformed"))
     .try_map("validate", validate)
     .dead_letter_with(dead.clone(), options("invalid"))
-    .fan_out("enrich", FanOut::workers(settings.workers), |d: Decoded| async move {
-        Ok::<_, Infallible>(Row { packet: d.packet, arrived: d.arrival.at, raw: d.arrival.raw })
-    })
+    .fan_out("enrich", FanOut::workers(settings.workers), Enrich::from(settings))
     .dead_letter_with(dead.clone(), options("enrich-failures"))
     .batch("batch", settings.batch, settings.batch_wait)
     .sink_dead_lettering_with(
@@ -354,6 +360,56 @@ where
         options("store-failures"),
     )
     .drain_timeout(settings.drain_timeout)
+}
+
+/// Enrichment: a decoded packet becomes a row.
+fn enrich(d: Decoded) -> Ready<Result<Row, Infallible>> {
+    std::future::ready(Ok(Row { packet: d.packet, arrived: d.arrival.at, raw: d.arrival.raw }))
+}
+
+type EnrichFn = fn(Decoded) -> Ready<Result<Row, Infallible>>;
+
+/// The enrichment workers' operation: under an adaptive limit (between 1
+/// and the workers), or all of them at once.
+enum Enrich {
+    Adaptive(Guarded<EnrichFn, Adaptive>),
+    Fixed,
+}
+
+impl From<Settings> for Enrich {
+    fn from(settings: Settings) -> Self {
+        if !settings.adaptive {
+            return Enrich::Fixed;
+        }
+        let most = u32::try_from(settings.workers.max(1)).unwrap_or(u32::MAX);
+        Enrich::Adaptive((enrich as EnrichFn).adaptive(Adaptive::new().bounds(1, most)))
+    }
+}
+
+impl Operation<Decoded> for Enrich {
+    type Output = Row;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Row, Infallible>>;
+
+    fn apply(&self, decoded: Decoded) -> Self::Future {
+        match self {
+            Enrich::Adaptive(guarded) => guarded.apply(decoded),
+            Enrich::Fixed => Box::pin(enrich(decoded)),
+        }
+    }
+
+    fn validate(&self, stage: &str) -> Result<(), weir::BuildError> {
+        match self {
+            Enrich::Adaptive(guarded) => guarded.validate(stage),
+            Enrich::Fixed => Ok(()),
+        }
+    }
+
+    fn observe(&self, metrics: &weir::StageMetrics) {
+        if let Enrich::Adaptive(guarded) = self {
+            guarded.observe(metrics);
+        }
+    }
 }
 
 /// The store, timing each row from its frame's arrival to its commit.
@@ -412,5 +468,13 @@ impl<St: Sink<Vec<Packet>>> Sink<Vec<Row>> for Timed<St> {
 
     fn last_attempt(&self) -> Option<&weir::Attempt> {
         self.store.last_attempt()
+    }
+
+    fn validate(&self, stage: &str) -> Result<(), weir::BuildError> {
+        self.store.validate(stage)
+    }
+
+    fn observe(&self, metrics: &weir::StageMetrics) {
+        self.store.observe(metrics);
     }
 }

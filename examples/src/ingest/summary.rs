@@ -29,6 +29,16 @@ pub fn summary(report: &Report, tallies: &Tallies, duplicates: Option<u64>) -> S
     let _ = writeln!(out, "    store gave up    {:>12}", dead("store"));
     let retries: u64 = report.stages().iter().map(|s| s.retries).sum();
     let _ = writeln!(out, "  retries            {:>12}", retries);
+    let gauge = |stage: &str, name: &str| {
+        report.stage(stage).and_then(|s| s.gauges.iter().find(|(n, _)| n == name).map(|(_, v)| *v))
+    };
+    if let (Some(opened), Some(closed)) = (gauge("store", "breaker_opened"), gauge("store", "breaker_closed"))
+    {
+        let _ = writeln!(out, "  database breaker   opened {opened}, closed {closed}");
+    }
+    if let Some(limit) = gauge("enrich", "concurrency_limit") {
+        let _ = writeln!(out, "  enrich limit       {:>12} (adaptive)", limit);
+    }
     if report.abandoned() > 0 {
         let _ = writeln!(out, "  abandoned          {:>12} (not acknowledged)", report.abandoned());
     }

@@ -12,6 +12,9 @@ use super::Settings;
 const TOLERANCE: f64 = 0.1;
 /// The shortest window, whatever the round-trip time.
 const MIN_WINDOW: Duration = Duration::from_millis(1);
+/// A rise of the round trip smaller than this is noise, not a queue
+/// (calls of a few microseconds vary by more than a tenth).
+const NOISE: Duration = Duration::from_micros(100);
 
 /// What one window of completions saw.
 #[derive(Debug, Default, Clone, Copy)]
@@ -91,7 +94,7 @@ impl Control {
         }
         let mean = Duration::from_nanos(u64::try_from(w.rtt_nanos / u128::from(w.count)).unwrap_or(u64::MAX));
         let baseline = *self.baseline.get_or_insert(mean);
-        if mean.as_secs_f64() > baseline.as_secs_f64() * (1.0 + TOLERANCE) {
+        if mean > baseline.mul_f64(1.0 + TOLERANCE) + NOISE {
             // A queue builds up at the dependency.
             self.decrease(s.decrease);
             self.slow_start = false;

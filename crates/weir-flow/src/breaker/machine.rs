@@ -30,6 +30,8 @@ pub(crate) struct Shared {
 struct Machine {
     phase: Phase,
     window: Window,
+    /// Failures in a row while closed.
+    in_a_row: u32,
 }
 
 enum Phase {
@@ -89,6 +91,7 @@ impl Shared {
             machine: Mutex::new(Machine {
                 phase: Phase::Closed,
                 window: Window::new(settings.window, Instant::now()),
+                in_a_row: 0,
             }),
             changed: watch::Sender::new(0),
             state: AtomicU8::new(0),
@@ -191,6 +194,7 @@ impl Shared {
                     return;
                 }
                 machine.window.record(now, failed);
+                machine.in_a_row = if failed { machine.in_a_row + 1 } else { 0 };
                 let (calls, failures) = machine.window.totals();
                 let s = &self.settings;
                 if failed
@@ -198,6 +202,9 @@ impl Shared {
                     && failures as f64 >= s.failure_rate * calls as f64
                 {
                     self.open(&mut machine, now, format!("{failures} of the last {calls} calls failed"));
+                } else if s.consecutive.is_some_and(|n| machine.in_a_row >= n) {
+                    let why = format!("{} calls in a row failed", machine.in_a_row);
+                    self.open(&mut machine, now, why);
                 }
             }
             Pass::Probe(mut ticket) => {
@@ -213,6 +220,7 @@ impl Shared {
                 if *passed >= self.settings.probes {
                     machine.phase = Phase::Closed;
                     machine.window.clear(now);
+                    machine.in_a_row = 0;
                     self.closed.fetch_add(1, Ordering::Relaxed);
                     self.changed(BreakerState::Closed);
                     tracing::info!(stage = %self.stage(), "circuit breaker closed: the probes succeeded");

@@ -62,6 +62,8 @@ pub(crate) struct Settings {
     pub(crate) window: Duration,
     pub(crate) cool_down: Duration,
     pub(crate) probes: u32,
+    /// Opens after this many failures in a row, whatever the rate.
+    pub(crate) consecutive: Option<u32>,
 }
 
 impl Default for Settings {
@@ -72,6 +74,7 @@ impl Default for Settings {
             window: Duration::from_secs(10),
             cool_down: Duration::from_secs(5),
             probes: 1,
+            consecutive: None,
         }
     }
 }
@@ -141,6 +144,9 @@ pub enum InvalidBreaker {
     /// No call would be enough to open it.
     #[error("the breaker's minimum of calls is zero: give at least 1 (10 by default)")]
     NoMinCalls,
+    /// Zero failures in a row would open it at once.
+    #[error("the breaker opens after 0 failures in a row, that is at once: give at least 1")]
+    NoConsecutive,
     /// No probe would ever close it again.
     #[error("the breaker lets no probe through, so it would never close again: give at least 1 probe")]
     NoProbe,
@@ -178,6 +184,20 @@ impl Breaker {
         self.with(|s| s.min_calls = calls)
     }
 
+    /// Also opens after `failures` failures in a row, whatever the rate
+    /// over the window (off by default): for a dependency called rarely
+    /// (a batch a second), whose window holds many old successes.
+    ///
+    /// ```
+    /// use weir_flow::Breaker;
+    ///
+    /// let breaker = Breaker::new().consecutive_failures(3);
+    /// assert!(breaker.validate().is_ok());
+    /// ```
+    pub fn consecutive_failures(self, failures: u32) -> Self {
+        self.with(|s| s.consecutive = Some(failures))
+    }
+
     /// How far back calls count (10 s by default).
     pub fn window(self, window: Duration) -> Self {
         self.with(|s| s.window = window)
@@ -212,6 +232,9 @@ impl Breaker {
         }
         if s.probes == 0 {
             return Err(InvalidBreaker::NoProbe);
+        }
+        if s.consecutive == Some(0) {
+            return Err(InvalidBreaker::NoConsecutive);
         }
         Ok(())
     }
