@@ -88,3 +88,14 @@ fn a_sink_under_an_adaptive_limit_keeps_every_promise() {
     let passed = conformance::sink("adaptive-sink", make).assert();
     assert_eq!(passed.unreached(), [], "in {} cases", passed.cases());
 }
+
+#[test]
+fn the_flow_timeouts_keep_every_promise() {
+    use weir_flow::FlowTimeoutExt;
+    let build = |p: Pipeline<u32>| {
+        p.on_idle("idle", Duration::from_millis(2), |_| ())
+            .complete_within("within", Duration::from_secs(7_200))
+    };
+    let passed: Passed = conformance::segment("timeouts", build).items(0..40u32).assert();
+    assert_eq!(passed.unreached(), [], "in {} cases", passed.cases());
+}
