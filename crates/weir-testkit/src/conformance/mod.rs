@@ -97,7 +97,8 @@
 //! | fan-out with a retry layer | capacity + workers | same |
 //! | dead letters (a slow store on its own task) | `max_batch` (failures wait for their group) | `weir-deadletter/tests/conformance.rs` |
 //! | `Dedup` (`examples/dedup-stage`) | 0 | `examples/dedup-stage/tests/conformance.rs` |
-//! | sinks: `collect`, `drain`, `from_fn`, a retrying `FlakySink` | (no downstream: not checked) | `weir-testkit/tests/conformance.rs`, `weir-fanout/tests/conformance.rs` |
+//! | flow control (`weir-flow`): a fan-out whose operation has a circuit breaker (it opens, cools down, probes) or an adaptive limit; `throttle` and `rate_limit` (per key, by cost); `on_idle` and `complete_within` | capacity + workers for the fan-outs, 0 for the others | `weir-flow/tests/conformance.rs` |
+//! | sinks: `collect`, `drain`, `from_fn`, a retrying `FlakySink`, a `FlakySink` behind a breaker and retries, a sink under an adaptive limit | (no downstream: not checked) | `weir-testkit/tests/conformance.rs`, `weir-fanout/tests/conformance.rs`, `weir-flow/tests/conformance.rs` |
 //! | the SQLite sink (batches of packets, repeats absorbed; on the [real clock](Suite::real_clock): its writer is a thread) | (no downstream: not checked) | `weir-sqlite/tests/conformance.rs` |
 //! | the Redis XADD sink (a real redis-server for the suite; real clock) | (no downstream: not checked) | `weir-redis/tests/conformance.rs` |
 //! | the PostgreSQL sink (a real server for the suite; made on each case's runtime with [`sink_async_over`]; real clock) | (no downstream: not checked) | `weir-postgres/tests/conformance.rs` |
