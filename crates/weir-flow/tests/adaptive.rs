@@ -43,7 +43,7 @@ async fn run(db: &SimDatabase, adaptive: &Adaptive, seconds: u64) -> (Vec<u32>, 
 
 #[tokio::test(start_paused = true)]
 async fn the_limit_finds_the_databases_capacity_and_keeps_its_throughput() {
-    for k in [4, 24, 100] {
+    for k in [4, 24, 100, 200] {
         let db = SimDatabase::new(k, BASE).jitter(0.2);
         let adaptive = Adaptive::new();
         let (samples, report) = run(&db, &adaptive, 10).await;

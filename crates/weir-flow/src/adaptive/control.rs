@@ -32,9 +32,12 @@ pub(crate) struct Control {
     limit: u32,
     slow_start: bool,
     /// The round-trip time when not overloaded: follows drops at once,
-    /// rises only slowly (so a creeping queue does not become the norm,
-    /// but a dependency that got slower for good does).
+    /// rises only slowly and never right after an increase of the limit
+    /// (so the queue the increases build does not become the norm, but a
+    /// dependency that got slower for good does).
     baseline: Option<Duration>,
+    /// Whether the last window raised the limit.
+    raised: bool,
     window_start: Instant,
     window: Window,
 }
@@ -45,6 +48,7 @@ impl Control {
             limit: settings.initial,
             slow_start: true,
             baseline: None,
+            raised: false,
             window_start: now,
             window: Window::default(),
             settings,
@@ -82,6 +86,7 @@ impl Control {
 
     fn adjust(&mut self, w: Window) {
         let s = self.settings;
+        let raised = std::mem::take(&mut self.raised);
         if w.overloads > 0 {
             // Overload errors: back off hard when most calls fail.
             let ratio = if w.overloads * 2 > w.count { 0.5 } else { s.decrease };
@@ -101,14 +106,15 @@ impl Control {
             self.baseline = Some(baseline.mul_f64(0.99) + mean.mul_f64(0.01));
             return;
         }
-        self.baseline = Some(if mean < baseline {
-            (baseline + mean) / 2
-        } else {
-            baseline.mul_f64(0.95) + mean.mul_f64(0.05)
-        });
-        if w.saturated {
+        if mean < baseline {
+            self.baseline = Some((baseline + mean) / 2);
+        } else if !raised {
+            self.baseline = Some(baseline.mul_f64(0.95) + mean.mul_f64(0.05));
+        }
+        if w.saturated && self.limit < s.max {
             self.limit =
                 if self.slow_start { self.limit.saturating_mul(2) } else { self.limit + 1 }.min(s.max);
+            self.raised = true;
         }
     }
 
