@@ -140,8 +140,7 @@ mod properties {
             base_ms in 5..20u64,
             max in 1..64u32,
         ) {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
-            runtime.block_on(async move {
+            weir_testkit::faults::run_paused(async move {
                 let base = Duration::from_millis(base_ms);
                 let db = SimDatabase::new(k, base);
                 let adaptive = Adaptive::new().bounds(1, max);

@@ -29,8 +29,7 @@ proptest! {
         // Alternating up and down periods, in milliseconds.
         periods in prop::collection::vec(1..3_000u64, 1..6),
     ) {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
-        runtime.block_on(async move {
+        weir_testkit::faults::run_paused(async move {
             let down = Arc::new(AtomicBool::new(false));
             let breaker = Breaker::new().min_calls(4).failure_rate(0.5).cool_down(Duration::from_millis(500)).probes(probes);
             let (running_half_open, most_half_open) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use weir_core::prelude::*;
 use weir_core::sink;
 use weir_flow::{Limit, Rate, RateLimitExt};
+use weir_testkit::faults::run_paused;
 
 /// The GCRA bound: in the stretch from its `i`th to its `j`th pass, a key
 /// passes at most `burst` + (stretch / interval) items.
@@ -33,37 +34,35 @@ fn within_rate(passes: &[Duration], burst: u32, interval: Duration) -> Result<()
     Ok(())
 }
 
-fn run_paused<F: Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap()
-        .block_on(future)
+/// A rate, a number of keys and the gaps between arrivals.
+fn schedules() -> impl Strategy<Value = (Rate, u32, Vec<u64>)> {
+    (1..20u32, 10..1_000u64, 1..8u32, 1..4u32, prop::collection::vec(0..30u64, 1..120)).prop_map(
+        |(count, period_ms, burst, keys, gaps_ms)| {
+            (Rate::new(count, Duration::from_millis(period_ms)).burst(burst), keys, gaps_ms)
+        },
+    )
+}
+
+/// Item `i` after its gap: its key (`i % keys`) and when it arrived.
+fn arrivals(gaps_ms: Vec<u64>, keys: u32, start: Instant) -> impl futures::Stream<Item = (u32, Duration)> {
+    futures::stream::iter(gaps_ms.into_iter().enumerate()).then(move |(i, gap)| async move {
+        tokio::time::sleep(Duration::from_millis(gap)).await;
+        (i as u32 % keys, start.elapsed())
+    })
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::default())]
 
     #[test]
-    fn throttled_keys_keep_their_rate_and_wait_no_longer_than_they_must(
-        count in 1..20u32,
-        period_ms in 10..1_000u64,
-        burst in 1..8u32,
-        keys in 1..4u32,
-        gaps_ms in prop::collection::vec(0..30u64, 1..120),
-    ) {
-        let rate = Rate::new(count, Duration::from_millis(period_ms)).burst(burst);
-        let interval = rate.interval();
+    fn throttled_keys_keep_their_rate_and_wait_no_longer_than_they_must((rate, keys, gaps_ms) in schedules()) {
+        let (interval, burst) = (rate.interval(), rate.get_burst());
         let n = gaps_ms.len();
         let passes = run_paused(async move {
             let start = Instant::now();
             let passes = Arc::new(Mutex::new(Vec::new()));
             let seen = passes.clone();
-            let items = futures::stream::iter(gaps_ms.into_iter().enumerate()).then(move |(i, gap)| async move {
-                tokio::time::sleep(Duration::from_millis(gap)).await;
-                (i as u32 % keys, start.elapsed())
-            });
+            let items = arrivals(gaps_ms, keys, start);
             let report = Pipeline::new(items)
                 .throttle("throttle", Limit::new(rate).per_key(|x: &(u32, Duration)| x.0))
                 .inspect("clock", move |x| seen.lock().unwrap().push((x.0, x.1, start.elapsed())))
@@ -100,27 +99,17 @@ proptest! {
             prop_assert_eq!(passed.as_nanos(), pass, "key {}: arrived {:?}", key, arrived);
             previous = pass;
         }
-        let _ = n;
     }
 
     #[test]
-    fn enforcing_passes_within_the_rate_and_accounts_for_every_item(
-        count in 1..20u32,
-        period_ms in 10..1_000u64,
-        burst in 1..8u32,
-        keys in 1..4u32,
-        gaps_ms in prop::collection::vec(0..30u64, 1..120),
-    ) {
-        let rate = Rate::new(count, Duration::from_millis(period_ms)).burst(burst);
+    fn enforcing_passes_within_the_rate_and_accounts_for_every_item((rate, keys, gaps_ms) in schedules()) {
+        let burst = rate.get_burst();
         let n = gaps_ms.len() as u64;
         let (passes, report) = run_paused(async move {
             let start = Instant::now();
             let passes = Arc::new(Mutex::new(Vec::new()));
             let seen = passes.clone();
-            let items = futures::stream::iter(gaps_ms.into_iter().enumerate()).then(move |(i, gap)| async move {
-                tokio::time::sleep(Duration::from_millis(gap)).await;
-                i as u32 % keys
-            });
+            let items = arrivals(gaps_ms, keys, start).map(|(key, _)| key);
             let report = Pipeline::new(items)
                 .rate_limit("limit", Limit::new(rate).per_key(|key: &u32| *key))
                 .discard_failures()

@@ -12,19 +12,11 @@ use weir_core::sink;
 use weir_flow::{FlowTimeoutExt, KillSwitch, RestartSource};
 use weir_retry::RetryPolicy;
 use weir_testkit::AckLog;
+use weir_testkit::faults::run_paused;
 
 #[derive(Debug, thiserror::Error)]
 #[error("reset")]
 struct Reset;
-
-fn run_paused<F: Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap()
-        .block_on(future)
-}
 
 proptest! {
     #![proptest_config(ProptestConfig::default())]

@@ -68,6 +68,19 @@ impl Rate {
         self
     }
 
+    /// The most units that may pass at once (the count, unless
+    /// [`burst`](Self::burst) said otherwise).
+    ///
+    /// ```
+    /// use weir_flow::Rate;
+    ///
+    /// assert_eq!(Rate::per_second(50).get_burst(), 50);
+    /// assert_eq!(Rate::per_second(50).burst(5).get_burst(), 5);
+    /// ```
+    pub fn get_burst(&self) -> u32 {
+        self.burst_units()
+    }
+
     /// The time one unit takes at the steady rate.
     pub fn interval(&self) -> Duration {
         self.period / self.count.max(1)
