@@ -147,6 +147,11 @@ struct RunArgs {
     /// (`--breaker false`: the retries alone).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     breaker: bool,
+    /// Seconds a batch waits out a database outage (with the breaker)
+    /// before it is dead-lettered as "gave up"; without the breaker a
+    /// batch has 10 attempts.
+    #[arg(long, default_value_t = 300)]
+    outage_limit: u64,
     /// Rows per transaction.
     #[arg(long, default_value_t = 5_000)]
     batch: usize,
@@ -324,11 +329,17 @@ async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     // Busy/locked SQLite and lost PostgreSQL connections, serialization
     // failures and the like are transient: retried with backoff; anything
     // else fails the batch at once (dead-lettered).
-    let policy =
-        RetryPolicy::exponential(Duration::from_millis(20)).cap(Duration::from_secs(2)).max_attempts(10);
+    let policy = RetryPolicy::exponential(Duration::from_millis(20)).cap(Duration::from_secs(2));
     // The breaker inside the retries: while the database fails, every
     // retry waits for it, the store stops taking batches, and intake
-    // pauses; one probe a cool-down tells when to go on.
+    // pauses; one probe a cool-down tells when to go on. Each failed
+    // probe is an attempt, so with the breaker a batch's retries are
+    // bounded by time (the outage it waits out), not by a count.
+    let policy = if args.breaker {
+        policy.max_attempts(u32::MAX).max_elapsed(Duration::from_secs(args.outage_limit))
+    } else {
+        policy.max_attempts(10)
+    };
     // It opens after three failed calls in a row (a batch or a flush
     // each), or half the calls of the last 10 s.
     let breaker = Breaker::new().consecutive_failures(3).cool_down(Duration::from_millis(500));
@@ -367,6 +378,9 @@ async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     };
     let tallies = Tallies::new();
     let (runnable, closer) = pipeline(source, settings, store, dead, &tallies)?;
+    // Listening for Ctrl-C before the run starts: one that comes early
+    // still drains, instead of killing the process.
+    let mut interrupts = Interrupts::listen()?;
     let handle = runnable.spawn()?;
     let _metrics = match &args.metrics_addr {
         Some(addr) => {
@@ -380,13 +394,13 @@ async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let bar = progress::show(handle.monitor(), total, args.quiet);
     let signals = handle.signals();
     tokio::spawn(async move {
-        wait_for_ctrl_c().await;
+        interrupts.next().await;
         eprintln!("ingest: stopping intake, draining in-flight packets (Ctrl-C again aborts)");
         if let Some(closer) = &closer {
             closer.close(); // the TCP server stops accepting and reading
         }
         signals.shutdown();
-        wait_for_ctrl_c().await;
+        interrupts.next().await;
         eprintln!("ingest: aborting; packets in flight are abandoned, not acknowledged");
         signals.abort();
     });
@@ -460,8 +474,32 @@ async fn watch_breaker(breaker: Breaker) {
     }
 }
 
-async fn wait_for_ctrl_c() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
+/// Ctrl-C, listened for from when it is made.
+struct Interrupts {
+    #[cfg(unix)]
+    signal: tokio::signal::unix::Signal,
+}
+
+impl Interrupts {
+    /// Starts listening (on Unix, the SIGINT handler is installed here).
+    fn listen() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+            Ok(Self { signal })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// The next Ctrl-C.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        let received = self.signal.recv().await.is_some();
+        #[cfg(not(unix))]
+        let received = tokio::signal::ctrl_c().await.is_ok();
+        if !received {
+            std::future::pending::<()>().await;
+        }
     }
 }

@@ -99,6 +99,13 @@ pub trait Operation<In>: Send + Sync + 'static {
     /// it is built. A layer registers its gauges, then asks the operation
     /// it wraps. The default publishes nothing.
     ///
+    /// A fan-out asks each worker's operation, and a gauge registered
+    /// again under the same name replaces the earlier one: right for
+    /// layers whose clones share their state (one breaker or limit for
+    /// all workers, as `fan_out` gives them), while workers built with
+    /// layers of their own (`fan_out_with`, a breaker each) report the
+    /// last worker's readings; name such gauges per worker.
+    ///
     /// ```
     /// use std::future::Ready;
     /// use weir_core::{Operation, StageMetrics};

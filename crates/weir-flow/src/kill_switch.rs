@@ -77,6 +77,30 @@ impl KillSwitch {
     }
 
     /// Stops every pipeline it guards at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::prelude::*;
+    /// use weir_core::sink;
+    /// use weir_flow::KillSwitch;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let switch = KillSwitch::new();
+    /// let stuck = Pipeline::from_iter(0..3u32).then("stuck", |x| async move {
+    ///     std::future::pending::<()>().await;
+    ///     x
+    /// });
+    /// let run = tokio::spawn(switch.guard(stuck.sink(sink::drain())));
+    /// tokio::time::sleep(Duration::from_secs(1)).await;
+    /// switch.abort();
+    /// let report = run.await.unwrap()?;
+    /// assert_eq!(report.ending(), weir_core::Ending::Aborted);
+    /// assert!(report.abandoned() > 0 && report.is_conserved(), "{report}");
+    /// assert!(switch.is_thrown());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn abort(&self) {
         self.order.send_if_modified(|order| {
             let changed = *order != Order::Abort;
@@ -113,6 +137,33 @@ impl KillSwitch {
     /// # Errors
     ///
     /// As [`PipelineHandle::join`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use futures::StreamExt;
+    /// use weir_core::prelude::*;
+    /// use weir_core::sink;
+    /// use weir_flow::KillSwitch;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let switch = KillSwitch::new();
+    /// let ticks = futures::stream::repeat(1u32).then(|x| async move {
+    ///     tokio::time::sleep(Duration::from_millis(10)).await;
+    ///     x
+    /// });
+    /// // Spawned elsewhere (with its own settings), then put under the switch.
+    /// let handle = Pipeline::new(ticks).sink(sink::drain()).spawn().map_err(RunError::Build)?;
+    /// let watched = tokio::spawn(switch.watch(handle));
+    /// tokio::time::sleep(Duration::from_millis(100)).await;
+    /// switch.shutdown();
+    /// let report = watched.await.unwrap()?;
+    /// assert!(report.delivered() > 0 && report.is_conserved());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn watch(
         &self,
         handle: PipelineHandle,

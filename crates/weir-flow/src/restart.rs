@@ -105,6 +105,33 @@ impl<F, T> RestartSource<F, T, T> {
 impl<F, T> RestartSource<F, (T, Ack), T> {
     /// A source of items with acknowledgements, as
     /// [`Pipeline::from_acked`](weir_core::Pipeline::from_acked) takes.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use weir_core::prelude::*;
+    /// use weir_core::{Ack, sink};
+    /// use weir_flow::RestartSource;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), RunError> {
+    /// // A queue's messages, each acknowledged once stored.
+    /// let acked = Arc::new(Mutex::new(Vec::new()));
+    /// let log = acked.clone();
+    /// let source = RestartSource::acked(move || {
+    ///     let log = log.clone();
+    ///     let messages = (0..3u32).map(move |m| {
+    ///         let log = log.clone();
+    ///         Ok::<_, std::io::Error>((m, Ack::new(move || log.lock().unwrap().push(m))))
+    ///     });
+    ///     std::future::ready(Ok::<_, std::io::Error>(futures::stream::iter(messages)))
+    /// })
+    /// .end_when_done();
+    /// let report = Pipeline::from_source(source).sink(sink::drain()).run().await?;
+    /// assert_eq!(report.delivered(), 3);
+    /// assert_eq!(*acked.lock().unwrap(), [0, 1, 2]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn acked<Fut, St, E>(factory: F) -> Self
     where
         F: FnMut() -> Fut,
@@ -223,27 +250,31 @@ where
     /// source ends (done, or gave up).
     async fn next(&mut self) -> Option<Envelope<T>> {
         loop {
-            let ended = match &mut self.current {
+            // An incarnation that ran long enough resets the backoff; a
+            // factory that failed (however long it took) never does.
+            let (ended, healthy) = match &mut self.current {
                 Some(stream) => match stream.next().await {
                     Some(Ok(item)) => return Some((self.into)(item)),
-                    Some(Err(e)) => e.to_string(),
-                    None if self.restart_on_end => "it ended".to_owned(),
+                    Some(Err(e)) => (e.to_string(), self.started.elapsed() >= self.healthy_after),
+                    None if self.restart_on_end => {
+                        ("it ended".to_owned(), self.started.elapsed() >= self.healthy_after)
+                    }
                     None => return None,
                 },
                 None => {
                     self.incarnations += 1;
-                    self.started = Instant::now();
                     match (self.factory)().await {
                         Ok(stream) => {
+                            self.started = Instant::now();
                             self.current = Some(Box::pin(stream));
                             continue;
                         }
-                        Err(e) => format!("it could not be made: {e}"),
+                        Err(e) => (format!("it could not be made: {e}"), false),
                     }
                 }
             };
             self.current = None;
-            if self.started.elapsed() >= self.healthy_after {
+            if healthy {
                 self.attempt = Attempt::first();
             }
             match self.policy.decide(&mut self.attempt, ErrorClass::Transient, None) {

@@ -182,3 +182,64 @@ async fn an_invalid_rate_is_refused_when_the_pipeline_is_built() {
     assert_eq!(stage, "nothing");
     assert!(message.contains("count is zero"), "{message}");
 }
+
+/// A quota of zero for one key: its items are not let through unlimited.
+fn broken_quota() -> Limit<(u32, u32), u32> {
+    Limit::new(Rate::per_second(5))
+        .per_key(|r: &(u32, u32)| r.0)
+        .quota(|device| if *device == 3 { Rate::per_second(0) } else { Rate::per_second(5) })
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_invalid_quota_fails_the_items_of_its_key_when_enforcing() {
+    let refused = Arc::new(Mutex::new(Vec::new()));
+    let kept = refused.clone();
+    let report = Pipeline::from_iter((0..4u32).map(|i| (2 + i % 2, i)))
+        .rate_limit("per device", broken_quota())
+        .route_failures(move |failure, _| {
+            let invalid = matches!(failure.cause().error(), Some(RateLimited::InvalidQuota { .. }));
+            kept.lock().unwrap().push((failure.item().1, invalid, failure.class()));
+            failure.settle(Settled::Discarded);
+            std::future::ready(())
+        })
+        .sink(sink::drain())
+        .run()
+        .await
+        .expect("runs");
+    let permanent = ErrorClass::Permanent;
+    assert_eq!(*refused.lock().unwrap(), [(1, true, permanent), (3, true, permanent)]);
+    assert_eq!((report.delivered(), report.discarded()), (2, 2));
+    let message = RateLimited::InvalidQuota { reason: weir_flow::InvalidRate::ZeroCount }.to_string();
+    assert!(message.contains("fix the function given to Limit::quota"), "{message}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_invalid_quota_ends_a_throttled_run_with_what_to_fix() {
+    let err = Pipeline::from_iter((0..20u32).map(|i| (2 + i % 2, i)))
+        .throttle("per device", broken_quota())
+        .sink(sink::drain())
+        .run()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("the quota given for the item's key is invalid"), "{err}");
+    let report = err.report().unwrap();
+    assert!(report.is_conserved() && report.abandoned() == 0, "{report}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn stages_sharing_a_limit_count_their_own_items() {
+    let limit = Limit::new(Rate::per_second(10).burst(1));
+    let run = |name: &'static str, n: u32| {
+        Pipeline::from_iter(0..n).throttle(name, limit.clone()).sink(sink::drain()).run()
+    };
+    let (a, b) = tokio::join!(run("a", 5), run("b", 15));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let gauge = |report: &Report, stage: &str, name: &str| {
+        report.stage(stage).unwrap().gauges.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+    };
+    let (waited_a, waited_b) =
+        (gauge(&a, "a", "rate_waited").unwrap(), gauge(&b, "b", "rate_waited").unwrap());
+    assert!(waited_a <= 5 && waited_b <= 15, "each counts its own items: {waited_a}, {waited_b}");
+    assert_eq!(waited_a + waited_b, 19, "one burst of 1 between them; every other item waited");
+    assert_eq!(gauge(&a, "a", "rate_limited"), None, "shaping refuses nothing, so it does not say it");
+}

@@ -82,6 +82,30 @@ async fn the_backoff_starts_over_only_after_a_healthy_period() {
     }
 }
 
+/// A connect that fails only after a long timeout (longer than the healthy
+/// period) is not a healthy incarnation: the backoff grows and the source
+/// gives up when the policy does.
+#[tokio::test(start_paused = true)]
+async fn a_factory_slow_to_fail_never_counts_as_healthy() {
+    let tries = Arc::new(Mutex::new(Vec::new()));
+    let log = tries.clone();
+    let start = Instant::now();
+    let factory = move || {
+        log.lock().unwrap().push(start.elapsed());
+        async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Err::<futures::stream::Empty<Result<u32, Reset>>, _>(Reset)
+        }
+    };
+    let source = RestartSource::new(factory)
+        .backoff(RetryPolicy::exponential(Duration::from_secs(1)).max_attempts(3))
+        .healthy_after(Duration::from_secs(10));
+    let err = Pipeline::from_source(source).sink(sink::drain()).run().await.unwrap_err();
+    assert!(err.to_string().contains("gave up after 3 incarnations"), "{err}");
+    // 30 s to fail, then 1 s, then 2 s of backoff: growing, never reset.
+    assert_eq!(*tries.lock().unwrap(), [0, 31, 63].map(Duration::from_secs));
+}
+
 #[tokio::test(start_paused = true)]
 async fn items_keep_their_acknowledgements_across_incarnations() {
     let acks = AckLog::default();
@@ -210,6 +234,32 @@ async fn idle_events_come_while_nothing_comes_and_stop_with_the_input() {
     assert!(report.stage("quiet").unwrap().gauges.contains(&("idle_events".to_owned(), 3)));
 }
 
+/// A busy downstream is not an idle input: readings a millisecond apart
+/// behind a sink that takes 30 s each give no idle event, and no burst of
+/// them.
+#[tokio::test(start_paused = true)]
+async fn a_busy_downstream_is_not_idleness() {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let slow_sink = sink::from_fn(|_: u32| async {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        Ok::<_, std::convert::Infallible>(())
+    });
+    // Each reading takes a millisecond to arrive: never idle for long.
+    let readings = futures::stream::iter(0..5u32).then(|x| async move {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        x
+    });
+    let report = Pipeline::new(readings)
+        .on_idle("quiet", Duration::from_secs(10), move |idle| seen.lock().unwrap().push(idle))
+        .sink(slow_sink)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(report.delivered(), 5);
+    assert!(events.lock().unwrap().is_empty(), "{:?}", events.lock().unwrap());
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_run_within_its_completion_limit_completes() {
     let report = Pipeline::from_iter(0..10u32)
@@ -237,6 +287,28 @@ async fn a_late_run_stops_intake_drains_and_fails() {
     assert!(report.is_conserved() && report.abandoned() == 0, "{report}");
     assert_eq!(report.delivered(), u64::from(given.load(Ordering::SeqCst)));
     assert!(err.to_string().contains("`deadline` did not complete within 2s"), "{err}");
+}
+
+/// A source that always has an item ready, in front of a slow sink: the
+/// limit fires at the first pull after it passed, not once the input runs dry.
+#[tokio::test(start_paused = true)]
+async fn the_limit_fires_although_the_input_is_always_ready() {
+    let start = Instant::now();
+    let slow_sink = sink::from_fn(|_: u32| async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Ok::<_, std::convert::Infallible>(())
+    });
+    let err = Pipeline::from_iter(0..1_000u32)
+        .complete_within("nightly", Duration::from_secs(2))
+        .sink(slow_sink)
+        .run()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("`nightly` did not complete within 2s"), "{err}");
+    assert!(start.elapsed() < Duration::from_millis(2_300), "fired late: {:?}", start.elapsed());
+    let report = err.report().unwrap();
+    assert!(report.is_conserved(), "{report}");
+    assert!(report.delivered() < 30, "intake stopped at the limit: {report}");
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@
 //! | `weir_stage_items_total` (counter) | `stage`, `outcome` = `in`, `out`, `filtered`, `failed`, `retried`, `panicked`, `dead_lettered`, `discarded`, `returned`, `delivered` | the stage's [`StageReport`](weir_core::StageReport) fields |
 //! | `weir_stage_retries_total` (counter) | `stage` | retry attempts (an item retried three times counts three) |
 //! | `weir_stage_in_flight` (gauge) | `stage` | items inside the stage: its queue depth |
-//! | `weir_stage_gauge` (gauge) | `stage`, `gauge` | readings of the stage's layers ([`StageReport::gauges`](weir_core::StageReport::gauges)): a circuit breaker's `breaker_state` (0 closed, 1 half-open, 2 open), `breaker_opened`, `breaker_closed`, `breaker_waiting`; a fixed set of names per layer, so the labels stay bounded |
+//! | `weir_stage_gauge` (gauge) | `stage`, `gauge` | readings of the stage's layers ([`StageReport::gauges`](weir_core::StageReport::gauges)): a circuit breaker's `breaker_state` (0 closed, 1 half-open, 2 open), `breaker_opened`, `breaker_closed`, `breaker_waiting`; an adaptive limit's `concurrency_limit`, `concurrency_in_flight`; a rate limit's `rate_waited`, `rate_wait_ms` (throttle) or `rate_limited` (enforced), `rate_keys`, `rate_evicted`; an idle timeout's `idle_events`; a restartable source's `source_restarts`; a fixed set of names per layer, so the labels stay bounded |
 //! | `weir_pipeline_uptime_seconds` (gauge) | | time since the run started |
 //! | `weir_end_to_end_latency_seconds` (histogram) | | optional, see [`Exporter::latency_micros`] |
 //!

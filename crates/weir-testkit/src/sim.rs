@@ -105,13 +105,14 @@ impl SimDatabase {
         let inner = &self.inner;
         let start = Instant::now();
         let in_flight = inner.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        // Out of flight when the write ends, or is dropped (a timeout).
+        let _leaves = Leaves(&inner.in_flight);
         inner.most_in_flight.fetch_max(in_flight, Ordering::SeqCst);
         let down = inner.outage.is_some_and(|(from, to)| (from..to).contains(&start));
         let load = f64::from(in_flight.max(inner.k)) / f64::from(inner.k);
         let service =
             if down { inner.base } else { inner.base.mul_f64(load * (1.0 + inner.jitter * self.uniform())) };
         tokio::time::sleep(service).await;
-        inner.in_flight.fetch_sub(1, Ordering::SeqCst);
         if down {
             inner.refused.fetch_add(1, Ordering::Relaxed);
             return Err(Down);
@@ -157,5 +158,14 @@ impl fmt::Debug for SimDatabase {
             .field("base", &self.inner.base)
             .field("in_flight", &self.in_flight())
             .finish_non_exhaustive()
+    }
+}
+
+/// Takes a write out of flight when dropped.
+struct Leaves<'a>(&'a AtomicU32);
+
+impl Drop for Leaves<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }

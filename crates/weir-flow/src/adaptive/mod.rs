@@ -42,9 +42,8 @@ pub(crate) struct Settings {
 /// starts again, so it is back up within a few round trips of an outage's
 /// end. Between bounds the user may set (1 and 256 by default).
 ///
-/// The limit, the calls in flight and the calls waiting are gauges in the
-/// stage's reports (`concurrency_limit`, `concurrency_in_flight`) and
-/// metrics.
+/// The limit and the calls in flight are gauges in the stage's reports
+/// (`concurrency_limit`, `concurrency_in_flight`) and metrics.
 ///
 /// # Examples
 ///
@@ -176,11 +175,15 @@ impl Shared {
         let start = Instant::now();
         let result = call().await;
         let now = Instant::now();
-        let changed = self.lock().record(now, now - start, overload(&result));
-        if let Some(limit) = changed {
-            let before = self.limit.swap(limit, Ordering::Relaxed);
-            self.gate.resize(before, limit);
-            tracing::debug!(limit, "concurrency limit");
+        {
+            // The new limit is applied under the lock that chose it, so
+            // two completions cannot apply their changes out of order.
+            let mut control = self.lock();
+            if let Some(limit) = control.record(now, now - start, overload(&result)) {
+                let before = self.limit.swap(limit, Ordering::Relaxed);
+                self.gate.resize(before, limit);
+                tracing::debug!(limit, "concurrency limit");
+            }
         }
         drop(place);
         result

@@ -29,6 +29,9 @@ pub(crate) struct Shared {
 
 struct Machine {
     phase: Phase,
+    /// Bumped at every change of phase: a call or probe let through in an
+    /// earlier phase is not counted (or given back) in a later one.
+    generation: u64,
     window: Window,
     /// Failures in a row while closed.
     in_a_row: u32,
@@ -49,8 +52,8 @@ enum Phase {
 
 /// How a call got through.
 pub(crate) enum Pass {
-    /// While closed: its result counts in the window.
-    Call,
+    /// While closed (in that generation): its result counts in the window.
+    Call(u64),
     /// As a probe: its result decides.
     Probe(Ticket),
 }
@@ -58,12 +61,14 @@ pub(crate) enum Pass {
 /// A probe's turn; given back if the probe is dropped before it ends.
 pub(crate) struct Ticket {
     shared: Option<Arc<Shared>>,
+    /// The half-open phase it was handed out in.
+    generation: u64,
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
         if let Some(shared) = self.shared.take() {
-            shared.give_back();
+            shared.give_back(self.generation);
         }
     }
 }
@@ -90,6 +95,7 @@ impl Shared {
             settings,
             machine: Mutex::new(Machine {
                 phase: Phase::Closed,
+                generation: 0,
                 window: Window::new(settings.window, Instant::now()),
                 in_a_row: 0,
             }),
@@ -145,18 +151,19 @@ impl Shared {
             let until = {
                 let mut machine = self.lock();
                 let now = Instant::now();
+                let generation = machine.generation;
                 match &mut machine.phase {
-                    Phase::Closed => return Pass::Call,
+                    Phase::Closed => return Pass::Call(generation),
                     Phase::HalfOpen { tickets, .. } if *tickets > 0 => {
                         *tickets -= 1;
-                        return self.probe();
+                        return self.probe(generation);
                     }
                     Phase::HalfOpen { .. } => None,
                     Phase::Open { until } if now >= *until => {
-                        machine.phase = Phase::HalfOpen { tickets: self.settings.probes - 1, passed: 0 };
-                        self.changed(BreakerState::HalfOpen);
+                        let half_open = Phase::HalfOpen { tickets: self.settings.probes - 1, passed: 0 };
+                        self.enter(&mut machine, half_open, BreakerState::HalfOpen);
                         tracing::info!(stage = %self.stage(), probes = self.settings.probes, "circuit breaker half-open: probing");
-                        return self.probe();
+                        return self.probe(machine.generation);
                     }
                     Phase::Open { until } => Some(*until),
                 }
@@ -177,8 +184,8 @@ impl Shared {
         }
     }
 
-    fn probe(self: &Arc<Self>) -> Pass {
-        Pass::Probe(Ticket { shared: Some(self.clone()) })
+    fn probe(self: &Arc<Self>, generation: u64) -> Pass {
+        Pass::Probe(Ticket { shared: Some(self.clone()), generation })
     }
 
     /// Counts a call's result: `failed` when it failed in a way that
@@ -186,11 +193,12 @@ impl Shared {
     pub(crate) fn record(&self, pass: Pass, failed: bool) {
         let now = Instant::now();
         match pass {
-            Pass::Call => {
+            Pass::Call(generation) => {
                 let mut machine = self.lock();
                 // A call let through while closed that ends after the
-                // breaker opened is old news.
-                if !matches!(machine.phase, Phase::Closed) {
+                // breaker opened (even if it closed again since) is old
+                // news.
+                if generation != machine.generation {
                     return;
                 }
                 machine.window.record(now, failed);
@@ -211,6 +219,10 @@ impl Shared {
                 // Decided: the turn is not given back.
                 ticket.shared = None;
                 let mut machine = self.lock();
+                if ticket.generation != machine.generation {
+                    // A probe of an earlier half-open phase.
+                    return;
+                }
                 let Phase::HalfOpen { passed, .. } = &mut machine.phase else { return };
                 if failed {
                     self.open(&mut machine, now, "a probe failed".to_owned());
@@ -218,11 +230,10 @@ impl Shared {
                 }
                 *passed += 1;
                 if *passed >= self.settings.probes {
-                    machine.phase = Phase::Closed;
+                    self.enter(&mut machine, Phase::Closed, BreakerState::Closed);
                     machine.window.clear(now);
                     machine.in_a_row = 0;
                     self.closed.fetch_add(1, Ordering::Relaxed);
-                    self.changed(BreakerState::Closed);
                     tracing::info!(stage = %self.stage(), "circuit breaker closed: the probes succeeded");
                 }
             }
@@ -230,9 +241,8 @@ impl Shared {
     }
 
     fn open(&self, machine: &mut Machine, now: Instant, why: String) {
-        machine.phase = Phase::Open { until: now + self.settings.cool_down };
+        self.enter(machine, Phase::Open { until: now + self.settings.cool_down }, BreakerState::Open);
         self.opened.fetch_add(1, Ordering::Relaxed);
-        self.changed(BreakerState::Open);
         tracing::warn!(
             stage = %self.stage(),
             cool_down = ?self.settings.cool_down,
@@ -240,13 +250,24 @@ impl Shared {
         );
     }
 
-    /// A probe dropped before its verdict: another caller takes its turn.
-    fn give_back(&self) {
+    /// A probe dropped before its verdict: another caller takes its turn
+    /// (if its half-open phase is still the breaker's).
+    fn give_back(&self, generation: u64) {
         let mut machine = self.lock();
+        if generation != machine.generation {
+            return;
+        }
         if let Phase::HalfOpen { tickets, .. } = &mut machine.phase {
             *tickets += 1;
             self.changed.send_modify(|epoch| *epoch += 1);
         }
+    }
+
+    /// Moves to `phase`, a new generation.
+    fn enter(&self, machine: &mut Machine, phase: Phase, state: BreakerState) {
+        machine.phase = phase;
+        machine.generation += 1;
+        self.changed(state);
     }
 
     fn changed(&self, state: BreakerState) {
@@ -302,5 +323,75 @@ impl Window {
         self.slots = [(0, 0); SLOTS];
         self.current = 0;
         self.current_start = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn breaker(probes: u32) -> Arc<Shared> {
+        let settings = Settings {
+            consecutive: Some(1),
+            cool_down: Duration::from_millis(500),
+            probes,
+            ..Settings::default()
+        };
+        Arc::new(Shared::new(settings))
+    }
+
+    /// Opens the breaker, waits out its cool-down and hands out a probe.
+    async fn half_open(shared: &Arc<Shared>) -> Pass {
+        if shared.state() != BreakerState::Open {
+            let call = shared.admit().await;
+            shared.record(call, true);
+        }
+        assert_eq!(shared.state(), BreakerState::Open);
+        shared.admit().await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_of_an_earlier_half_open_phase_does_not_count_in_a_later_one() {
+        let shared = breaker(2);
+        let slow = half_open(&shared).await;
+        let failing = shared.admit().await;
+        shared.record(failing, true);
+        // Open again; a new half-open phase hands out its two probes.
+        let (first, second) = (half_open(&shared).await, shared.admit().await);
+        // The slow probe of the first phase succeeds now: old news.
+        shared.record(slow, false);
+        shared.record(first, false);
+        assert_eq!(shared.state(), BreakerState::HalfOpen, "one of this phase's two probes passed");
+        shared.record(second, false);
+        assert_eq!(shared.state(), BreakerState::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_probe_of_an_earlier_phase_gives_no_turn_to_a_later_one() {
+        let shared = breaker(2);
+        let stale = half_open(&shared).await;
+        let failing = shared.admit().await;
+        shared.record(failing, true);
+        let (probe, second) = (half_open(&shared).await, shared.admit().await);
+        // A ticket of the earlier phase, dropped: it gives nothing back.
+        drop(stale);
+        let third = tokio::time::timeout(Duration::from_millis(100), shared.admit()).await;
+        assert!(third.is_err(), "two probes at a time, not three");
+        shared.record(probe, false);
+        shared.record(second, false);
+        assert_eq!(shared.state(), BreakerState::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_of_an_earlier_closed_phase_that_fails_late_does_not_reopen() {
+        let shared = breaker(1);
+        let slow = shared.admit().await;
+        let probe = half_open(&shared).await;
+        shared.record(probe, false);
+        assert_eq!(shared.state(), BreakerState::Closed);
+        // Let through before the outage, failing after the breaker closed again.
+        shared.record(slow, true);
+        assert_eq!(shared.state(), BreakerState::Closed, "old news does not open it");
+        assert_eq!(shared.times_opened(), 1);
     }
 }

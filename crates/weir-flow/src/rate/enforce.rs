@@ -41,20 +41,29 @@ pub enum RateLimited {
         /// The key's burst.
         burst: u32,
     },
+    /// The rate [`Limit::quota`](super::Limit::quota) gave its key cannot
+    /// work (a zero count, period or burst).
+    #[error(
+        "the quota given for the item's key is invalid ({reason}): fix the function given to Limit::quota"
+    )]
+    InvalidQuota {
+        /// What is wrong with the rate.
+        reason: super::InvalidRate,
+    },
 }
 
 impl Classify for RateLimited {
     fn class(&self) -> ErrorClass {
         match self {
             RateLimited::Exceeded { .. } => ErrorClass::Transient,
-            RateLimited::TooCostly { .. } => ErrorClass::Permanent,
+            RateLimited::TooCostly { .. } | RateLimited::InvalidQuota { .. } => ErrorClass::Permanent,
         }
     }
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
             RateLimited::Exceeded { retry_after } => Some(*retry_after),
-            RateLimited::TooCostly { .. } => None,
+            RateLimited::TooCostly { .. } | RateLimited::InvalidQuota { .. } => None,
         }
     }
 }
@@ -83,7 +92,7 @@ where
 
     fn build(self, input: EnvelopeStream<T>, ctx: StageContext) -> FallibleStream<T, T, RateLimited> {
         let limit = self.limit;
-        limit.observe(ctx.metrics());
+        let counts = limit.observe(ctx.metrics(), false);
         input
             .map(move |envelope| {
                 let (key, cost) = limit.assess(envelope.item());
@@ -92,8 +101,10 @@ where
                     Ok(()) => return Ok(envelope),
                     Err(Refusal::Wait(retry_after)) => RateLimited::Exceeded { retry_after },
                     Err(Refusal::Never { cost, burst }) => RateLimited::TooCostly { cost, burst },
+                    Err(Refusal::Invalid(reason)) => RateLimited::InvalidQuota { reason },
                 };
                 limit.keys.limited(&key);
+                counts.limited();
                 let class = refused.class();
                 Err(ctx.failure(envelope, Cause::Error(refused), class, 1))
             })

@@ -1,6 +1,7 @@
 //! The limiter's state: one theoretical arrival time per key (GCRA), the
 //! key's counts, and the eviction of keys whose bucket is full again.
 
+use std::collections::hash_map::Entry;
 use std::hash::Hash;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use rustc_hash::FxHashMap;
 use tokio::time::Instant;
 
-use super::Rate;
+use super::{InvalidRate, Rate};
 
 /// The fewest keys before a sweep for full buckets.
 const SWEEP_FROM: usize = 1024;
@@ -34,19 +35,18 @@ pub struct KeyCounts {
 /// Totals over every key, evicted ones included.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Totals {
-    pub(crate) waited: u64,
-    pub(crate) wait_ms: u64,
-    pub(crate) limited: u64,
     pub(crate) evicted: u64,
 }
 
 /// Why an item may not pass now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Refusal {
     /// Its key has room after this long.
     Wait(Duration),
     /// It costs more than a burst: it could never pass.
     Never { cost: u32, burst: u32 },
+    /// Its key's quota is a rate that cannot work.
+    Invalid(InvalidRate),
 }
 
 struct State {
@@ -91,15 +91,19 @@ impl<K: Hash + Eq + Clone> Keys<K> {
     ) -> Result<(), Refusal> {
         let mut inner = self.lock();
         inner.sweep(now);
-        let state = inner.keys.entry(key.clone()).or_insert_with(|| {
-            let rate = rate();
-            State {
-                tat: now,
-                interval: rate.interval(),
-                burst: rate.burst_units(),
-                counts: KeyCounts::default(),
+        let state = match inner.keys.entry(key.clone()) {
+            Entry::Occupied(state) => state.into_mut(),
+            Entry::Vacant(vacant) => {
+                let rate = rate();
+                rate.validate().map_err(Refusal::Invalid)?;
+                vacant.insert(State {
+                    tat: now,
+                    interval: rate.interval(),
+                    burst: rate.burst_units(),
+                    counts: KeyCounts::default(),
+                })
             }
-        });
+        };
         let cost = match (cost > state.burst, clamp) {
             (true, true) => state.burst,
             (true, false) => return Err(Refusal::Never { cost, burst: state.burst }),
@@ -116,11 +120,9 @@ impl<K: Hash + Eq + Clone> Keys<K> {
         }
     }
 
-    /// Counts an item of `key` that waited `waited` before it passed.
-    pub(crate) fn waited(&self, key: &K, waited: Duration) {
+    /// Counts an item of `key` that waited before it passed.
+    pub(crate) fn waited(&self, key: &K) {
         let mut inner = self.lock();
-        inner.totals.waited += 1;
-        inner.totals.wait_ms += u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
         if let Some(state) = inner.keys.get_mut(key) {
             state.counts.waited += 1;
         }
@@ -129,7 +131,6 @@ impl<K: Hash + Eq + Clone> Keys<K> {
     /// Counts an item of `key` refused.
     pub(crate) fn limited(&self, key: &K) {
         let mut inner = self.lock();
-        inner.totals.limited += 1;
         if let Some(state) = inner.keys.get_mut(key) {
             state.counts.limited += 1;
         }

@@ -16,6 +16,7 @@ mod throttle;
 use std::fmt;
 use std::hash::Hash;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use weir_core::{Fallible, Pipeline};
@@ -38,6 +39,7 @@ use throttle::Throttle;
 /// let rate = Rate::per_second(100).burst(10);
 /// assert_eq!(rate.interval(), Duration::from_millis(10));
 /// assert!(Rate::new(0, Duration::from_secs(1)).validate().is_err());
+/// assert!(Rate::new(10, Duration::from_nanos(5)).validate().is_err());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {
@@ -105,6 +107,9 @@ impl Rate {
         if self.burst_units() == 0 {
             return Err(InvalidRate::ZeroBurst);
         }
+        if self.interval().is_zero() {
+            return Err(InvalidRate::TooFast);
+        }
         Ok(())
     }
 }
@@ -128,6 +133,11 @@ pub enum InvalidRate {
     /// No unit would fit in a burst.
     #[error("the rate's burst is zero, so nothing would pass: give at least 1 (the count, by default)")]
     ZeroBurst,
+    /// More than one unit per nanosecond: no limit at all.
+    #[error(
+        "the rate is more than one unit per nanosecond, so it would limit nothing: lower the count or lengthen the period"
+    )]
+    TooFast,
 }
 
 type KeyFn<T, K> = Arc<dyn Fn(&T) -> K + Send + Sync>;
@@ -203,7 +213,12 @@ impl<T, K: Hash + Eq + Clone + Send + 'static> Limit<T, K> {
     }
 
     /// Each key's own rate, instead of the limit's (called when a key is
-    /// first seen, and again once its state was dropped).
+    /// first seen, and again once its state was dropped). A rate it gives
+    /// that cannot work ([`Rate::validate`]) is not let through unlimited:
+    /// [`rate_limit`](RateLimitExt::rate_limit) fails the item with
+    /// [`RateLimited::InvalidQuota`], and
+    /// [`throttle`](RateLimitExt::throttle) ends the run with it (intake
+    /// stops; the item and those in flight drain).
     pub fn quota(mut self, quota: impl Fn(&K) -> Rate + Send + Sync + 'static) -> Self {
         self.quota = Some(Arc::new(quota));
         self
@@ -240,18 +255,44 @@ impl<T, K: Hash + Eq + Clone + Send + 'static> Limit<T, K> {
             .map_err(|e| weir_core::BuildError::Invalid { stage: stage.to_owned(), message: e.to_string() })
     }
 
-    /// Publishes the limit's readings into a stage's reports.
-    fn observe(&self, metrics: &weir_core::StageMetrics) {
+    /// Publishes the readings of a stage using the limit into its
+    /// reports: its own counts (a limit shared by stages is counted per
+    /// stage), and the limit's keys (shared).
+    fn observe(&self, metrics: &weir_core::StageMetrics, shaping: bool) -> Arc<StageCounts> {
+        let counts = Arc::new(StageCounts::default());
         let keys = self.keys.clone();
         metrics.gauge("rate_keys", move || keys.len() as u64);
         let keys = self.keys.clone();
-        metrics.gauge("rate_waited", move || keys.totals().waited);
-        let keys = self.keys.clone();
-        metrics.gauge("rate_wait_ms", move || keys.totals().wait_ms);
-        let keys = self.keys.clone();
-        metrics.gauge("rate_limited", move || keys.totals().limited);
-        let keys = self.keys.clone();
         metrics.gauge("rate_evicted", move || keys.totals().evicted);
+        if shaping {
+            let read = counts.clone();
+            metrics.gauge("rate_waited", move || read.waited.load(Ordering::Relaxed));
+            let read = counts.clone();
+            metrics.gauge("rate_wait_ms", move || read.wait_ms.load(Ordering::Relaxed));
+        } else {
+            let read = counts.clone();
+            metrics.gauge("rate_limited", move || read.limited.load(Ordering::Relaxed));
+        }
+        counts
+    }
+}
+
+/// What one stage's items did under its limit.
+#[derive(Debug, Default)]
+pub(crate) struct StageCounts {
+    waited: AtomicU64,
+    wait_ms: AtomicU64,
+    limited: AtomicU64,
+}
+
+impl StageCounts {
+    pub(crate) fn waited(&self, waited: Duration) {
+        self.waited.fetch_add(1, Ordering::Relaxed);
+        self.wait_ms.fetch_add(u64::try_from(waited.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    pub(crate) fn limited(&self) {
+        self.limited.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -280,8 +321,9 @@ pub trait RateLimitExt<T>: Sized {
     /// their key; for keys that must not wait for each other, refuse
     /// with [`rate_limit`](Self::rate_limit), or throttle inside a keyed
     /// fan-out). Nothing is dropped; the wait backpressures the source.
-    /// The stage's reports carry `rate_waited` (items that waited),
-    /// `rate_wait_ms`, `rate_keys` (keys kept now) and `rate_evicted`.
+    /// The stage's reports carry `rate_waited` (its items that waited),
+    /// `rate_wait_ms`, and the limit's `rate_keys` (keys kept now) and
+    /// `rate_evicted` (shared by the stages sharing the limit).
     ///
     /// # Errors
     ///
@@ -318,8 +360,8 @@ pub trait RateLimitExt<T>: Sized {
     /// Enforces `limit`: an item whose key has no room fails with
     /// [`RateLimited`] (transient: it could pass later), keeping the
     /// item, so it is dead-lettered, discarded or halted on like any
-    /// failure. The stage's reports carry `rate_limited` (items refused)
-    /// and `rate_keys`.
+    /// failure. The stage's reports carry `rate_limited` (its items
+    /// refused), and the limit's `rate_keys` and `rate_evicted`.
     ///
     /// # Errors
     ///

@@ -5,8 +5,8 @@ use std::hash::Hash;
 use futures::StreamExt;
 use weir_core::{BuildError, EnvelopeStream, Stage, StageContext};
 
-use super::Limit;
 use super::gcra::Refusal;
+use super::{Limit, RateLimited};
 
 /// See [`RateLimitExt::throttle`](super::RateLimitExt::throttle).
 pub(crate) struct Throttle<T, K> {
@@ -31,10 +31,12 @@ where
 
     fn build(self, input: EnvelopeStream<T>, ctx: StageContext) -> EnvelopeStream<T> {
         let limit = self.limit;
-        limit.observe(ctx.metrics());
+        let counts = limit.observe(ctx.metrics(), true);
+        let (control, name): (_, std::sync::Arc<str>) = (ctx.control(), self.name.into());
         input
             .then(move |envelope| {
-                let limit = limit.clone();
+                let (limit, counts) = (limit.clone(), counts.clone());
+                let (control, name) = (control.clone(), name.clone());
                 async move {
                     let (key, cost) = limit.assess(envelope.item());
                     let start = tokio::time::Instant::now();
@@ -44,11 +46,17 @@ where
                             Ok(()) => break,
                             Err(Refusal::Wait(wait)) => tokio::time::sleep(wait).await,
                             Err(Refusal::Never { .. }) => unreachable!("a clamped cost always fits"),
+                            Err(Refusal::Invalid(reason)) => {
+                                // Not unlimited: the run ends with what to fix.
+                                control.fail_run(&name, RateLimited::InvalidQuota { reason });
+                                break;
+                            }
                         }
                     }
                     let waited = start.elapsed();
                     if !waited.is_zero() {
-                        limit.keys.waited(&key, waited);
+                        limit.keys.waited(&key);
+                        counts.waited(waited);
                     }
                     envelope
                 }

@@ -15,10 +15,17 @@ use weir_core::{BuildError, EnvelopeStream, Stage, StageContext};
 /// use weir_flow::CompletionTimedOut;
 ///
 /// let late = CompletionTimedOut { stage: "nightly".into(), limit: Duration::from_secs(3600) };
-/// assert_eq!(late.to_string(), "`nightly` did not complete within 3600s: intake stopped, the items in flight drained");
+/// assert_eq!(
+///     late.to_string(),
+///     "`nightly` did not complete within 3600s: intake stopped and the items in flight were drained \
+///      (the report counts any the drain deadline abandoned); raise the limit or speed up the run"
+/// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{stage}` did not complete within {limit:?}: intake stopped, the items in flight drained")]
+#[error(
+    "`{stage}` did not complete within {limit:?}: intake stopped and the items in flight were drained \
+     (the report counts any the drain deadline abandoned); raise the limit or speed up the run"
+)]
 pub struct CompletionTimedOut {
     /// The stage that timed out.
     pub stage: String,
@@ -62,15 +69,17 @@ impl<T: Send + 'static> Stage<T> for Completion {
                         // Timed out already: the rest drains.
                         return input.next().await.map(|item| (item, (input, late)));
                     }
+                    // The deadline first: an input that always has an
+                    // item ready must not keep the limit from firing.
                     tokio::select! {
                         biased;
-                        item = input.next() => return item.map(|item| (item, (input, late))),
                         () = tokio::time::sleep_until(deadline) => {
                             if let Some(late) = late.take() {
                                 tracing::warn!("{late}");
                                 control.fail_run(&late.stage.clone(), late);
                             }
                         }
+                        item = input.next() => return item.map(|item| (item, (input, late))),
                     }
                 }
             }

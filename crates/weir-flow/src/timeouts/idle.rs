@@ -20,7 +20,7 @@ use weir_core::{BuildError, EnvelopeStream, Stage, StageContext};
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Idle {
-    /// How long since the last item (or the start).
+    /// How long the stage has been waiting for its input's next item.
     pub idle_for: Duration,
     /// Idle events so far in the run, this one included.
     pub events: u64,
@@ -59,21 +59,29 @@ where
         let counted = events.clone();
         ctx.metrics().gauge("idle_events", move || counted.load(Ordering::Relaxed));
         let after = self.after;
-        let state = (input, Instant::now(), events, self.on_idle);
-        futures::stream::unfold(state, move |(mut input, mut last, events, mut on_idle)| {
-            let mut deadline = last + after;
+        let state = (input, events, self.on_idle);
+        futures::stream::unfold(state, move |(mut input, events, mut on_idle)| {
             async move {
+                // Idle from when the stage asks its input, not from the
+                // last item: time spent while downstream was busy (and did
+                // not ask) is not the input's idleness.
+                let since = Instant::now();
+                let mut deadline = since + after;
                 loop {
                     tokio::select! {
                         biased;
                         item = input.next() => {
-                            last = Instant::now();
-                            return item.map(|item| (item, (input, last, events, on_idle)));
+                            return item.map(|item| (item, (input, events, on_idle)));
                         }
                         () = tokio::time::sleep_until(deadline) => {
                             let n = events.fetch_add(1, Ordering::Relaxed) + 1;
-                            on_idle(Idle { idle_for: deadline - last, events: n });
-                            deadline += after;
+                            on_idle(Idle { idle_for: deadline - since, events: n });
+                            // Missed periods (a clock jump) are skipped,
+                            // not fired in a burst.
+                            let now = Instant::now();
+                            while deadline <= now {
+                                deadline += after;
+                            }
                         }
                     }
                 }

@@ -19,9 +19,11 @@ pub trait FlowTimeoutExt<T>: Sized {
     /// Calls `on_idle` when no item has come through for `after`, and
     /// again every `after` while none comes: an event, not a failure (to
     /// log, to alert, to flush something, to close an idle connection).
-    /// Put it right after the source to watch the source. Items pass
-    /// unchanged and at once. The stage's reports count the events
-    /// (`idle_events`).
+    /// Put it right after the source to watch the source. Idleness is
+    /// timed from when the stage asks its input for an item, so time
+    /// spent while downstream was busy (backpressure) does not count.
+    /// Items pass unchanged and at once. The stage's reports count the
+    /// events (`idle_events`).
     ///
     /// # Examples
     ///
