@@ -94,6 +94,23 @@ pub(crate) fn cycled(values: &[u8], i: usize) -> u64 {
     if values.is_empty() { 0 } else { u64::from(values[i % values.len()]) }
 }
 
+impl End {
+    /// One ending of each kind, early in the run: what a suite runs first,
+    /// so that every promise is reached however few random cases follow.
+    pub(crate) fn each() -> [End; 8] {
+        [
+            End::Complete,
+            End::Shutdown { at_ms: 3 },
+            End::Deadline { at_ms: 3, drain_ms: 1 },
+            End::Abort { at_ms: 3 },
+            End::Drop { at_ms: 3 },
+            End::DropRun { at_ms: 3 },
+            End::Stall { after: 0 },
+            End::Panic { at_item: 0 },
+        ]
+    }
+}
+
 /// Cases over items from `items`, up to `max_items` of them.
 pub(crate) fn cases<T: fmt::Debug + Clone + 'static>(
     items: BoxedStrategy<T>,

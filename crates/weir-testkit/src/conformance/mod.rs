@@ -120,6 +120,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use weir_core::sink::Sink;
 use weir_core::{BuildError, FallibleStage, Pipeline, Stage};
@@ -181,7 +182,8 @@ where
 /// }
 ///
 /// let passed = conformance::stage::<String, _, _>(|| Pass).cases(32).assert();
-/// assert_eq!(passed.cases(), 32);
+/// // One case of each of the 8 endings, then 32 random ones.
+/// assert_eq!(passed.cases(), 8 + 32);
 /// ```
 pub fn stage<T, S, F>(make: F) -> Suite<T>
 where
@@ -454,7 +456,9 @@ impl<T: Clone + fmt::Debug + Send + 'static> Suite<T> {
         self
     }
 
-    /// Runs `n` cases (default: proptest's, 256 or `PROPTEST_CASES`).
+    /// Runs `n` random cases (default: proptest's, 256 or
+    /// `PROPTEST_CASES`), after the one case of each ending every suite
+    /// runs first (so that few cases still reach every promise).
     pub fn cases(mut self, n: u32) -> Self {
         self.cases = Some(n);
         self
@@ -471,21 +475,33 @@ impl<T: Clone + fmt::Debug + Send + 'static> Suite<T> {
         let config =
             Config { cases: self.cases.unwrap_or(defaults.cases), failure_persistence: None, ..defaults };
         let mut runner = TestRunner::new(config);
+        let cases = case::cases(self.items.clone(), self.max_items);
         let passed = RefCell::new(Passed { cases: 0, checked: BTreeMap::new(), promises: self.promises });
-        // The last failure proptest saw: its minimal case's, on a clock
-        // that does not repeat runs exactly (the real one).
-        let last = RefCell::new(None);
-        let outcome = runner.run(&case::cases(self.items.clone(), self.max_items), |case| {
-            let checked = self.verify(&case).map_err(|broken| {
-                let message = broken.to_string();
-                *last.borrow_mut() = Some(broken);
-                TestCaseError::fail(message)
-            })?;
+        let count = |checked: Vec<Promise>| {
             let mut passed = passed.borrow_mut();
             passed.cases += 1;
             for promise in checked {
                 *passed.checked.entry(promise).or_default() += 1;
             }
+        };
+        // One case of each ending first (items from a fixed seed), so that
+        // every promise is reached however few random cases follow.
+        for case in self.each_ending(&cases) {
+            match self.verify(&case) {
+                Ok(checked) => count(checked),
+                Err(broken) => return Err(self.minimize(case, broken)),
+            }
+        }
+        // The last failure proptest saw: its minimal case's, on a clock
+        // that does not repeat runs exactly (the real one).
+        let last = RefCell::new(None);
+        let outcome = runner.run(&cases, |case| {
+            let checked = self.verify(&case).map_err(|broken| {
+                let message = broken.to_string();
+                *last.borrow_mut() = Some(broken);
+                TestCaseError::fail(message)
+            })?;
+            count(checked);
             Ok(())
         });
         match outcome {
@@ -549,6 +565,15 @@ impl<T: Clone + fmt::Debug + Send + 'static> Suite<T> {
         broken
     }
 
+    /// A case for each kind of ending, with items (when the strategy
+    /// gives any) drawn from a fixed seed.
+    fn each_ending(&self, cases: &impl Strategy<Value = Case<T>>) -> Vec<Case<T>> {
+        let mut seeded = TestRunner::deterministic();
+        let mut draw = || cases.new_tree(&mut seeded).expect("the case strategy draws").current();
+        let base = (0..64).map(|_| draw()).find(|case| !case.items.is_empty()).unwrap_or_else(&mut draw);
+        case::End::each().into_iter().map(|ending| Case { ending, ..base.clone() }).collect()
+    }
+
     fn verify(&self, case: &Case<T>) -> Result<Vec<Promise>, Broken> {
         judge(&self.name, case, (self.runner)(case, self.clock), self.bound, None)
     }
@@ -562,7 +587,7 @@ impl<T: Clone + fmt::Debug + Send + 'static> Suite<T> {
 /// use weir_testkit::conformance::{self, Promise};
 ///
 /// let passed = conformance::segment("map", |p: Pipeline<u8>| p.map("map", |x| x / 2)).cases(16).assert();
-/// assert_eq!(passed.cases(), 16);
+/// assert_eq!(passed.cases(), 8 + 16);
 /// assert!(passed.checked(Promise::Conservation) > 0);
 /// ```
 #[derive(Debug, Clone)]

@@ -100,9 +100,14 @@ pub(crate) fn verify<T>(
     };
     let report = if let Some(result) = result {
         checked.push(Promise::Drain);
+        // A sink that fails for good aborts the run: what was in flight is
+        // abandoned (and counted so), not drained.
+        let sink_failed = matches!(result, Err(RunError::Sink { .. }));
         let report = contained(case, result, &mut checked)?;
         conserved(case, observed, report, &mut checked)?;
-        drained(case, report)?;
+        if !sink_failed {
+            drained(case, report)?;
+        }
         acknowledged(case, observed, report, &mut checked)?;
         Some(report)
     } else {
