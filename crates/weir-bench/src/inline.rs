@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use weir::Sink;
 use weir::prelude::*;
-use weir::sink::{self, Collected};
+use weir::sink::{self, Collected, SendChunk};
 use weir_packet::Packet;
 
 use crate::inline_baselines as hand;
@@ -58,6 +58,14 @@ where
 
     async fn send(&mut self, item: T) -> Result<(), SinkError<T, Infallible>> {
         self.acc = self.acc.wrapping_add((self.key)(&item));
+        Ok(())
+    }
+
+    /// A run of items in one loop, as a sink that only buffers until its
+    /// flush would take them.
+    async fn send_chunk(&mut self, items: &mut SendChunk<'_, T>) -> Result<(), SinkError<T, Infallible>> {
+        let key = &mut self.key;
+        self.acc = items.fold(self.acc, |acc, item| acc.wrapping_add(key(&item)));
         Ok(())
     }
 

@@ -121,4 +121,40 @@ fn sinks() {
         Ok::<_, std::convert::Infallible>(())
     };
     every_promise(conformance::sink("from_fn", move || sink::from_fn(slow)).assert());
+    every_promise(conformance::sink("runs", || Runs).assert());
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0} is refused")]
+struct Refused(u32);
+
+/// Takes runs of at most 7 items (waiting a little before some), and
+/// gives back the items that are 36 mod 37 with an error.
+struct Runs;
+
+impl weir_core::Sink<u32> for Runs {
+    type Error = Refused;
+
+    async fn send(&mut self, _: u32) -> Result<(), weir_core::SinkError<u32, Refused>> {
+        Ok(())
+    }
+
+    async fn send_chunk(
+        &mut self,
+        items: &mut sink::SendChunk<'_, u32>,
+    ) -> Result<(), weir_core::SinkError<u32, Refused>> {
+        if items.len().is_multiple_of(2) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        for x in items.take(7) {
+            if x % 37 == 36 {
+                return Err(weir_core::SinkError::with_item(Refused(x), x));
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), Refused> {
+        Ok(())
+    }
 }

@@ -1,6 +1,7 @@
 //! Drives a pipeline's items into its sink, flushing after each group of
 //! ready items and acknowledging them once flushed.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -10,10 +11,10 @@ use pin_project_lite::pin_project;
 use crate::ack::Acks;
 use crate::chunk::{ChunkStream, ChunksExt, MAX_CHUNK};
 use crate::control::RunControl;
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, Meta};
 use crate::failure::Cause;
 use crate::route::FailureRoute;
-use crate::sink::Sink;
+use crate::sink::{SendChunk, Sink, SinkError};
 use crate::stage::StageContext;
 
 /// Items sent before a flush is forced, while items keep coming ready.
@@ -50,43 +51,35 @@ where
         let mut sent = 0;
         loop {
             let mut waited = false;
-            for env in chunk.drain(..) {
-                let (item, meta) = env.into_parts();
-                let count = meta.count();
-                let outcome = Watched::new(sink.send(item), &mut waited).await;
-                let attempt = sink.last_attempt().cloned();
-                if let Some(attempt) = &attempt {
-                    metrics.record_attempts_made(attempt.number(), count);
-                }
-                let retried = if attempt.is_some() { count } else { 0 };
-                if let Err(err) = outcome {
-                    let class = err.class();
-                    let (error, item) = err.into_parts();
-                    let (error, item) = match (route.as_mut(), item) {
-                        (Some(route), Some(item)) => {
-                            let envelope = Envelope::from_parts(item, meta);
-                            let cause = Cause::Error(error);
-                            let failure = match &attempt {
-                                Some(attempt) => ctx.failure_after(envelope, cause, class, attempt),
-                                None => ctx.failure(envelope, cause, class, 1),
-                            };
-                            route.route(failure, &control).await;
-                            continue;
-                        }
-                        (_, item) => (error, item),
-                    };
-                    // The send error comes first, so the run's error keeps the
-                    // item even if the flush of earlier items fails too.
-                    metrics.record_returned(count);
-                    let item = item.map(|i| Box::new(i) as Box<dyn std::any::Any + Send>);
-                    control.fail_items(ctx.name(), Box::new(error), item, count);
+            // O(1) both ways: the chunk's buffer is kept from call to call.
+            let mut pending = VecDeque::from(std::mem::take(&mut chunk));
+            while !pending.is_empty() {
+                let mut items = SendChunk::new(&mut pending, &mut acks, metrics);
+                let outcome = Watched::new(sink.send_chunk(&mut items), &mut waited).await;
+                let (done, failed) = items.finish(outcome.is_ok());
+                unflushed.items += done.items;
+                unflushed.retried += done.retried;
+                sent += done.envelopes;
+                let error = match outcome {
+                    Ok(()) => {
+                        assert!(
+                            done.envelopes > 0,
+                            "Sink::send_chunk returned Ok without taking any of the {} items offered: \
+                             take at least one item, or return an error",
+                            pending.len()
+                        );
+                        continue;
+                    }
+                    Err(err) => (err, failed),
+                };
+                if fail(error, &mut sink, &mut route, &ctx).await {
+                    // The send error comes first, so the run's error keeps
+                    // the item even if the flush of earlier items fails too.
                     flush(&mut sink, &ctx, &mut acks, &mut unflushed).await;
                     return true;
                 }
-                unflushed.items += meta.drain_into(&mut acks);
-                unflushed.retried += retried;
-                sent += 1;
             }
+            chunk = Vec::from(pending);
             want = if waited { 1 } else { MAX_CHUNK };
             if sent >= MAX_UNFLUSHED {
                 break;
@@ -111,6 +104,48 @@ where
         route.finish(&control).await;
     }
     false
+}
+
+/// An item the sink did not take: routed when the sink has a route and
+/// gave the item back (returns `false`, the run goes on), else recorded as
+/// the run's error (returns `true`). `meta` is the item's, `None` when the
+/// sink failed before taking any item.
+async fn fail<T, Si, R>(
+    (err, meta): (SinkError<T, Si::Error>, Option<Meta>),
+    sink: &mut Si,
+    route: &mut Option<R>,
+    ctx: &StageContext,
+) -> bool
+where
+    T: Send + 'static,
+    Si: Sink<T>,
+    R: FailureRoute<T, Si::Error>,
+{
+    let count = meta.as_ref().map_or(0, Meta::count);
+    let attempt = sink.last_attempt().cloned();
+    if let Some(attempt) = &attempt {
+        ctx.metrics().record_attempts_made(attempt.number(), count);
+    }
+    let class = err.class();
+    let (error, item) = err.into_parts();
+    let control = ctx.control();
+    let (error, item) = match (route.as_mut(), item, meta) {
+        (Some(route), Some(item), Some(meta)) => {
+            let envelope = Envelope::from_parts(item, meta);
+            let cause = Cause::Error(error);
+            let failure = match &attempt {
+                Some(attempt) => ctx.failure_after(envelope, cause, class, attempt),
+                None => ctx.failure(envelope, cause, class, 1),
+            };
+            route.route(failure, &control).await;
+            return false;
+        }
+        (_, item, _) => (error, item),
+    };
+    ctx.metrics().record_returned(count);
+    let item = item.map(|i| Box::new(i) as Box<dyn std::any::Any + Send>);
+    control.fail_items(ctx.name(), Box::new(error), item, count);
+    true
 }
 
 pin_project! {

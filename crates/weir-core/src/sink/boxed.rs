@@ -4,7 +4,7 @@ use std::fmt;
 
 use futures::future::BoxFuture;
 
-use super::{Sink, SinkError};
+use super::{SendChunk, Sink, SinkError};
 use crate::error::BoxError;
 
 /// A sink whose type is chosen at run time: SQLite or PostgreSQL from a
@@ -13,7 +13,8 @@ use crate::error::BoxError;
 ///
 /// Items still come back with the error, so a boxed sink's items are
 /// retried, dead-lettered or returned like any sink's. The cost is one
-/// allocation per `send` and `flush`, which a batching sink pays per batch.
+/// allocation per call: per run of ready items
+/// ([`send_chunk`](Sink::send_chunk)) and per `flush`.
 ///
 /// # Examples
 ///
@@ -109,6 +110,10 @@ impl std::error::Error for BoxSinkError {
 /// [`Sink`] with boxed futures, so that it can be a trait object.
 trait DynSink<T>: Send + 'static {
     fn send_boxed(&mut self, item: T) -> BoxFuture<'_, Result<(), SinkError<T, BoxSinkError>>>;
+    fn send_chunk_boxed<'a>(
+        &'a mut self,
+        items: &'a mut SendChunk<'_, T>,
+    ) -> BoxFuture<'a, Result<(), SinkError<T, BoxSinkError>>>;
     fn flush_boxed(&mut self) -> BoxFuture<'_, Result<(), BoxSinkError>>;
     fn last_attempt_dyn(&self) -> Option<&crate::Attempt>;
     fn validate_dyn(&self, stage: &str) -> Result<(), crate::BuildError>;
@@ -118,6 +123,13 @@ trait DynSink<T>: Send + 'static {
 impl<T: Send + 'static, Si: Sink<T>> DynSink<T> for Si {
     fn send_boxed(&mut self, item: T) -> BoxFuture<'_, Result<(), SinkError<T, BoxSinkError>>> {
         Box::pin(async move { self.send(item).await.map_err(|e| e.map_err(BoxSinkError::new)) })
+    }
+
+    fn send_chunk_boxed<'a>(
+        &'a mut self,
+        items: &'a mut SendChunk<'_, T>,
+    ) -> BoxFuture<'a, Result<(), SinkError<T, BoxSinkError>>> {
+        Box::pin(async move { self.send_chunk(items).await.map_err(|e| e.map_err(BoxSinkError::new)) })
     }
 
     fn flush_boxed(&mut self) -> BoxFuture<'_, Result<(), BoxSinkError>> {
@@ -142,6 +154,12 @@ impl<T: Send + 'static> Sink<T> for BoxSink<T> {
 
     async fn send(&mut self, item: T) -> Result<(), SinkError<T, BoxSinkError>> {
         self.inner.send_boxed(item).await
+    }
+
+    /// The boxed sink's, so that a sink taking runs of items keeps doing
+    /// so boxed (one allocation per run instead of one per item).
+    async fn send_chunk(&mut self, items: &mut SendChunk<'_, T>) -> Result<(), SinkError<T, BoxSinkError>> {
+        self.inner.send_chunk_boxed(items).await
     }
 
     async fn flush(&mut self) -> Result<(), BoxSinkError> {

@@ -4,7 +4,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use super::{Sink, SinkError};
+use super::{SendChunk, Sink, SinkError};
 
 /// Creates a sink that keeps every item, and the handle to read them.
 ///
@@ -100,6 +100,12 @@ impl<T: Send + 'static> Sink<T> for Collector<T> {
         Ok(())
     }
 
+    /// The whole run under one lock.
+    async fn send_chunk(&mut self, items: &mut SendChunk<'_, T>) -> Result<(), SinkError<T, Infallible>> {
+        self.items.lock().unwrap_or_else(|e| e.into_inner()).extend(items);
+        Ok(())
+    }
+
     async fn flush(&mut self) -> Result<(), Infallible> {
         Ok(())
     }
@@ -132,6 +138,11 @@ impl<T: Send + 'static> Sink<T> for Drain {
     type Error = Infallible;
 
     async fn send(&mut self, _item: T) -> Result<(), SinkError<T, Infallible>> {
+        Ok(())
+    }
+
+    async fn send_chunk(&mut self, items: &mut SendChunk<'_, T>) -> Result<(), SinkError<T, Infallible>> {
+        items.for_each(drop);
         Ok(())
     }
 

@@ -8,6 +8,7 @@
 //! tests ([`collect`], [`drain`]).
 
 mod boxed;
+mod chunk;
 mod collect;
 mod from_fn;
 mod from_futures;
@@ -18,6 +19,7 @@ use std::future::Future;
 use crate::ErrorClass;
 
 pub use boxed::{BoxSink, BoxSinkError};
+pub use chunk::SendChunk;
 pub use collect::{Collected, Collector, Drain, collect, drain};
 pub use from_fn::{FromFn, from_fn};
 pub use from_futures::{FromFutures, from_futures};
@@ -62,6 +64,70 @@ pub trait Sink<T>: Send + 'static {
 
     /// Takes one item. On error the item is given back when the sink still has it.
     fn send(&mut self, item: T) -> impl Future<Output = Result<(), SinkError<T, Self::Error>>> + Send;
+
+    /// Takes a run of ready items in one call: what the pipeline calls.
+    ///
+    /// The default takes the items one by one through [`send`](Sink::send)
+    /// (and notes each one's [`last_attempt`](Sink::last_attempt)), so a
+    /// sink need not write it. A sink whose items only go into a buffer
+    /// until [`flush`](Sink::flush) overrides it to take the whole run in
+    /// one loop, without a future per item; see [`SendChunk`] for the
+    /// contract: an error is the item taken last's, and items not taken
+    /// are offered again. The pipeline only ever hands a chunk of what is
+    /// ready, so a sink that waits holds no more items than through `send`.
+    ///
+    /// A sink that wraps another should forward it, or keep the default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use weir_core::prelude::*;
+    /// use weir_core::Sink;
+    /// use weir_core::sink::SendChunk;
+    ///
+    /// /// Sums what it receives, a run at a time.
+    /// struct Sum(u64);
+    ///
+    /// impl Sink<u64> for Sum {
+    ///     type Error = Infallible;
+    ///     async fn send(&mut self, item: u64) -> Result<(), SinkError<u64, Infallible>> {
+    ///         self.0 += item;
+    ///         Ok(())
+    ///     }
+    ///     async fn send_chunk(&mut self, items: &mut SendChunk<'_, u64>) -> Result<(), SinkError<u64, Infallible>> {
+    ///         self.0 += items.sum::<u64>();
+    ///         Ok(())
+    ///     }
+    ///     async fn flush(&mut self) -> Result<(), Infallible> {
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let report = Pipeline::from_iter(1..=100u64).sink(Sum(0)).run().await?;
+    /// assert_eq!(report.delivered(), 100);
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn send_chunk(
+        &mut self,
+        items: &mut SendChunk<'_, T>,
+    ) -> impl Future<Output = Result<(), SinkError<T, Self::Error>>> + Send
+    where
+        T: Send,
+    {
+        async move {
+            while let Some(item) = items.next() {
+                self.send(item).await?;
+                if let Some(attempt) = self.last_attempt() {
+                    items.note_attempt(attempt);
+                }
+            }
+            Ok(())
+        }
+    }
 
     /// Makes every item sent so far durable.
     ///

@@ -421,6 +421,15 @@ where
         self.get().await.send(item).await
     }
 
+    /// The sink's own, so that the suite checks a sink that takes runs of
+    /// items the way the pipeline sends to it.
+    async fn send_chunk(
+        &mut self,
+        items: &mut weir_core::sink::SendChunk<'_, T>,
+    ) -> Result<(), weir_core::SinkError<T, S::Error>> {
+        self.get().await.send_chunk(items).await
+    }
+
     async fn flush(&mut self) -> Result<(), S::Error> {
         self.get().await.flush().await
     }
