@@ -30,9 +30,14 @@ proptest! {
         batch in 1usize..100,
         skip_every in 2u64..10,
     ) {
-        static SERVER: std::sync::OnceLock<RedisServer> = std::sync::OnceLock::new();
+        // One server for the cases, kept by the test's thread: a thread
+        // local is dropped (and its redis-server stopped) when the thread
+        // ends, where a static would leave the process running.
+        thread_local! {
+            static SERVER: RedisServer = RedisServer::start();
+        }
         static CASE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let url = SERVER.get_or_init(RedisServer::start).url();
+        let url = SERVER.with(RedisServer::url);
         let stream = format!("s{}", CASE.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         runtime.block_on(async {
