@@ -251,12 +251,24 @@ pub(crate) fn bench(quick: bool) {
 /// `inline-one map-filter|try-map|decode|fan-out-50|fan-out-255 weir|hand ITEMS`:
 /// one run, for a profiler.
 pub(crate) fn one(args: &[String]) {
-    let chain = Chain::ALL.into_iter().find(|c| c.name() == args[0]).expect("a row's name");
-    let items: u64 = args[2].parse().expect("items");
+    const USAGE: &str =
+        "usage: weir-bench inline-one map-filter|try-map|decode|fan-out-50|fan-out-255 weir|hand ITEMS";
+    let [row, side, items] = args else {
+        eprintln!("{USAGE}");
+        std::process::exit(2);
+    };
+    let Some(chain) = Chain::ALL.into_iter().find(|c| c.name() == row) else {
+        eprintln!("no row named {row:?}; {USAGE}");
+        std::process::exit(2);
+    };
+    let Ok(items) = items.parse::<u64>() else {
+        eprintln!("ITEMS is a count, not {items:?}; {USAGE}");
+        std::process::exit(2);
+    };
     let block = block(chain.readings());
-    let r = match args[1].as_str() {
+    let r = match side.as_str() {
         "hand" => rate(items, || chain.hand(items, block)),
         _ => rate(items, || chain.weir(items, block)),
     };
-    println!("{} {} {:.2} M items/s", args[0], args[1], r / 1e6);
+    println!("{row} {side} {:.2} M items/s", r / 1e6);
 }
