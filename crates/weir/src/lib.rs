@@ -57,6 +57,11 @@ pub mod deadletter {
     pub use weir_deadletter::*;
 }
 
+/// Stream shaping: dedup with a time limit and a byte budget (`weir-shape`).
+pub mod shape {
+    pub use weir_shape::*;
+}
+
 /// Flow control: adaptive concurrency, circuit breakers that pause intake, rate limits, restartable sources, a kill switch, idle and completion timeouts (`weir-flow`).
 pub mod flow {
     pub use weir_flow::*;

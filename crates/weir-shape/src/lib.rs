@@ -1,0 +1,26 @@
+//! Stream shaping for weir pipelines.
+//!
+//! - [`Dedup`]: drops repeats of a key seen within a time limit
+//!   ([`DedupExt::dedup`]), remembering keys within a byte budget counted
+//!   as the allocator sees it, not a number of keys; repeats are counted
+//!   and acknowledged, keys forgotten early to keep the budget are counted.
+//!
+//! ```
+//! use std::time::Duration;
+//! use weir_core::prelude::*;
+//! use weir_core::sink;
+//! use weir_shape::{Dedup, DedupExt};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), RunError> {
+//! let ids = [1u64, 2, 1, 3, 2, 4];
+//! let dedup = Dedup::by_key(|id: &u64| *id).ttl(Duration::from_secs(30)).budget_bytes(1 << 20);
+//! let report = Pipeline::from_iter(ids).dedup("dedup", dedup).sink(sink::drain()).run().await?;
+//! assert_eq!((report.delivered(), report.filtered()), (4, 2));
+//! # Ok(())
+//! # }
+//! ```
+
+mod dedup;
+
+pub use dedup::{Dedup, DedupExt, InvalidDedup, least_budget};

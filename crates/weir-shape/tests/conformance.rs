@@ -1,0 +1,15 @@
+//! The conformance suite on the dedup: every ending, acknowledgements of
+//! repeats, backpressure, no task left behind.
+
+use std::time::Duration;
+
+use weir_core::Pipeline;
+use weir_shape::{Dedup, DedupExt};
+use weir_testkit::conformance;
+
+#[test]
+fn the_dedup_keeps_every_promise() {
+    let dedup = || Dedup::by_key(|x: &u8| *x % 7).ttl(Duration::from_millis(5)).budget_bytes(1024);
+    let passed = conformance::segment("dedup", move |p: Pipeline<u8>| p.dedup("dedup", dedup())).assert();
+    assert_eq!(passed.unreached(), [], "promises no case reached in {} cases", passed.cases());
+}
