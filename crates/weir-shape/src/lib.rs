@@ -4,6 +4,9 @@
 //!   ([`DedupExt::dedup`]), remembering keys within a byte budget counted
 //!   as the allocator sees it, not a number of keys; repeats are counted
 //!   and acknowledged, keys forgotten early to keep the budget are counted.
+//! - [`Router`]: a sink that sends each item to one of several sinks by
+//!   predicate, exclusive, with an explicit route (or failure) for the
+//!   items no route matches, and each route's count in the reports.
 //!
 //! ```
 //! use std::time::Duration;
@@ -22,5 +25,7 @@
 //! ```
 
 mod dedup;
+mod route;
 
 pub use dedup::{Dedup, DedupExt, InvalidDedup, least_budget};
+pub use route::{RouteError, Router};

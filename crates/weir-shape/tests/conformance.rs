@@ -13,3 +13,15 @@ fn the_dedup_keeps_every_promise() {
     let passed = conformance::segment("dedup", move |p: Pipeline<u8>| p.dedup("dedup", dedup())).assert();
     assert_eq!(passed.unreached(), [], "promises no case reached in {} cases", passed.cases());
 }
+
+#[test]
+fn the_router_keeps_every_promise() {
+    let router = || {
+        weir_shape::Router::new()
+            .route("odd", |x: &u8| !x.is_multiple_of(2), weir_core::sink::collect().0)
+            .route("big", |x: &u8| *x > 200, weir_core::sink::drain())
+            .unmatched(weir_core::sink::collect().0)
+    };
+    let passed = conformance::sink("router", router).assert();
+    assert_eq!(passed.unreached(), [], "promises no case reached in {} cases", passed.cases());
+}
