@@ -19,8 +19,7 @@ use weir_core::sink::{BoxSink, BoxSinkError, SendChunk};
 struct Refused(u32);
 
 /// Takes at most `most` items a call, refuses (and gives back) the items
-/// in `refuse`, and stores what it took at its flush. Its `send` is never
-/// called: the pipeline goes through `send_chunk`.
+/// in `refuse`, and stores what it took at its flush.
 struct Chunked {
     most: usize,
     refuse: BTreeSet<u32>,
@@ -46,8 +45,12 @@ impl Chunked {
 impl Sink<u32> for Chunked {
     type Error = Refused;
 
-    async fn send(&mut self, _: u32) -> Result<(), SinkError<u32, Refused>> {
-        unreachable!("the pipeline sends through send_chunk")
+    async fn send(&mut self, item: u32) -> Result<(), SinkError<u32, Refused>> {
+        if self.refuse.contains(&item) {
+            return Err(SinkError::with_item(Refused(item), item).with_class(ErrorClass::Permanent));
+        }
+        self.buffer.push(item);
+        Ok(())
     }
 
     async fn send_chunk(&mut self, items: &mut SendChunk<'_, u32>) -> Result<(), SinkError<u32, Refused>> {
@@ -155,7 +158,7 @@ impl Sink<u32> for Down {
     type Error = Refused;
 
     async fn send(&mut self, _: u32) -> Result<(), SinkError<u32, Refused>> {
-        unreachable!("the pipeline sends through send_chunk")
+        Err(SinkError::lost(Refused(0)))
     }
 
     async fn send_chunk(&mut self, _: &mut SendChunk<'_, u32>) -> Result<(), SinkError<u32, Refused>> {
@@ -185,7 +188,7 @@ impl Sink<u32> for Idle {
     type Error = Refused;
 
     async fn send(&mut self, _: u32) -> Result<(), SinkError<u32, Refused>> {
-        unreachable!("the pipeline sends through send_chunk")
+        Ok(())
     }
 
     async fn send_chunk(&mut self, _: &mut SendChunk<'_, u32>) -> Result<(), SinkError<u32, Refused>> {
@@ -250,4 +253,74 @@ proptest! {
         prop_assert_eq!(report.discarded(), refused.len() as u64);
         prop_assert!(report.is_conserved(), "{}", report);
     }
+}
+
+/// Takes the whole run into a batch, then fails on writing it, giving the
+/// last item back: the last item is the failed one, the others were taken.
+struct DrainsThenFails {
+    runs: usize,
+}
+
+impl Sink<u32> for DrainsThenFails {
+    type Error = Refused;
+
+    async fn send(&mut self, _: u32) -> Result<(), SinkError<u32, Refused>> {
+        Ok(())
+    }
+
+    async fn send_chunk(&mut self, items: &mut SendChunk<'_, u32>) -> Result<(), SinkError<u32, Refused>> {
+        self.runs += 1;
+        let batch: Vec<u32> = items.collect();
+        match batch.last() {
+            Some(&last) if self.runs == 1 => Err(SinkError::with_item(Refused(last), last)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), Refused> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_sink_that_drained_its_run_and_fails_fails_the_last_item_not_a_ghost() {
+    let (source, acks) = acking(futures::stream::iter(0..10u64));
+    let err = Pipeline::from_acked(source)
+        .map("narrow", |x| x as u32)
+        .sink(DrainsThenFails { runs: 0 })
+        .run()
+        .await
+        .unwrap_err();
+    let RunError::Sink { item, returned, report, .. } = err else { panic!("not a sink error: {err:?}") };
+    let item = item.and_then(|i| i.downcast::<u32>().ok()).map(|i| *i);
+    assert_eq!(returned, 1);
+    let item = item.expect("the item came back");
+    assert!(!acks.fired().contains(&u64::from(item)), "the returned item {item} is not acknowledged");
+    assert_eq!(report.delivered() + 1, report.source_items() - report.abandoned(), "{report}");
+    assert!(report.is_conserved(), "{report}");
+}
+
+/// Gives back an item it did not take in that call.
+struct GivesBackAGhost;
+
+impl Sink<u32> for GivesBackAGhost {
+    type Error = Refused;
+
+    async fn send(&mut self, _: u32) -> Result<(), SinkError<u32, Refused>> {
+        Ok(())
+    }
+
+    async fn send_chunk(&mut self, _: &mut SendChunk<'_, u32>) -> Result<(), SinkError<u32, Refused>> {
+        Err(SinkError::with_item(Refused(99), 99))
+    }
+
+    async fn flush(&mut self) -> Result<(), Refused> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_error_for_an_item_not_taken_is_a_loud_error() {
+    let err = Pipeline::from_iter(0..10u32).sink(GivesBackAGhost).run().await.unwrap_err();
+    assert!(err.to_string().contains("an error can only be the last item taken's"), "{err}");
 }

@@ -45,11 +45,16 @@ enum Unmatched<T> {
 /// fails, every route is still flushed, and the run ends as for any sink
 /// whose flush failed: the items since the last flush are counted as
 /// returned and not acknowledged, those the other routes stored
-/// included (a redelivery stores them again: make the sinks idempotent).
+/// included (a redelivery stores them again: make the sinks idempotent);
+/// the first route's error ends the run, any other is logged.
 /// A route's send
 /// that fails gives the item back with a [`RouteError::Sink`] naming the
 /// route, keeping its sink's error class. The reports carry each route's
-/// count as the gauge `routed:NAME` (and `routed:unmatched`).
+/// count as the gauge `routed:NAME` (and `routed:unmatched`): the items
+/// the route took (or, with `unmatched_fails`, failed), delivered once
+/// flushed. The route sinks' own gauges (a breaker's) appear in the
+/// router's stage under their own names: two routes with the same kind
+/// of layer show the last one's.
 ///
 /// Backpressure: the router sends one item at a time, so a route whose
 /// sink waits holds up the others, and the pipeline behind them: the
@@ -92,6 +97,8 @@ pub struct Router<T> {
     unmatched: Unmatched<T>,
     /// The route the latest send went to, for its sink's attempts.
     last: Option<usize>,
+    /// After a flush: the most attempts a route's flush took.
+    flushed: Option<Attempt>,
 }
 
 /// Why a [`Router`] gave an item back.
@@ -122,7 +129,7 @@ impl<T: Send + 'static> Default for Router<T> {
 impl<T: Send + 'static> Router<T> {
     /// A router with no route yet.
     pub fn new() -> Self {
-        Self { routes: Vec::new(), unmatched: Unmatched::Unsaid, last: None }
+        Self { routes: Vec::new(), unmatched: Unmatched::Unsaid, last: None, flushed: None }
     }
 
     /// Adds a route: the items `when` matches (and no earlier route did)
@@ -197,6 +204,7 @@ impl<T: Send + 'static> Sink<T> for Router<T> {
             (None, Unmatched::Fails(count)) => {
                 count.fetch_add(1, Ordering::Relaxed);
                 self.last = None;
+                self.flushed = None;
                 return Err(
                     SinkError::with_item(RouteError::Unmatched, item).with_class(ErrorClass::Permanent)
                 );
@@ -204,6 +212,7 @@ impl<T: Send + 'static> Sink<T> for Router<T> {
             (None, Unmatched::Unsaid) => unreachable!("validate refuses a router without an unmatched route"),
         };
         self.last = Some(index);
+        self.flushed = None;
         let route = self.route_mut(index);
         route.unflushed = true;
         match route.sink.send(item).await {
@@ -220,6 +229,7 @@ impl<T: Send + 'static> Sink<T> for Router<T> {
 
     async fn flush(&mut self) -> Result<(), RouteError> {
         let mut first = None;
+        let mut most: Option<Attempt> = None;
         let unmatched = match &mut self.unmatched {
             Unmatched::To(route) => Some(&mut **route),
             _ => None,
@@ -230,16 +240,34 @@ impl<T: Send + 'static> Sink<T> for Router<T> {
             }
             // Every route is flushed, even after one failed: what the
             // others hold is made durable as far as it can be.
-            if let Err(source) = route.sink.flush().await {
+            let flushed = route.sink.flush().await;
+            if let Some(attempt) = route.sink.last_attempt()
+                && most.as_ref().is_none_or(|most| attempt.number() > most.number())
+            {
+                most = Some(attempt.clone());
+            }
+            if let Err(source) = flushed {
                 route.unflushed = true;
-                first.get_or_insert(RouteError::Sink { route: route.name.clone(), source });
+                let error = RouteError::Sink { route: route.name.clone(), source };
+                match &first {
+                    None => first = Some(error),
+                    // The run ends with the first; the others are logged.
+                    Some(_) => tracing::error!(%error, "route flush failed too"),
+                }
             }
         }
+        // What the run reads after a flush is the flush's attempts.
+        self.last = None;
+        self.flushed = most;
         first.map_or(Ok(()), Err)
     }
 
-    /// The attempts of the route the latest send went to.
+    /// The attempts of the route the latest send went to, or after a
+    /// flush, the most any route's flush took.
     fn last_attempt(&self) -> Option<&Attempt> {
+        if self.flushed.is_some() {
+            return self.flushed.as_ref();
+        }
         let index = self.last?;
         match (&self.unmatched, index == self.routes.len()) {
             (Unmatched::To(route), true) => route.sink.last_attempt(),
@@ -288,6 +316,9 @@ impl<T: Send + 'static> Sink<T> for Router<T> {
             metrics.gauge(format!("routed:{name}"), move || taken.load(Ordering::Relaxed));
         }
         for route in &self.routes {
+            route.sink.observe(metrics);
+        }
+        if let Unmatched::To(route) = &self.unmatched {
             route.sink.observe(metrics);
         }
     }

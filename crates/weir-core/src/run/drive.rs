@@ -70,7 +70,14 @@ where
                         );
                         continue;
                     }
-                    Err(err) => (err, failed),
+                    Err(err) => {
+                        assert!(
+                            failed.is_some() || err.item().is_none(),
+                            "Sink::send_chunk gave an item back with its error without taking one in that \
+                             call: an error can only be the last item taken's (fail a whole run in flush)"
+                        );
+                        (err, failed)
+                    }
                 };
                 if fail(error, &mut sink, &mut route, &ctx).await {
                     // The send error comes first, so the run's error keeps

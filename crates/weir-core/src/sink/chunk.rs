@@ -22,6 +22,14 @@ use crate::metrics::StageMetrics;
 /// last needed with [`note_attempt`](SendChunk::note_attempt), as it would
 /// through [`Sink::last_attempt`](super::Sink::last_attempt) for one item.
 ///
+/// An error can only be the item taken last's: a sink that writes the
+/// whole run at once and may fail should do that write in
+/// [`flush`](super::Sink::flush), whose failure covers every item since
+/// the last flush. Returning an item with an error without taking one
+/// in that call is a broken contract, and panics with that message.
+/// A sink that overrides `send_chunk` still implements `send` in full:
+/// layers that wrap it (a retry, a breaker, a router) call `send`.
+///
 /// # Examples
 ///
 /// A sink that appends whole runs of rows to its buffer:
@@ -64,6 +72,8 @@ pub struct SendChunk<'a, T> {
     metrics: &'a StageMetrics,
     /// The item taken last, not yet known to be sent.
     taken: Option<Meta>,
+    /// The attempts it needed, if the sink noted them.
+    attempts: Option<u32>,
     sent: Sent,
 }
 
@@ -82,7 +92,7 @@ impl<'a, T> SendChunk<'a, T> {
         acks: &'a mut Acks,
         metrics: &'a StageMetrics,
     ) -> Self {
-        Self { pending, acks, metrics, taken: None, sent: Sent::default() }
+        Self { pending, acks, metrics, taken: None, attempts: None, sent: Sent::default() }
     }
 
     /// The number of items left to take.
@@ -180,39 +190,50 @@ impl<'a, T> SendChunk<'a, T> {
     /// # use weir_core::{Attempt, Sink};
     /// # use weir_core::sink::SendChunk;
     /// /// Every item takes two tries.
-    /// struct Twice;
+    /// #[derive(Default)]
+    /// struct Twice { last: Option<Attempt> }
+    ///
+    /// fn two_tries() -> Attempt {
+    ///     let mut attempt = Attempt::first();
+    ///     attempt.next();
+    ///     attempt
+    /// }
     ///
     /// impl Sink<u32> for Twice {
     ///     type Error = Infallible;
+    ///     // Still a whole sink: a layer that wraps it (a retry, a router)
+    ///     // may call `send`.
     ///     async fn send(&mut self, _: u32) -> Result<(), SinkError<u32, Infallible>> {
-    ///         unreachable!("send_chunk takes every item")
+    ///         self.last = Some(two_tries());
+    ///         Ok(())
     ///     }
     ///     async fn send_chunk(&mut self, items: &mut SendChunk<'_, u32>) -> Result<(), SinkError<u32, Infallible>> {
     ///         while items.next().is_some() {
-    ///             let mut attempt = Attempt::first();
-    ///             attempt.next();
-    ///             items.note_attempt(&attempt);
+    ///             items.note_attempt(&two_tries());
     ///         }
     ///         Ok(())
     ///     }
     ///     async fn flush(&mut self) -> Result<(), Infallible> {
     ///         Ok(())
     ///     }
+    ///     fn last_attempt(&self) -> Option<&Attempt> {
+    ///         self.last.as_ref()
+    ///     }
     /// }
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), RunError> {
-    /// let report = Pipeline::from_iter(0..4u32).sink(Twice).run().await?;
+    /// let report = Pipeline::from_iter(0..4u32).sink(Twice::default()).run().await?;
     /// let sink = report.stage("sink").unwrap();
     /// assert_eq!((sink.delivered, sink.retried, sink.retries), (4, 4, 4));
     /// # Ok(())
     /// # }
     /// ```
     pub fn note_attempt(&mut self, attempt: &Attempt) {
-        if let Some(meta) = &self.taken {
-            let count = meta.count();
-            self.metrics.record_attempts_made(attempt.number(), count);
-            self.sent.retried += count;
+        if self.taken.is_some() {
+            // Counted once the item counts as sent: a second note for the
+            // same item replaces the first.
+            self.attempts = Some(attempt.number());
         }
     }
 
@@ -222,6 +243,9 @@ impl<'a, T> SendChunk<'a, T> {
     pub(crate) fn finish(mut self, ok: bool) -> (Sent, Option<Meta>) {
         let taken = self.taken.take();
         if !ok {
+            // The failed item's attempts are read from the sink's
+            // `last_attempt`, with its failure.
+            self.attempts = None;
             return (self.sent, taken);
         }
         if let Some(meta) = taken {
@@ -232,6 +256,10 @@ impl<'a, T> SendChunk<'a, T> {
 
     #[inline]
     fn accept(&mut self, meta: Meta) {
+        if let Some(attempts) = self.attempts.take().filter(|n| *n > 1) {
+            self.metrics.record_attempts_made(attempts, meta.count());
+            self.sent.retried += meta.count();
+        }
         self.sent.envelopes += 1;
         self.sent.items += meta.drain_into(self.acks);
     }
@@ -242,10 +270,13 @@ impl<T> Iterator for SendChunk<'_, T> {
 
     #[inline]
     fn next(&mut self) -> Option<T> {
+        // The item taken before counts as sent only once another is taken:
+        // a sink that drained the run and then fails, fails the last one.
+        let envelope = self.pending.pop_front()?;
         if let Some(meta) = self.taken.take() {
             self.accept(meta);
         }
-        let (item, meta) = self.pending.pop_front()?.into_parts();
+        let (item, meta) = envelope.into_parts();
         self.taken = Some(meta);
         Some(item)
     }

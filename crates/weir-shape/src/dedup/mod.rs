@@ -75,7 +75,9 @@ impl<T, K> Dedup<T, K> {
         Self { key: Arc::new(key), ttl: Duration::from_secs(60), budget: 64 << 20, heap: None }
     }
 
-    /// How long after an item passed a repeat of its key is dropped.
+    /// How long after an item passed a repeat of its key is dropped (a
+    /// TTL past the clock's range, such as `Duration::MAX`, means for
+    /// as long as the budget keeps the key).
     ///
     /// ```
     /// use std::time::Duration;
@@ -190,8 +192,8 @@ pub trait DedupExt<T>: Sized {
     /// Drops the repeats [`Dedup`] describes. The stage's reports count
     /// the repeats as filtered and carry the gauges `dedup_duplicates`,
     /// `dedup_keys` (remembered now), `dedup_bytes` (their memory, as
-    /// budgeted) and `dedup_evicted` (forgotten before their TTL to keep
-    /// within the budget).
+    /// budgeted) and `dedup_evicted` (keys forgotten before their TTL to
+    /// keep within the budget, and keys too large for it, never kept).
     ///
     /// # Errors
     ///

@@ -19,8 +19,9 @@ pub(super) enum Verdict {
     Repeat,
 }
 
-/// A remembered key: when it expires, the key, and what it owns on the heap.
-type Entry<K> = (Instant, K, usize);
+/// A remembered key: when it expires (never, for a TTL past the clock's
+/// range), the key, and what it owns on the heap.
+type Entry<K> = (Option<Instant>, K, usize);
 
 pub(super) struct Seen<K> {
     set: FxHashSet<K>,
@@ -30,6 +31,11 @@ pub(super) struct Seen<K> {
     /// What the remembered keys own on the heap, both copies.
     heap: usize,
     evicted: u64,
+    /// The set's full capacity: the most `capacity()` ever said. That
+    /// reports items plus the room left before the table must grow or
+    /// rehash, which removals that leave tombstones lower; the table
+    /// itself never shrinks.
+    full_capacity: usize,
 }
 
 /// The bytes of a hash table (std's `HashSet`, hashbrown's layout) whose
@@ -44,10 +50,20 @@ fn table_bytes(capacity: usize, slot: usize) -> usize {
     buckets * (slot + 1) + 16
 }
 
-/// The table's bytes once it grows from `capacity`: four buckets from
-/// none, else twice as many.
+/// The table's bytes once it grows from `capacity`: twice as many
+/// buckets, or from none its first table: four buckets, eight for keys
+/// of two or three bytes and sixteen for one-byte keys (hashbrown keeps a
+/// small table's allocation from being smaller than a group's width).
 fn grown_table_bytes(capacity: usize, slot: usize) -> usize {
-    if capacity == 0 { 4 * (slot + 1) + 16 } else { 2 * table_bytes(capacity, slot) - 16 }
+    if capacity > 0 {
+        return 2 * table_bytes(capacity, slot) - 16;
+    }
+    let buckets = match slot {
+        0 | 1 => 16,
+        2 | 3 => 8,
+        _ => 4,
+    };
+    buckets * (slot + 1) + 16
 }
 
 /// The least budget that remembers one key of type `K`: the smallest
@@ -63,7 +79,15 @@ pub fn least_budget<K>() -> usize {
 
 impl<K: Hash + Eq + Clone> Seen<K> {
     pub(super) fn new(ttl: Duration, budget: usize) -> Self {
-        Self { set: FxHashSet::default(), queue: VecDeque::new(), ttl, budget, heap: 0, evicted: 0 }
+        Self {
+            set: FxHashSet::default(),
+            queue: VecDeque::new(),
+            ttl,
+            budget,
+            heap: 0,
+            evicted: 0,
+            full_capacity: 0,
+        }
     }
 
     /// Whether `key` (owning `owned` heap bytes) is a repeat at `now`;
@@ -89,7 +113,8 @@ impl<K: Hash + Eq + Clone> Seen<K> {
             self.evicted += 1;
         }
         self.set.insert(key.clone());
-        self.queue.push_back((now + self.ttl, key, owned));
+        self.full_capacity = self.full_capacity.max(self.set.capacity());
+        self.queue.push_back((now.checked_add(self.ttl), key, owned));
         self.heap += 2 * owned;
         Verdict::Fresh
     }
@@ -101,7 +126,7 @@ impl<K: Hash + Eq + Clone> Seen<K> {
 
     /// The memory the remembered keys take now, as budgeted.
     pub(super) fn bytes(&self) -> usize {
-        table_bytes(self.set.capacity(), size_of::<K>())
+        table_bytes(self.full_capacity, size_of::<K>())
             + self.queue.capacity() * size_of::<Entry<K>>()
             + self.heap
     }
@@ -113,7 +138,7 @@ impl<K: Hash + Eq + Clone> Seen<K> {
 
     /// Forgets the keys whose TTL ended at or before `now`.
     fn expire(&mut self, now: Instant) {
-        while self.queue.front().is_some_and(|(expires, _, _)| *expires <= now) {
+        while self.queue.front().is_some_and(|(expires, _, _)| expires.is_some_and(|at| at <= now)) {
             self.forget_oldest();
         }
     }
@@ -134,7 +159,7 @@ impl<K: Hash + Eq + Clone> Seen<K> {
     fn fits(&self, owned: usize) -> bool {
         let len = self.set.len() + 1;
         let slot = size_of::<K>();
-        let capacity = self.set.capacity();
+        let capacity = self.full_capacity;
         let table = table_bytes(capacity, slot);
         let table = if len > capacity / 2 { table + grown_table_bytes(capacity, slot) } else { table };
         let entry = size_of::<Entry<K>>();
@@ -160,6 +185,28 @@ mod tests {
         assert_eq!(seen.admit(7, 0, start + secs(9)), Verdict::Repeat);
         assert_eq!(seen.admit(7, 0, start + secs(10)), Verdict::Fresh, "10 s after it passed");
         assert_eq!(seen.len(), 1);
+    }
+
+    #[test]
+    fn a_ttl_past_the_clock_means_kept_for_as_long_as_the_budget_allows() {
+        let start = Instant::now();
+        let mut seen = Seen::new(Duration::MAX, 1 << 20);
+        assert_eq!(seen.admit(1u64, 0, start), Verdict::Fresh);
+        assert_eq!(seen.admit(1, 0, start + secs(10 * 365 * 24 * 3600)), Verdict::Repeat);
+    }
+
+    #[test]
+    fn the_budget_holds_with_tombstones_from_expiry() {
+        // Keys expire as fast as they come: removals leave tombstones,
+        // which lower what `capacity()` says; the budget still holds.
+        let start = Instant::now();
+        let budget = 2048;
+        let mut seen = Seen::new(Duration::from_millis(5), budget);
+        for i in 0..20_000u64 {
+            seen.admit(i, 0, start + Duration::from_millis(i / 4));
+            assert!(seen.bytes() <= budget, "{} bytes after key {i}", seen.bytes());
+            assert!(seen.full_capacity >= seen.set.capacity());
+        }
     }
 
     #[test]
