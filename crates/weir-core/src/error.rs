@@ -126,6 +126,22 @@ pub enum BuildError {
     },
 }
 
+impl BuildError {
+    /// [`BuildError::Invalid`] for `stage`, its message the setting's own
+    /// error (whose text says what to change): what a layer's `validate`
+    /// returns after checking its settings.
+    ///
+    /// ```
+    /// use weir_core::BuildError;
+    ///
+    /// let err = BuildError::invalid("store", "the pool size is zero: give at least 1");
+    /// assert_eq!(err.to_string(), "stage `store`: the pool size is zero: give at least 1");
+    /// ```
+    pub fn invalid(stage: &str, error: impl std::fmt::Display) -> Self {
+        BuildError::Invalid { stage: stage.to_owned(), message: error.to_string() }
+    }
+}
+
 /// Why a run did not complete normally. Every variant that ran carries the
 /// run's [`Report`], so no item is unaccounted for.
 ///

@@ -209,9 +209,7 @@ where
     type Item = T;
 
     fn validate(&self) -> Result<(), BuildError> {
-        self.policy
-            .validate()
-            .map_err(|e| BuildError::Invalid { stage: "source".to_owned(), message: e.to_string() })
+        self.policy.validate().map_err(|e| BuildError::invalid("source", e))
     }
 
     fn start(self, ctx: StageContext) -> EnvelopeStream<T> {

@@ -382,9 +382,7 @@ where
     /// [`BuildError::Invalid`] with its message), then the wrapped
     /// operation.
     fn validate(&self, stage: &str) -> Result<(), BuildError> {
-        self.policy
-            .validate()
-            .map_err(|e| BuildError::Invalid { stage: stage.to_owned(), message: e.to_string() })?;
+        self.policy.validate().map_err(|e| BuildError::invalid(stage, e))?;
         self.op.validate(stage)
     }
 

@@ -323,9 +323,7 @@ where
     /// policy otherwise decides within its knobs as given (no retries
     /// after zero attempts), without panicking.
     fn validate(&self, stage: &str) -> Result<(), BuildError> {
-        self.policy
-            .validate()
-            .map_err(|e| BuildError::Invalid { stage: stage.to_owned(), message: e.to_string() })?;
+        self.policy.validate().map_err(|e| BuildError::invalid(stage, e))?;
         self.sink.validate(stage)
     }
 

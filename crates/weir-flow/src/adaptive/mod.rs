@@ -151,8 +151,7 @@ impl Adaptive {
     }
 
     pub(crate) fn validate_for(&self, stage: &str) -> Result<(), weir_core::BuildError> {
-        self.validate()
-            .map_err(|e| weir_core::BuildError::Invalid { stage: stage.to_owned(), message: e.to_string() })
+        self.validate().map_err(|e| weir_core::BuildError::invalid(stage, e))
     }
 
     pub(crate) fn observe(&self, metrics: &weir_core::StageMetrics) {

@@ -276,10 +276,7 @@ impl Breaker {
     /// Checks the settings for the stage `stage`, and names the breaker
     /// after it in its traces.
     pub(crate) fn validate_for(&self, stage: &str) -> Result<(), weir_core::BuildError> {
-        self.validate().map_err(|e| weir_core::BuildError::Invalid {
-            stage: stage.to_owned(),
-            message: e.to_string(),
-        })?;
+        self.validate().map_err(|e| weir_core::BuildError::invalid(stage, e))?;
         self.shared.name(stage);
         Ok(())
     }

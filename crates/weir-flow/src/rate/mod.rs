@@ -250,9 +250,7 @@ impl<T, K: Hash + Eq + Clone + Send + 'static> Limit<T, K> {
     }
 
     fn validate(&self, stage: &str) -> Result<(), weir_core::BuildError> {
-        self.rate
-            .validate()
-            .map_err(|e| weir_core::BuildError::Invalid { stage: stage.to_owned(), message: e.to_string() })
+        self.rate.validate().map_err(|e| weir_core::BuildError::invalid(stage, e))
     }
 
     /// Publishes the readings of a stage using the limit into its

@@ -263,9 +263,7 @@ where
     }
 
     fn validate(&self) -> Result<(), BuildError> {
-        self.dedup
-            .validate()
-            .map_err(|e| BuildError::Invalid { stage: self.name.clone(), message: e.to_string() })
+        self.dedup.validate().map_err(|e| BuildError::invalid(&self.name, e))
     }
 
     fn build(self, input: EnvelopeStream<T>, ctx: StageContext) -> EnvelopeStream<T> {
