@@ -281,3 +281,22 @@ async fn a_sink_error_while_draining_a_halt_keeps_the_halted_failures() {
     assert_eq!(report.returned(), 4);
     assert!(report.is_conserved(), "{report}");
 }
+
+/// A source and a sink that are always ready, on the current-thread
+/// runtime the caller is on: the run must give the thread back, so that
+/// the caller's timer fires and its shutdown (or the drain timeout) ends
+/// the run. Before the run yielded, both hung for ever.
+#[tokio::test(flavor = "current_thread")]
+async fn a_run_that_always_has_work_still_lets_its_caller_shut_it_down() {
+    let handle = Pipeline::from_iter(0u64..).sink(sink::drain()).spawn().expect("valid");
+    tokio::time::timeout(Duration::from_secs(5), tokio::time::sleep(Duration::from_millis(20)))
+        .await
+        .expect("the caller's timer fired while the run was busy");
+    let report = tokio::time::timeout(Duration::from_secs(5), handle.shutdown())
+        .await
+        .expect("the shutdown was seen")
+        .expect("drains");
+    assert_eq!(report.ending(), Ending::Drained);
+    assert!(report.delivered() > 0);
+    assert!(report.is_conserved(), "{report}");
+}

@@ -106,6 +106,11 @@ where
         if !flush(&mut sink, &ctx, &mut acks, &mut unflushed).await {
             return true;
         }
+        // A source and sink that are always ready would never give the
+        // thread back: on a current-thread runtime nothing else (a Ctrl-C
+        // handler, the caller's `shutdown`) would run. Tokio's budget
+        // yields once this task has done its share.
+        tokio::task::consume_budget().await;
     }
     if let Some(route) = route {
         route.finish(&control).await;

@@ -193,11 +193,15 @@ pub(crate) async fn execute(
         crate::time::sleep_until(crate::time::deadline_after(drain_timeout)).await;
         tracing::warn!("drain timeout passed; aborting the remaining work");
     };
+    // The signal and the deadline are polled before the drive: a drive
+    // that always has work spends the task's whole cooperative budget,
+    // and what is polled after it would never see its signal or timer
+    // (a shutdown that never stops intake, a drain that never times out).
     let outcome = tokio::select! {
         biased;
         () = abort.cancelled() => None,
-        outcome = AssertUnwindSafe(drive).catch_unwind() => Some(outcome),
         () = deadline => None,
+        outcome = AssertUnwindSafe(drive).catch_unwind() => Some(outcome),
     };
     // The stages are dropped now, which aborts their tasks; on a forced
     // ending those may still be running on other threads. Stop intake
