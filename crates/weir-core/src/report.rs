@@ -103,6 +103,25 @@ impl StageReport {
         }
     }
 
+    /// The reading of the gauge `name` when the report was taken, if the
+    /// stage has one by that name.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::prelude::*;
+    /// use weir_core::sink;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let report = Pipeline::from_iter(0..10).batch("batch", 4, Duration::from_secs(1)).sink(sink::drain()).run().await?;
+    /// assert_eq!(report.stage("batch").unwrap().gauge("no such gauge"), None);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn gauge(&self, name: &str) -> Option<u64> {
+        self.gauges.iter().find(|(n, _)| n == name).map(|&(_, value)| value)
+    }
+
     /// The stage with what it `received`, and so what it holds.
     fn received(mut self, received: u64) -> Self {
         self.received = received;

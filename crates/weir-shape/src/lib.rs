@@ -4,6 +4,9 @@
 //!   ([`DedupExt::dedup`]), remembering keys within a byte budget counted
 //!   as the allocator sees it, not a number of keys; repeats are counted
 //!   and acknowledged, keys forgotten early to keep the budget are counted.
+//! - [`Merge`]: one pipeline from many streams, added and removed while
+//!   it runs (a server's connections), read fairly, each stream's items
+//!   and errors counted under its name, an error failing only its stream.
 //! - [`Router`]: a sink that sends each item to one of several sinks by
 //!   predicate, exclusive, with an explicit route (or failure) for the
 //!   items no route matches, and each route's count in the reports.
@@ -25,7 +28,9 @@
 //! ```
 
 mod dedup;
+mod merge;
 mod route;
 
 pub use dedup::{Dedup, DedupExt, InvalidDedup, least_budget};
+pub use merge::{InvalidMerge, Merge, MergeClosed, SourceFailed, SourceId, Sources};
 pub use route::{RouteError, Router};

@@ -197,7 +197,57 @@ impl<T: Send + 'static> Pipeline<T> {
         St: Stream<Item = Result<T, E>> + Send + 'static,
         E: crate::StageError,
     {
-        let (build, plan) = Pipeline::new(source).chain(name, |input, ctx| {
+        Pipeline::new(source).failing_errors(name)
+    }
+
+    /// Starts a pipeline from a [`Source`](crate::Source) of `Result`s,
+    /// as [`try_new`](Self::try_new) does from a stream: each `Err` is a
+    /// [`Failure`](crate::Failure) of the stage `name` right after the
+    /// source (stage `"source"`), with no item, class
+    /// [`Permanent`](crate::ErrorClass::Permanent). For sources that take
+    /// part in the run and can fail, such as a merge of connections
+    /// (`weir_shape::Merge`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io;
+    /// use futures::StreamExt;
+    /// use weir_core::prelude::*;
+    /// use weir_core::{Source, sink};
+    ///
+    /// struct Lines(Vec<Result<String, io::Error>>);
+    ///
+    /// impl Source for Lines {
+    ///     type Item = Result<String, io::Error>;
+    ///     fn start(self, _ctx: StageContext) -> EnvelopeStream<Self::Item> {
+    ///         futures::stream::iter(self.0).map(Envelope::new).boxed()
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let lines = Lines(vec![Ok("a".into()), Err(io::Error::other("reset")), Ok("b".into())]);
+    /// let (sink, out) = sink::collect();
+    /// let report = Pipeline::try_from_source("read", lines).discard_failures().sink(sink).run().await?;
+    /// assert_eq!(out.take(), ["a", "b"]);
+    /// assert_eq!(report.stage("read").unwrap().failed, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn try_from_source<S, E>(name: &str, source: S) -> Fallible<T, (), E>
+    where
+        S: crate::Source<Item = Result<T, E>>,
+        E: crate::StageError,
+    {
+        Pipeline::from_source(source).failing_errors(name)
+    }
+}
+
+impl<T: Send + 'static, E: crate::StageError> Pipeline<Result<T, E>> {
+    /// The stage `name` that turns each `Err` into a failure with no item.
+    fn failing_errors(self, name: &str) -> Fallible<T, (), E> {
+        let (build, plan) = self.chain(name, |input, ctx| {
             stage::inline::Inline::new(
                 input,
                 move |chunk: std::vec::Drain<'_, Envelope<Result<T, E>>>, out: &mut Vec<_>| {
@@ -218,7 +268,9 @@ impl<T: Send + 'static> Pipeline<T> {
         });
         Fallible { build, plan }
     }
+}
 
+impl<T: Send + 'static> Pipeline<T> {
     /// Starts a pipeline from a stream of envelopes (for sources that build
     /// their own, such as replays or broker consumers).
     pub fn from_envelopes<St>(source: St) -> Self
