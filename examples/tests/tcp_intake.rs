@@ -28,13 +28,14 @@ async fn good_malformed_and_oversize_frames_over_several_connections() {
     let (intake_dead, intake_errors) = sink::collect();
     let (decode_dead, bad_frames) = sink::collect();
     let (store, packets) = sink::collect();
-    let handle = Pipeline::try_new("read", listen(listener, Intake { queue: 64, ..Intake::default() }))
-        .dead_letter(intake_dead)
-        .try_map("decode", |frame: Frame| weir_packet::decode(frame.bytes.clone()))
-        .dead_letter(decode_dead)
-        .sink(store)
-        .spawn()
-        .expect("valid");
+    let handle =
+        Pipeline::try_from_source("read", listen(listener, Intake { quantum: 8, ..Intake::default() }))
+            .dead_letter(intake_dead)
+            .try_map("decode", |frame: Frame| weir_packet::decode(frame.bytes.clone()))
+            .dead_letter(decode_dead)
+            .sink(store)
+            .spawn()
+            .expect("valid");
 
     let frames = Generator { packets: 20_000, devices: 50, malformed: 0.05, duplicates: 0.0, seed: 11 };
     let sent = send(addr, Traffic { frames, connections: 4, rate: None, oversize: 2 }).await.expect("sent");
@@ -56,6 +57,14 @@ async fn good_malformed_and_oversize_frames_over_several_connections() {
     let report = handle.shutdown().await.expect("drains");
     assert!(report.is_conserved(), "{report}");
     assert_eq!(report.delivered(), expected);
+    // The fair merge counts by host: every client here is 127.0.0.1.
+    let source = report.stage("source").expect("source stage");
+    let all_malformed = malformed + again.frames.malformed.values().sum::<u64>();
+    assert_eq!(source.gauge("source_items:127.0.0.1"), Some(expected + all_malformed));
+    assert_eq!(source.gauge("source_errors:127.0.0.1"), Some(2), "the two oversize frames");
+    let added = source.gauge("sources_added").expect("gauge");
+    assert!(added >= 6, "one source per connection, {added}");
+    assert_eq!(source.gauge("sources_ended"), Some(added), "every client closed its connection");
     let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
     for record in bad_frames.take() {
         assert!(record.item().peer.ip().is_loopback(), "the record keeps the peer's address");
@@ -99,7 +108,8 @@ async fn a_shutdown_stops_accepting_and_reading_at_once_not_when_the_drain_ends(
     });
     let frames = listen(listener, Intake::default());
     let closer = frames.closer();
-    let handle = Pipeline::try_new("read", frames).discard_failures().sink(slow).spawn().expect("valid");
+    let handle =
+        Pipeline::try_from_source("read", frames).discard_failures().sink(slow).spawn().expect("valid");
     let frames = Generator { packets: 1, devices: 1, malformed: 0.0, duplicates: 0.0, seed: 1 };
     send(addr, Traffic { frames, connections: 1, rate: None, oversize: 0 }).await.expect("sent");
     in_sink.recv().await.expect("the frame reached the sink");
@@ -110,4 +120,70 @@ async fn a_shutdown_stops_accepting_and_reading_at_once_not_when_the_drain_ends(
     assert!(refused.is_err(), "the listener closed when the shutdown began, while the drain still runs");
     let report = handle.join().await.expect("drains");
     assert_eq!((report.delivered(), report.ending()), (1, Ending::Drained));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_sending_flat_out_does_not_hold_up_another() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::AsyncWriteExt;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let plan = Generator { packets: 1, devices: 1, malformed: 0.0, duplicates: 0.0, seed: 3 };
+    let frame = plan.frames().next().expect("a frame").frame;
+    let mut prefixed = (frame.len() as u32).to_be_bytes().to_vec();
+    prefixed.extend_from_slice(&frame);
+
+    let hot = tokio::net::TcpStream::connect(addr).await.expect("connects");
+    let hot_port = hot.local_addr().expect("address").port();
+    // The sink notes when each frame of the slow client arrives.
+    let (arrived, mut arrivals) = tokio::sync::mpsc::unbounded_channel();
+    let sink = sink::from_fn(move |frame: Frame| {
+        if frame.peer.port() != hot_port {
+            let _ = arrived.send(tokio::time::Instant::now());
+        }
+        std::future::ready(Ok::<_, std::convert::Infallible>(()))
+    });
+    let handle = Pipeline::try_from_source("read", listen(listener, Intake::default()))
+        .discard_failures()
+        .sink(sink)
+        .spawn()
+        .expect("valid");
+
+    // The hot client writes as fast as the server takes frames, until told to stop.
+    let stop = Arc::new(AtomicBool::new(false));
+    let block: Vec<u8> = prefixed.repeat(4096);
+    let hot_client = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let mut hot = hot;
+            while !stop.load(Ordering::Relaxed) {
+                hot.write_all(&block).await.expect("writes");
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await; // the server is saturated
+
+    let mut slow = tokio::net::TcpStream::connect(addr).await.expect("connects");
+    let mut longest = Duration::ZERO;
+    for _ in 0..20 {
+        let sent = tokio::time::Instant::now();
+        slow.write_all(&prefixed).await.expect("writes");
+        let at = tokio::time::timeout(Duration::from_secs(10), arrivals.recv())
+            .await
+            .expect("arrives")
+            .expect("open");
+        longest = longest.max(at - sent);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!hot_client.is_finished(), "the hot client was sending the whole time");
+    stop.store(true, Ordering::Relaxed);
+    hot_client.await.expect("the hot client stops");
+    drop(slow);
+    let report = handle.shutdown().await.expect("drains");
+    assert!(report.is_conserved(), "{report}");
+    // A turn of the hot connection (64 frames) and the pipeline's run
+    // ahead of the slow frame, not the hot client's backlog.
+    assert!(longest < Duration::from_millis(250), "a slow client's frame waited {longest:?}");
 }

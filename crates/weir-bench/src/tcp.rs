@@ -96,9 +96,9 @@ pub(crate) fn weir(connections: u64, frames: u64) -> f64 {
         let addr = listener.local_addr().expect("address");
         let per = frames / connections;
         let expected = per / BLOCK * BLOCK * connections;
-        let intake = examples::ingest::tcp::Intake { queue: 4096, ..Default::default() };
+        let intake = examples::ingest::tcp::Intake::default();
         let start = Instant::now();
-        let handle = Pipeline::try_new("read", examples::ingest::tcp::listen(listener, intake))
+        let handle = Pipeline::try_from_source("read", examples::ingest::tcp::listen(listener, intake))
             .discard_failures()
             .try_map("decode", |frame: examples::ingest::tcp::Frame| weir_packet::decode(frame.bytes.clone()))
             .discard_failures()
@@ -129,7 +129,7 @@ pub(crate) fn bench(quick: bool) {
     table.push(Row::baseline(&case, "hand-written tokio server (anchors/tcp), decode each frame", baseline));
     let ratio = weir / baseline;
     table.push(
-        Row::measured(&case, "weir: listen -> try_new -> decode -> drain", weir)
+        Row::measured(&case, "weir: listen (fair merge) -> try_from_source -> decode -> drain", weir)
             .vs("hand-written", baseline)
             .target(">= 0.5x hand-written", ratio >= 0.5),
     );

@@ -22,7 +22,7 @@ use weir_packet::{DecodeError, Packet};
 
 use super::generator::Generator;
 use super::raw::{Origin, Raw};
-use super::tcp::{Closer, Intake, IntakeError, listen};
+use super::tcp::{Closer, Intake, IntakeError, Listener, listen};
 use weir::deadletter::ReplayError;
 use weir_redis::{Entry, RedisSource};
 
@@ -133,31 +133,20 @@ pub enum Source {
 }
 
 impl Source {
-    /// The frames, as results, and for a TCP source the handle that
-    /// closes its server (a first Ctrl-C: stop accepting and reading).
+    /// The frames, as results (the TCP server and Redis are started by
+    /// [`pipeline`] as sources of their own).
     ///
     /// # Errors
     ///
     /// A dead-letter file to replay that cannot be opened.
-    fn frames(self) -> Result<(Frames, Option<Closer>), ReplayError> {
-        let arrive = |origin: Origin, bytes| Arrival { raw: Raw { origin, bytes }, at: Instant::now() };
-        if let Source::Listen(listener, intake) = self {
-            let frames = listen(listener, intake);
-            let closer = frames.closer();
-            let stream = frames
-                .map(move |frame| {
-                    frame.map(|f| arrive(Origin::Peer(f.peer), f.bytes)).map_err(ReadError::from)
-                })
-                .boxed();
-            return Ok((stream, Some(closer)));
-        }
+    fn frames(self) -> Result<Frames, ReplayError> {
         let stream = match self {
             Source::Generator(plan) => futures::stream::iter(
                 plan.frames().enumerate().map(move |(n, g)| Ok(arrive(Origin::Generated(n as u64), g.frame))),
             )
             .boxed(),
             // `pipeline` starts a Redis source itself, with its acknowledgements.
-            Source::Listen(..) | Source::Redis(_) => unreachable!("handled apart"),
+            Source::Listen(..) | Source::Redis(_) => unreachable!("started as sources by `pipeline`"),
             Source::File(path) => file_frames(path)
                 .enumerate()
                 .map(move |(n, frame)| {
@@ -180,7 +169,32 @@ impl Source {
                 })
                 .boxed(),
         };
-        Ok((stream, None))
+        Ok(stream)
+    }
+}
+
+/// A frame arriving now.
+fn arrive(origin: Origin, bytes: bytes::Bytes) -> Arrival {
+    Arrival { raw: Raw { origin, bytes }, at: Instant::now() }
+}
+
+/// The TCP server's frames as the job's arrivals; a connection's error
+/// keeps the connection's own message (it names the peer).
+struct Arrivals(Listener);
+
+impl weir::Source for Arrivals {
+    type Item = Result<Arrival, ReadError>;
+
+    fn start(self, ctx: StageContext) -> EnvelopeStream<Self::Item> {
+        self.0
+            .start(ctx)
+            .map(|envelope| {
+                envelope.map(|frame| match frame {
+                    Ok(frame) => Ok(arrive(Origin::Peer(frame.peer), frame.bytes)),
+                    Err(failed) => Err(ReadError::from(failed.error)),
+                })
+            })
+            .boxed()
     }
 }
 
@@ -318,9 +332,14 @@ where
                 .dead_letter_with(dead.clone(), read_errors()),
             None,
         ),
+        Source::Listen(listener, intake) => {
+            let server = listen(listener, intake);
+            let closer = server.closer();
+            let read = Pipeline::try_from_source("read", Arrivals(server));
+            (read.dead_letter_with(dead.clone(), read_errors()), Some(closer))
+        }
         source => {
-            let (frames, closer) = source.frames()?;
-            (Pipeline::try_new("read", frames).dead_letter_with(dead.clone(), read_errors()), closer)
+            (Pipeline::try_new("read", source.frames()?).dead_letter_with(dead.clone(), read_errors()), None)
         }
     };
     Ok((process(read, settings, store, dead, tallies), closer))

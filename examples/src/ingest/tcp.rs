@@ -1,34 +1,40 @@
 //! The ingest job's TCP intake: many connections sending length-prefixed
-//! frames, merged into one weir source.
+//! frames, merged into one weir source by a fair merge
+//! ([`weir::shape::Merge`]).
 //!
 //! Each connection is read by a task of its own through tokio-util's
 //! `LengthDelimitedCodec` (a `u32` big-endian length before each frame),
-//! and every frame goes into one bounded queue that the pipeline pulls
-//! from. When the pipeline is saturated the queue fills, the connection
-//! tasks wait to hand their next frame over and stop reading their
-//! sockets: the kernel's buffers fill and TCP's flow control slows the
-//! clients down. Nothing in between grows.
+//! so that reading and framing run on every core, and hands runs of the
+//! frames its socket buffer already holds (at most 64) to a channel of
+//! two runs. The accept loop adds each connection's channel to the merge,
+//! named by the client's host. The connections take turns: each turn
+//! takes at most [`Intake::quantum`] frames, so a client sending flat out
+//! cannot starve the others. When the pipeline is saturated a connection's
+//! channel fills, its task stops reading its socket, the kernel's buffers
+//! fill and TCP's flow control slows the client down: at most two runs
+//! per connection wait in between.
 //!
 //! A frame longer than the limit cannot be skipped safely (the stream
 //! would lose its framing), so that connection yields an
 //! [`IntakeError::Oversize`] (dead-lettered with the peer's address) and is
 //! closed with a logged reason; the server and the other connections go
-//! on. The source owns every task it starts: dropping it (the pipeline
-//! ending) stops the accept loop and every connection.
+//! on. The accept loop is a task of the run: it stops when the server is
+//! closed ([`Closer`]) or the run ends, and the run's report waits for it.
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures::{FutureExt, Stream, StreamExt};
+use futures::{FutureExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
-use tokio::task::JoinSet;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
+use weir::shape::{Merge, SourceFailed, Sources};
+use weir::{EnvelopeStream, Source, StageContext};
 
 /// One frame as it arrived, with the connection it came from.
 #[derive(Clone, PartialEq, Eq)]
@@ -76,37 +82,42 @@ pub struct Intake {
     pub max_connections: usize,
     /// The longest frame accepted, in bytes.
     pub max_frame: usize,
-    /// Frames waiting for the pipeline, all connections together.
-    pub queue: usize,
+    /// The most frames a connection hands over per turn.
+    pub quantum: usize,
 }
 
 impl Default for Intake {
     fn default() -> Self {
-        Self { max_connections: 1024, max_frame: weir_packet::MAX_FRAME_LEN, queue: 1024 }
+        Self { max_connections: 1024, max_frame: weir_packet::MAX_FRAME_LEN, quantum: 64 }
     }
 }
 
-/// Frames a connection hands over at once: the ones its socket buffer
-/// already holds, up to this many (one hand-off per run of frames, not
-/// per frame).
-const HAND_OFF: usize = 64;
-
-type Batch = Vec<Result<Frame, IntakeError>>;
-
-/// The frames of every connection `listener` accepts, as one stream.
-pub fn listen(listener: TcpListener, intake: Intake) -> FrameStream {
-    // The queue holds hand-offs of at most HAND_OFF frames: `queue`
-    // frames in all, whatever their grouping.
-    let (tx, rx) = mpsc::channel(intake.queue.div_ceil(HAND_OFF).max(1));
-    let closed = CancellationToken::new();
-    let mut tasks = JoinSet::new();
-    tasks.spawn(accept(listener, intake, tx, closed.clone()));
-    FrameStream { frames: rx, current: Vec::new().into_iter(), closed, _tasks: tasks }
+/// A TCP server as a weir [`Source`]: the frames of every connection
+/// `listener` accepts. Start a pipeline from it with
+/// [`Pipeline::try_from_source`](weir::Pipeline::try_from_source): a
+/// connection's error is a failure of that connection, named by its host.
+pub fn listen(listener: TcpListener, intake: Intake) -> Listener {
+    Listener { listener, intake, closed: CancellationToken::new() }
 }
 
-/// Closes a [`FrameStream`]'s server from elsewhere (a Ctrl-C handler):
-/// it stops accepting connections and reading sockets at once, and the
-/// stream ends after the frames already queued.
+/// The source [`listen`] returns; see there.
+#[derive(Debug)]
+pub struct Listener {
+    listener: TcpListener,
+    intake: Intake,
+    closed: CancellationToken,
+}
+
+impl Listener {
+    /// A handle that closes the server; see [`Closer`].
+    pub fn closer(&self) -> Closer {
+        Closer(self.closed.clone())
+    }
+}
+
+/// Closes a [`Listener`]'s server from elsewhere (a Ctrl-C handler): it
+/// stops accepting connections (the listening socket closes) and reading
+/// sockets at once, and the source ends after the frames already read.
 #[derive(Debug, Clone)]
 pub struct Closer(CancellationToken);
 
@@ -117,79 +128,86 @@ impl Closer {
     }
 }
 
-/// The stream [`listen`] returns: owns the accept loop and the
-/// connections' tasks.
-#[derive(Debug)]
-pub struct FrameStream {
-    frames: mpsc::Receiver<Batch>,
-    current: std::vec::IntoIter<Result<Frame, IntakeError>>,
+impl Source for Listener {
+    type Item = Result<Frame, SourceFailed<IntakeError>>;
+
+    fn start(self, ctx: StageContext) -> EnvelopeStream<Self::Item> {
+        let (merge, sources) = Merge::new();
+        let Listener { listener, intake, closed } = self;
+        tokio::spawn(ctx.track(accept(listener, intake, sources, closed, ctx.clone())));
+        Source::start(merge.quantum(intake.quantum.max(1)), ctx)
+    }
+}
+
+/// Frames a connection hands over at once: the ones its socket buffer
+/// already holds, up to this many (one hand-off per run of frames, not
+/// per frame).
+const HAND_OFF: usize = 64;
+
+/// A run of frames a connection's task hands over.
+type Run = Vec<Result<Frame, IntakeError>>;
+
+/// Accepts connections and adds each to the merge, until the server is
+/// closed or the merge has ended; the listener is dropped then. Each
+/// connection's task is a task of the run (`ctx`).
+async fn accept(
+    listener: TcpListener,
+    intake: Intake,
+    sources: Sources<Frame, IntakeError>,
     closed: CancellationToken,
-    _tasks: JoinSet<()>,
-}
-
-impl FrameStream {
-    /// A handle that closes the server; see [`Closer`].
-    pub fn closer(&self) -> Closer {
-        Closer(self.closed.clone())
-    }
-}
-
-impl Stream for FrameStream {
-    type Item = Result<Frame, IntakeError>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        loop {
-            if let Some(frame) = self.current.next() {
-                return Poll::Ready(Some(frame));
-            }
-            match self.frames.poll_recv(cx) {
-                Poll::Ready(Some(batch)) => self.current = batch.into_iter(),
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-    }
-}
-
-async fn accept(listener: TcpListener, intake: Intake, tx: mpsc::Sender<Batch>, closed: CancellationToken) {
+    ctx: StageContext,
+) {
     let slots = Arc::new(Semaphore::new(intake.max_connections.max(1)));
-    let mut connections = JoinSet::new();
     loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else { return };
-        let (socket, peer) = tokio::select! {
+        let (socket, peer, slot) = tokio::select! {
             () = closed.cancelled() => return,
-            accepted = listener.accept() => match accepted {
+            () = sources.closed() => return,
+            accepted = accept_one(&listener, &slots) => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
                     tracing::warn!(%error, "accept failed");
                     continue;
                 }
             },
-            () = tx.closed() => return,
         };
-        // Reap finished connections so the set stays small.
-        while connections.try_join_next().is_some() {}
-        let (tx, closed) = (tx.clone(), closed.clone());
-        connections.spawn(async move {
-            tokio::select! {
-                () = closed.cancelled() => {}
-                () = read(socket, peer, intake.max_frame, tx) => {}
-            }
-            drop(slot);
+        let (tx, rx) = mpsc::channel::<Run>(2);
+        let reading = read(socket, peer, intake.max_frame, tx);
+        let task = tokio::spawn(ctx.track(closed.clone().run_until_cancelled_owned(reading)));
+        // The task stops when the merge drops the stream (removed, or the
+        // run ended); the connection's slot is free then.
+        let stop = (AbortOnDropHandle::new(task), slot);
+        let frames = ReceiverStream::new(rx).flat_map(move |run| {
+            let _ = &stop;
+            futures::stream::iter(run)
         });
+        if sources.try_add(&peer.ip().to_string(), frames).is_err() {
+            return;
+        }
     }
 }
 
-async fn read(socket: TcpStream, peer: SocketAddr, max_frame: usize, tx: mpsc::Sender<Batch>) {
+/// The next connection, once a slot for it is free.
+async fn accept_one(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> std::io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    let slot = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
+    let (socket, peer) = listener.accept().await?;
+    Ok((socket, peer, slot))
+}
+
+/// Reads a connection's frames and hands them over in runs, until its
+/// first error, its end, or the merge's end.
+async fn read(socket: TcpStream, peer: SocketAddr, max_frame: usize, tx: mpsc::Sender<Run>) {
     let codec = LengthDelimitedCodec::builder().max_frame_length(max_frame).new_codec();
     let mut frames = FramedRead::new(socket, codec);
     while let Some(first) = frames.next().await {
         // This frame, and the ones already read after it.
-        let mut batch = Vec::with_capacity(HAND_OFF);
+        let mut run = Vec::with_capacity(HAND_OFF);
         let mut next = Some(first);
         while let Some(read) = next.take() {
             match read {
-                Ok(bytes) => batch.push(Ok(Frame { peer, bytes: bytes.freeze() })),
+                Ok(bytes) => run.push(Ok(Frame { peer, bytes: bytes.freeze() })),
                 Err(source) => {
                     let error = if source.kind() == std::io::ErrorKind::InvalidData {
                         IntakeError::Oversize { peer, max: max_frame }
@@ -197,16 +215,16 @@ async fn read(socket: TcpStream, peer: SocketAddr, max_frame: usize, tx: mpsc::S
                         IntakeError::Io { peer, source }
                     };
                     tracing::warn!(%error, "closing the connection");
-                    batch.push(Err(error));
-                    let _ = tx.send(batch).await;
+                    run.push(Err(error));
+                    let _ = tx.send(run).await;
                     return;
                 }
             }
-            if batch.len() < HAND_OFF {
+            if run.len() < HAND_OFF {
                 next = frames.next().now_or_never().flatten();
             }
         }
-        if tx.send(batch).await.is_err() {
+        if tx.send(run).await.is_err() {
             return;
         }
     }
