@@ -7,6 +7,11 @@
 //! - [`Merge`]: one pipeline from many streams, added and removed while
 //!   it runs (a server's connections), read fairly, each stream's items
 //!   and errors counted under its name, an error failing only its stream.
+//! - [`Window`]: keyed tumbling or sliding windows of processing or
+//!   event time ([`WindowExt::window`]), each window folded into one
+//!   [`Windowed`] with its key and bounds; late items are counted
+//!   failures; the open windows are bounded; acknowledgements fire when a
+//!   window's output is delivered.
 //! - [`Router`]: a sink that sends each item to one of several sinks by
 //!   predicate, exclusive, with an explicit route (or failure) for the
 //!   items no route matches, and each route's count in the reports.
@@ -30,7 +35,9 @@
 mod dedup;
 mod merge;
 mod route;
+mod window;
 
 pub use dedup::{Dedup, DedupExt, InvalidDedup, least_budget};
 pub use merge::{InvalidMerge, Merge, MergeClosed, SourceFailed, SourceId, Sources};
 pub use route::{RouteError, Router};
+pub use window::{InvalidWindow, Keyed, Overflow, Window, WindowError, WindowExt, Windowed};

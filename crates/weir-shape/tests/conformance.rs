@@ -25,3 +25,23 @@ fn the_router_keeps_every_promise() {
     let passed = conformance::sink("router", router).assert();
     assert_eq!(passed.unreached(), [], "promises no case reached in {} cases", passed.cases());
 }
+
+#[test]
+fn the_window_keeps_every_promise() {
+    // A window holds its items (and their acknowledgements) until it comes
+    // out, so while the sink is stalled it may hold every item of a case.
+    let window = || {
+        weir_shape::Window::by_key(|x: &u8| *x % 3)
+            .count()
+            .tumbling(Duration::from_millis(5))
+            .max_open(2)
+            .on_overflow(weir_shape::Overflow::CloseEarliest)
+    };
+    let passed = conformance::segment("window", move |p: Pipeline<u8>| {
+        weir_shape::WindowExt::window(p, "window", window()).discard_failures()
+    })
+    .max_items(24)
+    .bound(24)
+    .assert();
+    assert_eq!(passed.unreached(), [], "promises no case reached in {} cases", passed.cases());
+}

@@ -57,7 +57,7 @@ pub mod deadletter {
     pub use weir_deadletter::*;
 }
 
-/// Stream shaping: a fair merge of many sources, dedup with a time limit and a byte budget, routing to several sinks (`weir-shape`).
+/// Stream shaping: a fair merge of many sources, keyed windows, dedup with a time limit and a byte budget, routing to several sinks (`weir-shape`).
 pub mod shape {
     pub use weir_shape::*;
 }
