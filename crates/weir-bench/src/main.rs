@@ -8,6 +8,7 @@
 //! cargo run --release -p weir-bench -- sqlite          # rows into SQLite
 //! cargo run --release -p weir-bench -- postgres        # PgSink vs a hand-written COPY loop
 //! cargo run --release -p weir-bench -- tcp             # the ingest job's TCP intake vs a hand-written server
+//! cargo run --release -p weir-bench -- window          # keyed windows vs a hand-written HashMap aggregation
 //! cargo run --release -p weir-bench -- redis           # RedisSource consumers vs a hand-written XREADGROUP loop
 //! cargo run --release -p weir-bench -- inline          # inline stages vs hand-written code (issue 12)
 //! ```
@@ -28,6 +29,7 @@ mod sqlite;
 mod table;
 mod tcp;
 mod weir_cases;
+mod window;
 mod work;
 
 use std::future::Future;
@@ -44,6 +46,7 @@ fn main() {
         Some("adaptive") => adaptive::bench(),
         Some("postgres") => postgres::bench(args.iter().any(|a| a == "--quick")),
         Some("tcp") => tcp::bench(args.iter().any(|a| a == "--quick")),
+        Some("window") => window::bench(args.iter().any(|a| a == "--quick")),
         Some("redis") => {
             let fsync = args.iter().position(|a| a == "--fsync").and_then(|i| args.get(i + 1));
             let fsync = fsync.map_or("everysec", String::as_str);
@@ -94,7 +97,7 @@ fn main() {
         Some("rss-child") => memory::child(args[1].parse().expect("item count")),
         _ => {
             eprintln!(
-                "usage: weir-bench fanout [--quick] | latency [N] | sqlite [--quick] | postgres [--quick] | tcp [--quick] | redis [--quick] [--fsync always|everysec|off] | inline [--quick]"
+                "usage: weir-bench fanout [--quick] | latency [N] | sqlite [--quick] | postgres [--quick] | tcp [--quick] | window [--quick] | redis [--quick] [--fsync always|everysec|off] | inline [--quick]"
             );
             std::process::exit(2);
         }

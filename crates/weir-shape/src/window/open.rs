@@ -1,10 +1,11 @@
 //! The open windows: which windows an item belongs to, each window's
 //! running fold, and which windows close when.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::hash::Hash;
 use std::time::Duration;
 
+use rustc_hash::FxHashMap;
 use weir_core::Meta;
 
 /// A window's running aggregate and the items folded into it.
@@ -33,33 +34,73 @@ pub(super) struct Shape {
 }
 
 impl Shape {
-    /// The starts of the windows holding time `t`, latest first.
-    pub(super) fn starts(self, t: Duration) -> impl Iterator<Item = Duration> {
-        let every = self.every.as_nanos();
-        let t = t.as_nanos();
+    /// The starts of the windows holding time `t` that end after
+    /// `watermark`, latest first. In nanoseconds as `u64` (good until the
+    /// year 2554), with one division: 128-bit division cost more than the
+    /// rest of an item's way through the stage.
+    pub(super) fn starts(self, t: Duration, watermark: Duration) -> Starts {
+        let every = as_nanos(self.every).max(1);
+        let size = as_nanos(self.size);
+        let (t, watermark) = (as_nanos(t), as_nanos(watermark));
         let last = t / every * every;
-        let size = self.size.as_nanos();
-        (0..)
-            .map(move |k| last.checked_sub(k * every))
-            .take_while(move |start| start.is_some_and(|start| start + size > t))
-            .map(|start| nanos(start.unwrap_or(0)))
+        if every == size {
+            // Tumbling: the one window holding `t`.
+            let open = last.saturating_add(size) > watermark;
+            return Starts { last, every, count: u64::from(open) };
+        }
+        let mut count = 0;
+        let mut start = Some(last);
+        while let Some(s) = start {
+            let end = s.saturating_add(size);
+            if end <= t || end <= watermark {
+                break;
+            }
+            count += 1;
+            start = s.checked_sub(every);
+        }
+        Starts { last, every, count }
     }
 }
 
-fn nanos(n: u128) -> Duration {
-    Duration::new((n / 1_000_000_000) as u64, (n % 1_000_000_000) as u32)
+/// The starts [`Shape::starts`] gives: `count` of them, `every` apart,
+/// from `last` down.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Starts {
+    last: u64,
+    every: u64,
+    count: u64,
+}
+
+impl Starts {
+    pub(super) fn is_empty(self) -> bool {
+        self.count == 0
+    }
+
+    pub(super) fn len(self) -> usize {
+        self.count as usize
+    }
+
+    pub(super) fn iter(self) -> impl Iterator<Item = Duration> {
+        (0..self.count).map(move |k| Duration::from_nanos(self.last - k * self.every))
+    }
+}
+
+fn as_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// The open windows, by key and start, and their ends in order.
 pub(super) struct Open<K, A> {
-    windows: HashMap<(K, Duration), Acc<A>>,
+    /// Keys are the user's (devices, accounts), not an attacker's: a fast
+    /// hash without DoS resistance, as the dedup's.
+    windows: FxHashMap<(K, Duration), Acc<A>>,
     by_end: BTreeMap<Duration, Vec<K>>,
     size: Duration,
 }
 
 impl<K: Hash + Eq + Clone, A> Open<K, A> {
     pub(super) fn new(size: Duration) -> Self {
-        Self { windows: HashMap::new(), by_end: BTreeMap::new(), size }
+        Self { windows: FxHashMap::default(), by_end: BTreeMap::new(), size }
     }
 
     pub(super) fn len(&self) -> usize {
@@ -120,19 +161,25 @@ mod tests {
     #[test]
     fn tumbling_windows_hold_each_time_once() {
         let shape = Shape { size: s(60), every: s(60) };
-        assert_eq!(shape.starts(s(0)).collect::<Vec<_>>(), [s(0)]);
-        assert_eq!(shape.starts(s(59)).collect::<Vec<_>>(), [s(0)]);
-        assert_eq!(shape.starts(s(60)).collect::<Vec<_>>(), [s(60)]);
+        assert_eq!(shape.starts(s(0), s(0)).iter().collect::<Vec<_>>(), [s(0)]);
+        assert_eq!(shape.starts(s(59), s(0)).iter().collect::<Vec<_>>(), [s(0)]);
+        assert_eq!(shape.starts(s(60), s(0)).iter().collect::<Vec<_>>(), [s(60)]);
     }
 
     #[test]
     fn sliding_windows_hold_each_time_size_over_every_times() {
         let shape = Shape { size: s(60), every: s(20) };
-        assert_eq!(shape.starts(s(65)).collect::<Vec<_>>(), [s(60), s(40), s(20)]);
-        assert_eq!(shape.starts(s(10)).collect::<Vec<_>>(), [s(0)], "none before the epoch");
+        assert_eq!(shape.starts(s(65), s(0)).iter().collect::<Vec<_>>(), [s(60), s(40), s(20)]);
+        assert_eq!(shape.starts(s(10), s(0)).iter().collect::<Vec<_>>(), [s(0)], "none before the epoch");
         let uneven = Shape { size: s(50), every: s(20) };
-        assert_eq!(uneven.starts(s(65)).collect::<Vec<_>>(), [s(60), s(40), s(20)]);
-        assert_eq!(uneven.starts(s(75)).collect::<Vec<_>>(), [s(60), s(40)]);
+        assert_eq!(uneven.starts(s(65), s(0)).iter().collect::<Vec<_>>(), [s(60), s(40), s(20)]);
+        assert_eq!(uneven.starts(s(75), s(0)).iter().collect::<Vec<_>>(), [s(60), s(40)]);
+        assert_eq!(
+            shape.starts(s(65), s(80)).iter().collect::<Vec<_>>(),
+            [s(60), s(40)],
+            "not those the watermark passed"
+        );
+        assert!(shape.starts(s(65), s(120)).is_empty());
     }
 
     #[test]

@@ -41,9 +41,15 @@ pub(super) struct Windowing<T, K, A> {
     /// The wall clock when the stage started, and the runtime's clock then
     /// (so that a paused clock pauses processing time too).
     wall: (Duration, Instant),
-    /// The latest event time, and when it was seen.
-    latest: Option<(Duration, Instant)>,
+    /// The watermark at the last reading of the clock or of an event time.
+    mark: Option<Duration>,
+    /// The latest event time, and when it was seen (since the start).
+    latest: Option<(Duration, Duration)>,
     ready: VecDeque<Out<T, K, A>>,
+    /// The clock as last read (time since the start), and the items taken since: a run of items
+    /// that are ready at once shares one reading (up to `FRESH` of them);
+    /// the clock is read again once the input has waited.
+    clock: (Duration, u32),
     sleep: Pin<Box<Sleep>>,
     armed: Option<Instant>,
     readings: Arc<Readings>,
@@ -52,6 +58,10 @@ pub(super) struct Windowing<T, K, A> {
 
 // Nothing in it is pinned but the boxed timer.
 impl<T, K, A> Unpin for Windowing<T, K, A> {}
+
+/// Items that share one reading of the clock, at most: reading it took a
+/// quarter of an item's time, and microseconds do not move a window.
+const FRESH: u32 = 64;
 
 /// Which of the readings a gauge reads.
 type Reading = fn(&Readings) -> &AtomicU64;
@@ -88,7 +98,9 @@ impl<T, K: Hash + Eq + Clone, A> Windowing<T, K, A> {
             overflow,
             wall: (since_epoch(SystemTime::now()), now),
             latest: None,
+            mark: None,
             ready: VecDeque::new(),
+            clock: (Duration::ZERO, FRESH),
             sleep: Box::pin(tokio::time::sleep_until(now)),
             armed: None,
             readings,
@@ -96,57 +108,60 @@ impl<T, K: Hash + Eq + Clone, A> Windowing<T, K, A> {
         }
     }
 
-    /// Processing time now, since the epoch.
-    fn wall_now(&self, now: Instant) -> Duration {
-        self.wall.0 + (now - self.wall.1)
+    /// Processing time at `now` (time since the stage started), since
+    /// the epoch.
+    fn wall_now(&self, now: Duration) -> Duration {
+        self.wall.0 + now
     }
 
-    /// The watermark: windows ending at or before it come out.
-    fn watermark(&self, now: Instant) -> Option<Duration> {
+    /// The watermark at `now`: windows ending at or before it come out.
+    fn watermark(&self, now: Duration) -> Option<Duration> {
         match &self.time {
             None => Some(self.wall_now(now)),
-            Some((_, lateness)) => {
-                self.latest.map(|(latest, seen)| (latest + (now - seen)).saturating_sub(*lateness))
-            }
+            Some((_, lateness)) => self
+                .latest
+                .map(|(latest, seen)| (latest + now.saturating_sub(seen)).saturating_sub(*lateness)),
         }
     }
 
     /// When the watermark reaches `end`.
-    fn due(&self, end: Duration, now: Instant) -> Instant {
-        match (&self.time, self.latest) {
-            (None, _) => self.wall.1 + end.saturating_sub(self.wall.0),
+    fn due(&self, end: Duration, now: Duration) -> Instant {
+        let after_start = match (&self.time, self.latest) {
+            (None, _) => end.saturating_sub(self.wall.0),
             (Some((_, lateness)), Some((latest, seen))) => seen + (end + *lateness).saturating_sub(latest),
             (Some(_), None) => now,
-        }
+        };
+        self.wall.1 + after_start
     }
 
     /// Gives out the windows the watermark has passed.
-    fn close_due(&mut self, now: Instant) {
-        if let Some(watermark) = self.watermark(now) {
+    fn close_due(&mut self) {
+        let Some(watermark) = self.mark else { return };
+        if self.open.next_end().is_some_and(|end| end <= watermark) {
             let (ready, readings) = (&mut self.ready, &self.readings);
             self.open.close_until(watermark, &mut |closed| emit(ready, readings, closed));
+            self.readings.open.store(self.open.len() as u64, Ordering::Relaxed);
         }
-        self.readings.open.store(self.open.len() as u64, Ordering::Relaxed);
     }
 
     /// Takes an item into its windows, or fails it.
-    fn take(&mut self, envelope: Envelope<T>, now: Instant) {
+    fn take(&mut self, envelope: Envelope<T>, now: Duration) {
         let item = envelope.item();
         let t = match &self.time {
             None => self.wall_now(now),
             Some((time, _)) => {
                 let t = since_epoch(time(item));
-                let clock = self.latest.map(|(latest, seen)| latest + (now - seen));
+                let clock = self.latest.map(|(latest, seen)| latest + now.saturating_sub(seen));
                 if clock.is_none_or(|clock| t > clock) {
                     self.latest = Some((t, now));
+                    self.mark = self.watermark(now);
                 }
                 t
             }
         };
         // Windows that came out already take nothing more.
-        let watermark = self.watermark(now).unwrap_or(Duration::ZERO);
-        let size = self.shape.size;
-        let starts: Vec<Duration> = self.shape.starts(t).filter(|start| *start + size > watermark).collect();
+        let watermark = self.mark.unwrap_or(Duration::ZERO);
+        let starts = self.shape.starts(t, watermark);
         if starts.is_empty() {
             self.readings.late.fetch_add(1, Ordering::Relaxed);
             let error = WindowError::Late { event_time: UNIX_EPOCH + t, watermark: UNIX_EPOCH + watermark };
@@ -154,7 +169,11 @@ impl<T, K: Hash + Eq + Clone, A> Windowing<T, K, A> {
             return;
         }
         let key = (self.key)(item);
-        let new = starts.iter().filter(|start| !self.open.contains(&key, **start)).count();
+        let new = if self.open.len() + starts.len() > self.max_open {
+            starts.iter().filter(|start| !self.open.contains(&key, *start)).count()
+        } else {
+            0
+        };
         if self.open.len() + new > self.max_open {
             match self.overflow {
                 Overflow::Fail => {
@@ -176,7 +195,7 @@ impl<T, K: Hash + Eq + Clone, A> Windowing<T, K, A> {
         let mut meta = Some(meta);
         // Latest start first: the window that comes out last keeps the
         // item's acknowledgement and count.
-        for start in starts {
+        for start in starts.iter() {
             let acc = self.open.entry(&key, start, || (self.init)());
             (self.fold)(&mut acc.value, &item);
             acc.items += 1;
@@ -225,21 +244,27 @@ impl<T, K: Hash + Eq + Clone, A> Stream for Windowing<T, K, A> {
                 this.readings.open.store(0, Ordering::Relaxed);
                 continue;
             }
-            let now = Instant::now();
-            this.close_due(now);
+            if this.clock.1 >= FRESH {
+                this.clock = (Instant::now() - this.wall.1, 0);
+                this.mark = this.watermark(this.clock.0);
+            }
+            let now = this.clock.0;
+            this.close_due();
             if !this.ready.is_empty() {
                 continue;
             }
             match this.input.poll_next_unpin(cx) {
                 Poll::Ready(Some(envelope)) => {
                     this.take(envelope, now);
+                    this.clock.1 += 1;
                     continue;
                 }
                 Poll::Ready(None) => {
                     this.input_done = true;
                     continue;
                 }
-                Poll::Pending => {}
+                // The next item comes later: read the clock then.
+                Poll::Pending => this.clock.1 = FRESH,
             }
             let Some(end) = this.open.next_end() else { return Poll::Pending };
             let due = this.due(end, now);
