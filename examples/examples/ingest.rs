@@ -6,7 +6,9 @@
 //! `dead-letters.jsonl`, with a progress bar on stderr and a report at the
 //! end; `--postgres URL` stores into PostgreSQL instead. `--listen ADDR` serves TCP clients instead (`ingest send --to
 //! ADDR` is one), `--file PATH` reads a file of frames, `--replay PATH`
-//! feeds an earlier run's dead letters back in. `--redis URL --consumer
+//! feeds an earlier run's dead letters back in. `--aggregate` also keeps a
+//! per-device per-minute table (`device_minutes`) of the stored packets.
+//! `--redis URL --consumer
 //! NAME` consumes packets from a Redis stream as one member of a
 //! consumer group, so that N processes on N hosts share the work; `load`
 //! writes generated packets into that stream. The first Ctrl-C
@@ -20,6 +22,7 @@
 //! cargo run --release --example ingest -- --listen 127.0.0.1:7878 &
 //! cargo run --release --example ingest -- send --to 127.0.0.1:7878 --connections 8 --malformed 0.01
 //! cargo run --release --example ingest -- --metrics-addr 127.0.0.1:9898 # Prometheus: GET /metrics
+//! cargo run --release --example ingest -- --aggregate # also per-device per-minute aggregates
 //! # many processes on many hosts, sharing a Redis stream (see the README):
 //! cargo run --release --example ingest -- load --redis redis://10.0.0.5:6379/ --stream packets
 //! cargo run --release --example ingest -- --redis redis://10.0.0.5:6379/ --stream packets --group ingest --consumer host-a
@@ -31,6 +34,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use examples::ingest::aggregate::{self, DeviceMinute};
 use examples::ingest::generator::Generator;
 use examples::ingest::job::{FRAME_FIELD, Settings, Source, Tallies, pipeline};
 use examples::ingest::send::{Traffic, send};
@@ -161,6 +165,11 @@ struct RunArgs {
     /// Seconds a Ctrl-C lets in-flight packets drain before aborting.
     #[arg(long, default_value_t = 30)]
     drain_timeout: u64,
+    /// Also keep per-device per-minute aggregates of the stored packets
+    /// (table `device_minutes` in the same database: packets, readings,
+    /// sum, min, max), from a keyed window on the packets' time.
+    #[arg(long)]
+    aggregate: bool,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -349,7 +358,7 @@ async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let counters = sink.counters();
             let counts: Counts = Box::new(move || (counters.inserted(), counters.duplicates()));
             (
-                guarded(sink, args.breaker.then(|| breaker.clone()), policy),
+                guarded(sink, args.breaker.then(|| breaker.clone()), policy.clone()),
                 counts,
                 "PostgreSQL, table packets".to_owned(),
             )
@@ -359,7 +368,7 @@ async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let counters = sink.counters();
             let counts: Counts = Box::new(move || (counters.stored(), counters.duplicates()));
             (
-                guarded(sink, args.breaker.then(|| breaker.clone()), policy),
+                guarded(sink, args.breaker.then(|| breaker.clone()), policy.clone()),
                 counts,
                 args.db.display().to_string(),
             )
@@ -368,6 +377,25 @@ async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if args.breaker {
         tokio::spawn(watch_breaker(breaker));
     }
+    // The aggregates: a pipeline of their own, fed by the store with the
+    // packets it stored; it ends when the main pipeline's store is dropped.
+    let (store, minutes) = if args.aggregate {
+        let (to, packets) = tokio::sync::mpsc::channel(4096);
+        let minutes = match &args.postgres {
+            // Retried as the packets' store is (without its breaker).
+            Some(url) => aggregate::pipeline(
+                packets,
+                guarded(PgSink::<DeviceMinute>::connect(url).await?, None, policy.clone()),
+            ),
+            None => aggregate::pipeline(
+                packets,
+                guarded(SqliteSink::<DeviceMinute>::open(&args.db)?, None, policy.clone()),
+            ),
+        };
+        (BoxSink::new(aggregate::Tee::new(store, to)), Some(minutes.spawn()?))
+    } else {
+        (store, None)
+    };
     let dead = JsonLines::open(&args.dead_letters)?;
     let settings = Settings {
         workers: args.workers,
@@ -419,6 +447,18 @@ async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let (rows, duplicates) = counts();
     print!("{}", summary::summary(&report, &tallies, Some(duplicates)));
     println!("  database: {where_stored} ({rows} rows stored)");
+    if let Some(minutes) = minutes {
+        let minutes = minutes.join().await?;
+        let window = minutes.stage("per-minute").expect("the window stage");
+        let repeats = minutes.stage("once").map_or(0, |once| once.filtered);
+        println!(
+            "  aggregates: table device_minutes, {} device-minutes of {} stored packets ({} late, not counted; {} handed over twice, counted once)",
+            window.gauge("window_emitted").unwrap_or(0),
+            minutes.source_items() - repeats - window.failed,
+            window.failed,
+            repeats,
+        );
+    }
     println!("  dead letters: {}", args.dead_letters.display());
     if let Some(c) = redis {
         println!(
@@ -436,9 +476,10 @@ async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
 }
 
 /// The store: `sink` behind the breaker (if any), behind the retries.
-fn guarded<Si>(sink: Si, breaker: Option<Breaker>, policy: RetryPolicy) -> BoxSink<Vec<Packet>>
+fn guarded<T, Si>(sink: Si, breaker: Option<Breaker>, policy: RetryPolicy) -> BoxSink<Vec<T>>
 where
-    Si: weir::Sink<Vec<Packet>>,
+    T: Send + 'static,
+    Si: weir::Sink<Vec<T>>,
     Si::Error: weir::Classify + std::fmt::Display,
 {
     match breaker {

@@ -85,6 +85,18 @@ pub(crate) fn number(report: &str, label: &str) -> u64 {
 
 /// Rows in the `packets` table of the PostgreSQL server at `url` (0
 /// before the table exists).
+/// A number a query of one row and column gives.
+pub(crate) fn pg_count(url: &str, query: &str) -> u64 {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let (client, connection) =
+            tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connects");
+        tokio::spawn(connection);
+        let row = client.query_one(query, &[]).await.expect("queries");
+        row.get::<_, i64>(0) as u64
+    })
+}
+
 pub(crate) fn pg_rows(url: &str) -> u64 {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
