@@ -451,11 +451,13 @@ async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         let minutes = minutes.join().await?;
         let window = minutes.stage("per-minute").expect("the window stage");
         let repeats = minutes.stage("once").map_or(0, |once| once.filtered);
+        let late = window.gauge("window_late").unwrap_or(0);
         println!(
-            "  aggregates: table device_minutes, {} device-minutes of {} stored packets ({} late, not counted; {} handed over twice, counted once)",
+            "  aggregates: table device_minutes, {} device-minutes of {} stored packets ({} late and {} with a bad time, not counted; {} handed over twice, counted once)",
             window.gauge("window_emitted").unwrap_or(0),
             minutes.source_items() - repeats - window.failed,
-            window.failed,
+            late,
+            window.failed - late,
             repeats,
         );
     }

@@ -56,7 +56,7 @@ pub use control::RunControl;
 pub use envelope::{Envelope, History, Meta};
 pub use error::{BoxError, BuildError, RunError, StageError};
 pub use failure::{Cause, ErasedFailure, Failure, Settled};
-pub use metrics::{ATTEMPT_BUCKETS, StageKind, StageMetrics, StageRef};
+pub use metrics::{ATTEMPT_BUCKETS, GaugeOf, StageKind, StageMetrics, StageRef};
 pub use operation::{Attempt, Operation, Verdict};
 pub use panic::panic_message;
 pub use pipeline::{Fallible, Pipeline};

@@ -105,6 +105,10 @@ fn class_index(class: ErrorClass) -> usize {
     }
 }
 
+/// A gauge of [`StageMetrics::gauges`]: its name, and how it reads the
+/// shared value.
+pub type GaugeOf<'a, R> = (&'a str, fn(&R) -> u64);
+
 impl StageMetrics {
     /// Publishes a reading into the stage's reports, as `name`: each
     /// report (live or final) calls `read` and shows its value in
@@ -127,6 +131,35 @@ impl StageMetrics {
     /// ```
     pub fn gauge(&self, name: impl Into<String>, read: impl Fn() -> u64 + Send + Sync + 'static) {
         self.gauges.add(name.into(), Box::new(read));
+    }
+
+    /// Publishes several readings of one shared value (a struct of
+    /// counters behind an `Arc`) as gauges, each `(name, read)`: what a
+    /// stage with a few counters of its own registers when it is built.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use weir_core::StageMetrics;
+    ///
+    /// #[derive(Default)]
+    /// struct Readings { kept: AtomicU64, dropped: AtomicU64 }
+    ///
+    /// let metrics = StageMetrics::default();
+    /// let readings = Arc::new(Readings::default());
+    /// metrics.gauges(&readings, &[
+    ///     ("kept", |r| r.kept.load(Ordering::Relaxed)),
+    ///     ("dropped", |r| r.dropped.load(Ordering::Relaxed)),
+    /// ]);
+    /// ```
+    pub fn gauges<R>(&self, readings: &R, gauges: &[GaugeOf<'_, R>])
+    where
+        R: Clone + Send + Sync + 'static,
+    {
+        for &(name, read) in gauges {
+            let readings = readings.clone();
+            self.gauge(name, move || read(&readings));
+        }
     }
 
     /// Counts `n` items dropped on purpose (a filter, a dedup).

@@ -288,6 +288,15 @@ async fn a_sink_error_while_draining_a_halt_keeps_the_halted_failures() {
 /// the run. Before the run yielded, both hung for ever.
 #[tokio::test(flavor = "current_thread")]
 async fn a_run_that_always_has_work_still_lets_its_caller_shut_it_down() {
+    // The runtime's own timers cannot fire if the run never yields: a
+    // thread of its own fails the test instead of letting it hang.
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if finished.recv_timeout(Duration::from_secs(60)).is_err() {
+            eprintln!("the run never gave its thread back: the caller could not shut it down");
+            std::process::exit(1);
+        }
+    });
     let handle = Pipeline::from_iter(0u64..).sink(sink::drain()).spawn().expect("valid");
     tokio::time::timeout(Duration::from_secs(5), tokio::time::sleep(Duration::from_millis(20)))
         .await
@@ -299,4 +308,5 @@ async fn a_run_that_always_has_work_still_lets_its_caller_shut_it_down() {
     assert_eq!(report.ending(), Ending::Drained);
     assert!(report.delivered() > 0);
     assert!(report.is_conserved(), "{report}");
+    let _ = done.send(());
 }

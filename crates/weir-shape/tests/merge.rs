@@ -311,7 +311,12 @@ async fn a_saturated_pipeline_reads_no_stream() {
     release.send(true).unwrap();
     let report = handle.shutdown().await.unwrap();
     assert!(report.is_conserved());
-    assert_eq!(report.delivered(), report.stage("source").unwrap().emitted);
+    let source = report.stage("source").unwrap();
+    assert_eq!(report.delivered(), source.emitted);
+    // The per-name count is what the pipeline took, not what was read
+    // ahead (at most one turn, dropped with the run).
+    assert_eq!(source.gauge("source_items:s"), Some(source.emitted));
+    assert!(pulled.load(Ordering::Relaxed) <= source.emitted + 32);
 }
 
 #[tokio::test(start_paused = true)]
@@ -327,10 +332,42 @@ async fn shutdown_drops_every_stream_and_closes_the_merge() {
     assert_eq!(report.delivered(), 6);
     assert!(report.is_conserved());
     assert!(dropped.iter().all(|d| d.load(Ordering::SeqCst)));
+    let source = report.stage("source").unwrap();
+    assert_eq!(source.gauge("sources_dropped"), Some(3), "open when the merge ended");
+    assert_eq!(source.gauge("sources_added"), Some(3));
     assert!(sources.is_closed());
     tokio::time::timeout(Duration::from_secs(1), sources.closed()).await.unwrap();
     assert_eq!(sources.add("late", stream::iter([1])), Err(weir_shape::MergeClosed));
     assert_eq!(sources.open(), 0);
+}
+
+#[tokio::test]
+async fn names_past_the_limit_are_counted_as_other() {
+    let (merge, sources) = Merge::<u32, io::Error>::new();
+    for host in ["a", "b", "c", "a"] {
+        sources.add(host, stream::iter(0..2)).unwrap();
+    }
+    sources.try_add("d", stream::iter([Err(io::Error::other("reset"))])).unwrap();
+    drop(sources);
+    let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = failures.clone();
+    let report = Pipeline::try_from_source("intake", merge.max_names(2))
+        .route_failures(move |failure: Failure<(), SourceFailed<io::Error>>, _| {
+            seen.lock().unwrap().push(failure.cause().error().unwrap().name.to_string());
+            failure.settle(Settled::Discarded);
+            std::future::ready(())
+        })
+        .sink(sink::drain())
+        .run()
+        .await
+        .unwrap();
+    let source = report.stage("source").unwrap();
+    assert_eq!(source.gauge("source_items:a"), Some(4));
+    assert_eq!(source.gauge("source_items:b"), Some(2));
+    assert_eq!(source.gauge("source_items:c"), None);
+    assert_eq!(source.gauge("source_items:other"), Some(2));
+    assert_eq!(source.gauge("source_errors:other"), Some(1));
+    assert_eq!(*failures.lock().unwrap(), ["d"], "an error still names its stream");
 }
 
 #[tokio::test]

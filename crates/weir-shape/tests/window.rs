@@ -69,6 +69,29 @@ async fn windowed(
     (out.take(), failures, report)
 }
 
+/// How many windows came out and the failures, for any fold.
+async fn windowed_count<A: Send + 'static>(
+    readings: Vec<Reading>,
+    window: Window<Reading, u32, A>,
+) -> (usize, Vec<WindowError>) {
+    let (sink, out) = sink::collect();
+    let failed = Arc::new(Mutex::new(Vec::new()));
+    let seen = failed.clone();
+    Pipeline::from_iter(readings)
+        .window("window", window)
+        .route_failures(move |failure: Failure<Reading, WindowError>, _| {
+            seen.lock().unwrap().push(failure.cause().error().unwrap().clone());
+            failure.settle(Settled::Discarded);
+            std::future::ready(())
+        })
+        .sink(sink)
+        .run()
+        .await
+        .unwrap();
+    let failed = failed.lock().unwrap().clone();
+    (out.take().len(), failed)
+}
+
 fn sums(out: &[Windowed<u32, u64>]) -> BTreeMap<(u32, u64), (u64, u64)> {
     out.iter().map(|w| ((w.key, secs(w.start)), (w.value, w.items))).collect()
 }
@@ -251,6 +274,58 @@ async fn an_items_acknowledgement_waits_for_its_windows_output() {
     assert_eq!(*acked.lock().unwrap(), [0, 5, 15]);
 }
 
+#[tokio::test(start_paused = true)]
+async fn an_input_slower_than_real_time_makes_none_of_its_items_late() {
+    // A replay: event time moves 1 s per item, items come 1.5 s apart.
+    let readings = futures::stream::iter(0..20u64).then(|i| async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        (1u32, 1u64, i)
+    });
+    let window = Window::by_key(|r: &Reading| r.0)
+        .sum(|r| r.1)
+        .tumbling(Duration::from_secs(5))
+        .event_time(|r| at(r.2), Duration::ZERO)
+        .idle_after(Duration::from_secs(10));
+    let (sink, out) = sink::collect();
+    let report =
+        Pipeline::new(readings).window("window", window).discard_failures().sink(sink).run().await.unwrap();
+    assert_eq!(report.stage("window").unwrap().failed, 0, "{report}");
+    let got: Vec<u64> = out.take().iter().map(|w| w.value).collect();
+    assert_eq!(got, [5, 5, 5, 5]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn items_before_the_epoch_or_far_ahead_of_the_clock_fail() {
+    let readings: Vec<(u32, u64, SystemTime)> = vec![
+        (1, 1, UNIX_EPOCH - Duration::from_secs(1)),
+        (1, 1, SystemTime::now() + Duration::from_secs(7200)),
+        (1, 1, SystemTime::now()),
+    ];
+    let window = Window::by_key(|r: &(u32, u64, SystemTime)| r.0)
+        .sum(|r| r.1)
+        .tumbling(Duration::from_secs(10))
+        .event_time(|r| r.2, Duration::from_secs(1));
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    let seen = failures.clone();
+    let (sink, out) = sink::collect();
+    let report = Pipeline::from_iter(readings)
+        .window("window", window)
+        .route_failures(move |failure: Failure<(u32, u64, SystemTime), WindowError>, _| {
+            seen.lock().unwrap().push(failure.cause().error().unwrap().clone());
+            failure.settle(Settled::Discarded);
+            std::future::ready(())
+        })
+        .sink(sink)
+        .run()
+        .await
+        .unwrap();
+    let failures = failures.lock().unwrap().clone();
+    assert!(matches!(failures[0], WindowError::BeforeEpoch { .. }), "{failures:?}");
+    assert!(matches!(failures[1], WindowError::AheadOfClock { .. }), "{failures:?}");
+    assert_eq!(out.take().len(), 1, "the good item's window, not held back by the bad one");
+    assert!(report.is_conserved());
+}
+
 #[tokio::test]
 async fn invalid_windows_are_refused_when_built() {
     let gaps =
@@ -265,6 +340,18 @@ async fn invalid_windows_are_refused_when_built() {
     assert!(err.to_string().contains("leave gaps"), "{err}");
     let zero = Window::by_key(|r: &Reading| r.0).count().max_open(0);
     assert!(zero.validate().is_err());
+    let crowded = Window::by_key(|r: &Reading| r.0)
+        .count()
+        .sliding(Duration::from_secs(100), Duration::from_secs(1))
+        .max_open(10);
+    assert!(matches!(
+        crowded.validate(),
+        Err(weir_shape::InvalidWindow::MoreWindowsPerItem { per_item: 100, .. })
+    ));
+    // A lateness of "for ever" is not an overflow.
+    let forever = Window::by_key(|r: &Reading| r.0).count().event_time(|r| at(r.2), Duration::MAX);
+    let (out, failures) = windowed_count(vec![(1, 1, 0), (1, 1, 70)], forever).await;
+    assert_eq!((out, failures.len()), (2, 0));
 }
 
 mod properties {

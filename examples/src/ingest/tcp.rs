@@ -11,8 +11,10 @@
 //! takes at most [`Intake::quantum`] frames, so a client sending flat out
 //! cannot starve the others. When the pipeline is saturated a connection's
 //! channel fills, its task stops reading its socket, the kernel's buffers
-//! fill and TCP's flow control slows the client down: at most two runs
-//! per connection wait in between.
+//! fill and TCP's flow control slows the client down. Per connection, at
+//! most the run its task is reading, two runs in its channel and the run
+//! the merge is giving out wait in between (at most 4 × 64 frames); size
+//! `max_connections` with that in mind.
 //!
 //! A frame longer than the limit cannot be skipped safely (the stream
 //! would lose its framing), so that connection yields an
@@ -148,8 +150,8 @@ const HAND_OFF: usize = 64;
 type Run = Vec<Result<Frame, IntakeError>>;
 
 /// Accepts connections and adds each to the merge, until the server is
-/// closed or the merge has ended; the listener is dropped then. Each
-/// connection's task is a task of the run (`ctx`).
+/// closed, the run is shutting down or the merge has ended; the listener
+/// is dropped then. Each connection's task is a task of the run (`ctx`).
 async fn accept(
     listener: TcpListener,
     intake: Intake,
@@ -158,9 +160,12 @@ async fn accept(
     ctx: StageContext,
 ) {
     let slots = Arc::new(Semaphore::new(intake.max_connections.max(1)));
+    let shutting_down = ctx.shutting_down();
+    tokio::pin!(shutting_down);
     loop {
         let (socket, peer, slot) = tokio::select! {
             () = closed.cancelled() => return,
+            () = &mut shutting_down => return,
             () = sources.closed() => return,
             accepted = accept_one(&listener, &slots) => match accepted {
                 Ok(accepted) => accepted,

@@ -83,8 +83,6 @@ pub(crate) fn number(report: &str, label: &str) -> u64 {
     line.split_whitespace().last().expect("a number").parse().unwrap_or_else(|_| panic!("{line}"))
 }
 
-/// Rows in the `packets` table of the PostgreSQL server at `url` (0
-/// before the table exists).
 /// A number a query of one row and column gives.
 pub(crate) fn pg_count(url: &str, query: &str) -> u64 {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -97,6 +95,8 @@ pub(crate) fn pg_count(url: &str, query: &str) -> u64 {
     })
 }
 
+/// Rows in the `packets` table of the PostgreSQL server at `url` (0
+/// before the table exists).
 pub(crate) fn pg_rows(url: &str) -> u64 {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {

@@ -239,9 +239,6 @@ struct DedupStage<T, K> {
     dedup: Dedup<T, K>,
 }
 
-/// Which of the stage's readings a gauge reads.
-type Reading = fn(&Readings) -> &AtomicU64;
-
 /// The stage's readings, published as gauges.
 #[derive(Default)]
 struct Readings {
@@ -268,16 +265,15 @@ where
 
     fn build(self, input: EnvelopeStream<T>, ctx: StageContext) -> EnvelopeStream<T> {
         let readings = Arc::new(Readings::default());
-        let gauges: [(&str, Reading); 4] = [
-            ("dedup_duplicates", |r| &r.duplicates),
-            ("dedup_keys", |r| &r.keys),
-            ("dedup_bytes", |r| &r.bytes),
-            ("dedup_evicted", |r| &r.evicted),
-        ];
-        for (name, read) in gauges {
-            let readings = readings.clone();
-            ctx.metrics().gauge(name, move || read(&readings).load(Ordering::Relaxed));
-        }
+        ctx.metrics().gauges(
+            &readings,
+            &[
+                ("dedup_duplicates", |r| r.duplicates.load(Ordering::Relaxed)),
+                ("dedup_keys", |r| r.keys.load(Ordering::Relaxed)),
+                ("dedup_bytes", |r| r.bytes.load(Ordering::Relaxed)),
+                ("dedup_evicted", |r| r.evicted.load(Ordering::Relaxed)),
+            ],
+        );
         let Dedup { key, ttl, budget, heap } = self.dedup;
         let mut seen = Seen::new(ttl, budget);
         input

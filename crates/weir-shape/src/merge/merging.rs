@@ -14,6 +14,9 @@ use weir_core::{Envelope, StageContext};
 use super::SourceFailed;
 use super::sources::{Added, Open, Shared};
 
+/// The name the streams past `max_names` names are counted under.
+const OTHER: &str = "other";
+
 /// The counts of the streams added under one name.
 #[derive(Default)]
 struct NameCounts {
@@ -32,21 +35,28 @@ struct Turns<T, E> {
 }
 
 impl<T, E> Stream for Turns<T, E> {
-    type Item = (Arc<str>, Vec<Result<T, E>>);
+    type Item = Turn<T, E>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let Some(turn) = std::task::ready!(self.stream.poll_next_unpin(cx)) else {
             return Poll::Ready(None);
         };
-        let errors = turn.iter().filter(|r| r.is_err()).count() as u64;
-        self.counts.items.fetch_add(turn.len() as u64 - errors, Ordering::Relaxed);
-        self.counts.errors.fetch_add(errors, Ordering::Relaxed);
-        Poll::Ready(Some((self.name.clone(), turn)))
+        Poll::Ready(Some(Turn {
+            name: self.name.clone(),
+            counts: self.counts.clone(),
+            items: turn.into_iter(),
+        }))
     }
 }
 
-/// A turn being given out: its stream's name, and its items left.
-type Turn<T, E> = (Arc<str>, std::vec::IntoIter<Result<T, E>>);
+/// A turn being given out: its stream's name and counts, and its items
+/// left (counted as they are given out: a turn cut short by the end of
+/// the run counts only what the pipeline took).
+struct Turn<T, E> {
+    name: Arc<str>,
+    counts: Arc<NameCounts>,
+    items: std::vec::IntoIter<Result<T, E>>,
+}
 
 /// The merge, running: takes in added streams, and gives their items turn
 /// by turn.
@@ -58,6 +68,7 @@ pub(super) struct Merging<T, E> {
     /// The turn being given out, and its stream's name.
     turn: Option<Turn<T, E>>,
     names: HashMap<Arc<str>, Arc<NameCounts>>,
+    max_names: usize,
     quantum: usize,
     ctx: StageContext,
 }
@@ -65,35 +76,40 @@ pub(super) struct Merging<T, E> {
 // Nothing in it is pinned: its items are only moved, never polled.
 impl<T, E> Unpin for Merging<T, E> {}
 
-/// Which of the shared counts a gauge reads.
-type Reading = fn(&Shared) -> u64;
-
 impl<T, E> Merging<T, E> {
     pub(super) fn new(
         added: mpsc::UnboundedReceiver<Added<T, E>>,
         shared: Arc<Shared>,
         quantum: usize,
+        max_names: usize,
         ctx: StageContext,
     ) -> Self {
-        let gauges: [(&str, Reading); 4] = [
-            ("sources_added", |s| s.added.load(Ordering::Relaxed)),
-            ("sources_open", |s| s.open_count() as u64),
-            ("sources_ended", |s| s.ended.load(Ordering::Relaxed)),
-            ("sources_removed", |s| s.removed.load(Ordering::Relaxed)),
-        ];
-        for (name, read) in gauges {
-            let shared = shared.clone();
-            ctx.metrics().gauge(name, move || read(&shared));
-        }
+        ctx.metrics().gauges(
+            &shared,
+            &[
+                ("sources_added", |s| s.added.load(Ordering::Relaxed)),
+                ("sources_open", |s| s.open_count() as u64),
+                ("sources_ended", |s| s.ended.load(Ordering::Relaxed)),
+                ("sources_removed", |s| s.removed.load(Ordering::Relaxed)),
+                ("sources_dropped", |s| s.dropped.load(Ordering::Relaxed)),
+            ],
+        );
         let streams = SelectAll::new();
-        Self { added, no_more: false, streams, turn: None, names: HashMap::new(), quantum, ctx }
+        Self { added, no_more: false, streams, turn: None, names: HashMap::new(), max_names, quantum, ctx }
     }
 
-    /// Puts an added stream in line, counted under its name.
+    /// Puts an added stream in line, counted under its name (or under
+    /// `other` once `max_names` names are counted).
     fn start(&mut self, Added { name, stream }: Added<T, E>) {
-        let counts = match self.names.get(&name) {
+        let counted = if self.names.len() < self.max_names || self.names.contains_key(&name) {
+            name.clone()
+        } else {
+            Arc::from(OTHER)
+        };
+        let counts = match self.names.get(&counted) {
             Some(counts) => counts.clone(),
             None => {
+                let name = &counted;
                 let counts = Arc::new(NameCounts::default());
                 let metrics = self.ctx.metrics();
                 let reading = counts.clone();
@@ -101,7 +117,7 @@ impl<T, E> Merging<T, E> {
                 let reading = counts.clone();
                 metrics
                     .gauge(format!("source_errors:{name}"), move || reading.errors.load(Ordering::Relaxed));
-                self.names.insert(name.clone(), counts.clone());
+                self.names.insert(counted.clone(), counts.clone());
                 counts
             }
         };
@@ -115,9 +131,18 @@ impl<T, E> Stream for Merging<T, E> {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         loop {
-            if let Some((name, turn)) = &mut this.turn {
-                if let Some(result) = turn.next() {
-                    let result = result.map_err(|error| SourceFailed { name: name.clone(), error });
+            if let Some(turn) = &mut this.turn {
+                if let Some(result) = turn.items.next() {
+                    let result = match result {
+                        Ok(item) => {
+                            turn.counts.items.fetch_add(1, Ordering::Relaxed);
+                            Ok(item)
+                        }
+                        Err(error) => {
+                            turn.counts.errors.fetch_add(1, Ordering::Relaxed);
+                            Err(SourceFailed { name: turn.name.clone(), error })
+                        }
+                    };
                     return Poll::Ready(Some(Envelope::new(result)));
                 }
                 this.turn = None;
@@ -130,7 +155,7 @@ impl<T, E> Stream for Merging<T, E> {
                 }
             }
             match this.streams.poll_next_unpin(cx) {
-                Poll::Ready(Some(turn)) => this.turn = Some((turn.0, turn.1.into_iter())),
+                Poll::Ready(Some(turn)) => this.turn = Some(turn),
                 // No stream now; more may be added unless every handle is gone.
                 Poll::Ready(None) if this.no_more => return Poll::Ready(None),
                 Poll::Ready(None) | Poll::Pending => return Poll::Pending,

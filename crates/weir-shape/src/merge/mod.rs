@@ -56,11 +56,15 @@ pub use sources::{MergeClosed, SourceId, Sources};
 ///
 /// **Counts.** The source stage's reports carry, as gauges, each name's
 /// counts, `source_items:NAME` (items) and `source_errors:NAME` (errors),
-/// summed over the streams added under that name, and the merge's own:
-/// `sources_added`, `sources_open`, `sources_ended` (ended by
-/// themselves) and `sources_removed`. Every report lists every name seen,
-/// so name streams by what you want counted (a device, a peer's host), not
-/// by something unique to each (a peer's port).
+/// summed over the streams added under that name and counted as the
+/// pipeline takes them, and the merge's own: `sources_added`,
+/// `sources_open`, `sources_ended` (ended by themselves),
+/// `sources_removed` and `sources_dropped` (open when the merge ended).
+/// Name streams by what you want counted (a device, a peer's host), not
+/// by something unique to each (a peer's port); past
+/// [`max_names`](Merge::max_names) names, the rest count as `other`.
+/// When a run stops (shutdown), what the merge read ahead and did not
+/// hand out, at most one turn, is dropped with it, uncounted.
 ///
 /// # Examples
 ///
@@ -96,6 +100,7 @@ pub struct Merge<T, E = Infallible> {
     added: mpsc::UnboundedReceiver<Added<T, E>>,
     shared: Arc<Shared>,
     quantum: usize,
+    max_names: usize,
 }
 
 impl<T: Send + 'static, E: Send + 'static> Merge<T, E> {
@@ -114,7 +119,7 @@ impl<T: Send + 'static, E: Send + 'static> Merge<T, E> {
     pub fn new() -> (Self, Sources<T, E>) {
         let (tx, added) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared::default());
-        let merge = Self { added, shared: shared.clone(), quantum: 32 };
+        let merge = Self { added, shared: shared.clone(), quantum: 32, max_names: 1024 };
         (merge, Sources::new(tx, shared))
     }
 
@@ -134,6 +139,23 @@ impl<T: Send + 'static, E: Send + 'static> Merge<T, E> {
         self
     }
 
+    /// The most names counted apart (1,024 by default): streams added
+    /// under further names are counted under `other` (their errors still
+    /// name them), so that names a client chooses (its address) cannot
+    /// grow the reports without bound.
+    ///
+    /// ```
+    /// use weir_shape::Merge;
+    ///
+    /// let (merge, _sources) = Merge::<u32>::new();
+    /// let merge = merge.max_names(64);
+    /// # drop(merge);
+    /// ```
+    pub fn max_names(mut self, names: usize) -> Self {
+        self.max_names = names;
+        self
+    }
+
     /// Checks the settings.
     ///
     /// # Errors
@@ -147,7 +169,7 @@ impl<T: Send + 'static, E: Send + 'static> Merge<T, E> {
     }
 
     fn merging(self, ctx: StageContext) -> Merging<T, E> {
-        Merging::new(self.added, self.shared, self.quantum, ctx)
+        Merging::new(self.added, self.shared, self.quantum, self.max_names, ctx)
     }
 }
 

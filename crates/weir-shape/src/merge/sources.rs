@@ -41,6 +41,7 @@ pub(super) struct Shared {
     pub(super) added: AtomicU64,
     pub(super) ended: AtomicU64,
     pub(super) removed: AtomicU64,
+    pub(super) dropped: AtomicU64,
 }
 
 impl Shared {
@@ -68,6 +69,8 @@ pub(super) struct Open<T, E> {
     id: SourceId,
     shared: Arc<Shared>,
     ended: bool,
+    /// Never reached the merge (it had ended): not counted at all.
+    refused: bool,
 }
 
 impl<T, E> Stream for Open<T, E> {
@@ -84,9 +87,12 @@ impl<T, E> Stream for Open<T, E> {
 
 impl<T, E> Drop for Open<T, E> {
     fn drop(&mut self) {
-        if self.shared.open().remove(&self.id).is_some() && self.ended && !self.stream.is_aborted() {
-            self.shared.ended.fetch_add(1, Ordering::Relaxed);
+        // A removed stream left the open set (and was counted) already.
+        if self.shared.open().remove(&self.id).is_none() || self.refused {
+            return;
         }
+        let count = if self.ended { &self.shared.ended } else { &self.shared.dropped };
+        count.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -167,19 +173,22 @@ impl<T: Send + 'static, E: Send + 'static> Sources<T, E> {
         let (abort, registration) = AbortHandle::new_pair();
         let stream = Abortable::new(stream.boxed(), registration);
         self.shared.open().insert(id, abort);
-        let open = Open { stream, id, shared: self.shared.clone(), ended: false };
+        let open = Open { stream, id, shared: self.shared.clone(), ended: false, refused: false };
         self.shared.added.fetch_add(1, Ordering::Relaxed);
-        if self.tx.send(Added { name: name.into(), stream: open }).is_err() {
-            // The stream came back and was dropped, leaving the open set.
+        if let Err(mpsc::error::SendError(mut added)) =
+            self.tx.send(Added { name: name.into(), stream: open })
+        {
+            // The stream came back; dropped here, it leaves the open set.
+            added.stream.refused = true;
             self.shared.added.fetch_sub(1, Ordering::Relaxed);
             return Err(MergeClosed);
         }
         Ok(id)
     }
 
-    /// Stops reading the stream `id` and drops it (a socket closes); its
-    /// items already read go on through the pipeline. Returns whether it
-    /// was still open.
+    /// Stops reading the stream `id`: it is dropped (a socket closes) the
+    /// next time the merge runs, and its items already handed out go on
+    /// through the pipeline. Returns whether it was still open.
     ///
     /// ```
     /// use weir_shape::Merge;

@@ -56,6 +56,8 @@ impl<T: 'static, K> Keyed<T, K> {
             fold: Arc::new(fold),
             shape: Shape { size: Duration::from_secs(60), every: Duration::from_secs(60) },
             time: None,
+            idle: None,
+            max_ahead: Duration::from_secs(3600),
             max_open: 100_000,
             overflow: Overflow::Fail,
         }
@@ -115,7 +117,8 @@ pub enum Overflow {
     /// The item fails with [`WindowError::TooManyOpen`] (dead-letter it or
     /// discard it); the open windows stay exact. The default.
     Fail,
-    /// The windows that end first are emitted early, as they are, and
+    /// The windows that end first (every key's window with that end) are
+    /// emitted early, as they are, and
     /// counted in the gauge `window_evicted`; a later item of such a
     /// window opens it again, so its key and bounds may come out twice.
     CloseEarliest,
@@ -132,13 +135,15 @@ pub enum Overflow {
 /// - **Time:** processing time by default (the time the item reaches the
 ///   stage; a window comes out when the clock passes its end), or
 ///   [`event_time`](Window::event_time), the item's own time, with a
-///   watermark: the latest event time seen, advancing with the wall
-///   clock from when it was seen (so windows close when input goes
-///   quiet, flink#6076), less the allowed lateness. A window comes out
-///   once the watermark passes its end. An item whose windows have all
-///   come out is late: it fails with [`WindowError::Late`], to
-///   dead-letter or discard like any failure, counted, never dropped
-///   silently.
+///   watermark: the latest event time seen less the allowed lateness,
+///   which also moves on with the wall clock once the input has been
+///   quiet for a while ([`idle_after`](Window::idle_after)), so windows
+///   close when input goes quiet (flink#6076). A window comes out once
+///   the watermark passes its end. An item whose windows have all come
+///   out is late: it fails with [`WindowError::Late`], to dead-letter or
+///   discard like any failure, counted, never dropped silently. Items
+///   whose time is before the Unix epoch or far ahead of the wall clock
+///   ([`max_ahead`](Window::max_ahead)) fail too.
 /// - **Bounded:** at most [`max_open`](Window::max_open) windows are open
 ///   (100,000 by default); past it, [`Overflow`] says what happens.
 /// - **Acknowledgements:** an item's acknowledgement goes with the last
@@ -181,6 +186,8 @@ pub struct Window<T, K, A> {
     fold: FoldFn<T, A>,
     shape: Shape,
     time: Option<(TimeFn<T>, Duration)>,
+    idle: Option<Duration>,
+    max_ahead: Duration,
     max_open: usize,
     overflow: Overflow,
 }
@@ -223,8 +230,8 @@ impl<T, K, A> Window<T, K, A> {
     }
 
     /// Event time: `time` gives each item's time; windows come out once
-    /// the watermark (the latest event time seen, advanced by the wall
-    /// clock since, less `lateness`) passes their end.
+    /// the watermark (the latest event time seen, less `lateness`, moved
+    /// on by the wall clock while the input is quiet) passes their end.
     pub fn event_time(
         mut self,
         time: impl Fn(&T) -> SystemTime + Send + Sync + 'static,
@@ -232,6 +239,43 @@ impl<T, K, A> Window<T, K, A> {
     ) -> Self {
         self.time = Some((Arc::new(time), lateness));
         self
+    }
+
+    /// On event time, how long the input must be quiet before the
+    /// watermark moves on with the wall clock (by default the lateness,
+    /// at least one second). While items keep coming, only their times
+    /// move it: an input slower than real time (a replay, a trickle)
+    /// never makes its own items late.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use weir_shape::Window;
+    ///
+    /// let w = Window::by_key(|r: &(u32, SystemTime)| r.0)
+    ///     .count()
+    ///     .event_time(|r| r.1, Duration::from_secs(5))
+    ///     .idle_after(Duration::from_secs(30));
+    /// assert!(w.validate().is_ok());
+    /// ```
+    pub fn idle_after(mut self, quiet: Duration) -> Self {
+        self.idle = Some(quiet);
+        self
+    }
+
+    /// On event time, how far ahead of the wall clock an item's time may
+    /// be (one hour by default): an item further ahead fails with
+    /// [`WindowError::AheadOfClock`] instead of moving the watermark
+    /// past every later item (one bad timestamp from a client would make
+    /// the rest of the run late).
+    pub fn max_ahead(mut self, ahead: Duration) -> Self {
+        self.max_ahead = ahead;
+        self
+    }
+
+    /// The quiet time after which the watermark follows the wall clock.
+    fn idle(&self) -> Duration {
+        let lateness = self.time.as_ref().map_or(Duration::ZERO, |(_, lateness)| *lateness);
+        self.idle.unwrap_or(lateness.max(Duration::from_secs(1)))
     }
 
     /// The most windows open at once (all keys together).
@@ -270,6 +314,10 @@ impl<T, K, A> Window<T, K, A> {
         if self.max_open == 0 {
             return Err(InvalidWindow::NoneOpen);
         }
+        let per_item = usize::try_from(size.as_nanos().div_ceil(every.as_nanos())).unwrap_or(usize::MAX);
+        if per_item > self.max_open {
+            return Err(InvalidWindow::MoreWindowsPerItem { per_item, max_open: self.max_open });
+        }
         Ok(())
     }
 }
@@ -279,6 +327,8 @@ impl<T, K, A> fmt::Debug for Window<T, K, A> {
         f.debug_struct("Window")
             .field("shape", &self.shape)
             .field("event_time", &self.time.as_ref().map(|(_, lateness)| lateness))
+            .field("idle", &self.idle())
+            .field("max_ahead", &self.max_ahead)
             .field("max_open", &self.max_open)
             .field("overflow", &self.overflow)
             .finish_non_exhaustive()
@@ -315,6 +365,24 @@ pub enum WindowError {
         /// The watermark when it came.
         watermark: SystemTime,
     },
+    /// The item's time is before the Unix epoch, where no window is.
+    #[error("the item's time {event_time:?} is before the Unix epoch: windows start at 1970-01-01")]
+    BeforeEpoch {
+        /// The item's time.
+        event_time: SystemTime,
+    },
+    /// The item's time is further ahead of the wall clock than allowed.
+    #[error(
+        "the item's time {event_time:?} is more than {max_ahead:?} ahead of the clock ({clock:?}): a sender's clock is wrong, or raise max_ahead"
+    )]
+    AheadOfClock {
+        /// The item's time.
+        event_time: SystemTime,
+        /// The wall clock when it came.
+        clock: SystemTime,
+        /// The most allowed.
+        max_ahead: Duration,
+    },
     /// The item would open a window past the limit.
     #[error(
         "{max} windows are open, the most allowed: the item would open another (raise max_open, or close the earliest with Overflow::CloseEarliest)"
@@ -345,6 +413,16 @@ pub enum InvalidWindow {
     /// `max_open(0)`.
     #[error("max_open is zero, so no window could open: give at least 1")]
     NoneOpen,
+    /// An item would be in more windows than may be open.
+    #[error(
+        "each item is in {per_item} sliding windows, more than the {max_open} that may be open: raise max_open or make the step longer"
+    )]
+    MoreWindowsPerItem {
+        /// Windows holding each item.
+        per_item: usize,
+        /// The limit.
+        max_open: usize,
+    },
 }
 
 /// Windows on a pipeline.

@@ -116,7 +116,7 @@ impl<K: Hash + Eq + Clone, A> Open<K, A> {
         let size = self.size;
         let by_end = &mut self.by_end;
         self.windows.entry((key.clone(), start)).or_insert_with(|| {
-            by_end.entry(start + size).or_default().push(key.clone());
+            by_end.entry(start.saturating_add(size)).or_default().push(key.clone());
             Acc { value: init(), items: 0, meta: Meta::default() }
         })
     }

@@ -13,8 +13,8 @@ use futures::{Future, Stream, StreamExt};
 use tokio::time::{Instant, Sleep};
 use weir_core::{Cause, Envelope, EnvelopeStream, ErrorClass, Failure, StageContext};
 
-use super::open::{Closed, Open, Shape};
-use super::{FoldFn, InitFn, KeyFn, Overflow, TimeFn, Window, WindowError, Windowed};
+use super::open::{Closed, Open};
+use super::{Overflow, Window, WindowError, Windowed};
 
 /// The stage's readings, published as gauges.
 #[derive(Default)]
@@ -31,24 +31,22 @@ pub(super) struct Windowing<T, K, A> {
     input: EnvelopeStream<T>,
     input_done: bool,
     open: Open<K, A>,
-    key: KeyFn<T, K>,
-    init: InitFn<A>,
-    fold: FoldFn<T, A>,
-    shape: Shape,
-    time: Option<(TimeFn<T>, Duration)>,
-    max_open: usize,
-    overflow: Overflow,
+    /// What the user asked for.
+    spec: Window<T, K, A>,
     /// The wall clock when the stage started, and the runtime's clock then
     /// (so that a paused clock pauses processing time too).
     wall: (Duration, Instant),
     /// The watermark at the last reading of the clock or of an event time.
     mark: Option<Duration>,
-    /// The latest event time, and when it was seen (since the start).
-    latest: Option<(Duration, Duration)>,
+    /// The latest event time.
+    latest: Option<Duration>,
+    /// Since when the input has had nothing (time since the start).
+    idle_since: Option<Duration>,
     ready: VecDeque<Out<T, K, A>>,
-    /// The clock as last read (time since the start), and the items taken since: a run of items
-    /// that are ready at once shares one reading (up to `FRESH` of them);
-    /// the clock is read again once the input has waited.
+    /// The clock as last read (time since the start), and the items taken
+    /// since: a run of items that are ready at once shares one reading (up
+    /// to `FRESH` of them); the clock is read again once the input has
+    /// waited.
     clock: (Duration, u32),
     sleep: Pin<Box<Sleep>>,
     armed: Option<Instant>,
@@ -63,8 +61,8 @@ impl<T, K, A> Unpin for Windowing<T, K, A> {}
 /// quarter of an item's time, and microseconds do not move a window.
 const FRESH: u32 = 64;
 
-/// Which of the readings a gauge reads.
-type Reading = fn(&Readings) -> &AtomicU64;
+/// A deadline past the clock's range.
+const FAR: Duration = Duration::from_secs(86_400 * 365);
 
 fn since_epoch(t: SystemTime) -> Duration {
     t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO)
@@ -73,31 +71,24 @@ fn since_epoch(t: SystemTime) -> Duration {
 impl<T, K: Hash + Eq + Clone, A> Windowing<T, K, A> {
     pub(super) fn new(input: EnvelopeStream<T>, window: Window<T, K, A>, ctx: StageContext) -> Self {
         let readings = Arc::new(Readings::default());
-        let gauges: [(&str, Reading); 4] = [
-            ("window_open", |r| &r.open),
-            ("window_emitted", |r| &r.emitted),
-            ("window_late", |r| &r.late),
-            ("window_evicted", |r| &r.evicted),
-        ];
-        for (name, read) in gauges {
-            let readings = readings.clone();
-            ctx.metrics().gauge(name, move || read(&readings).load(Ordering::Relaxed));
-        }
-        let Window { key, init, fold, shape, time, max_open, overflow } = window;
+        ctx.metrics().gauges(
+            &readings,
+            &[
+                ("window_open", |r| r.open.load(Ordering::Relaxed)),
+                ("window_emitted", |r| r.emitted.load(Ordering::Relaxed)),
+                ("window_late", |r| r.late.load(Ordering::Relaxed)),
+                ("window_evicted", |r| r.evicted.load(Ordering::Relaxed)),
+            ],
+        );
         let now = Instant::now();
         Self {
             input,
             input_done: false,
-            open: Open::new(shape.size),
-            key,
-            init,
-            fold,
-            shape,
-            time,
-            max_open,
-            overflow,
+            open: Open::new(window.shape.size),
+            spec: window,
             wall: (since_epoch(SystemTime::now()), now),
             latest: None,
+            idle_since: None,
             mark: None,
             ready: VecDeque::new(),
             clock: (Duration::ZERO, FRESH),
@@ -115,23 +106,37 @@ impl<T, K: Hash + Eq + Clone, A> Windowing<T, K, A> {
     }
 
     /// The watermark at `now`: windows ending at or before it come out.
+    /// On event time, the latest event time less the lateness, plus the
+    /// wall-clock time since the input went quiet once it has been quiet
+    /// for the idle time (so a slow but steady input never makes its own
+    /// items late, and a quiet one still closes its windows).
     fn watermark(&self, now: Duration) -> Option<Duration> {
-        match &self.time {
-            None => Some(self.wall_now(now)),
-            Some((_, lateness)) => self
-                .latest
-                .map(|(latest, seen)| (latest + now.saturating_sub(seen)).saturating_sub(*lateness)),
-        }
+        let Some((_, lateness)) = &self.spec.time else { return Some(self.wall_now(now)) };
+        let latest = self.latest?;
+        let quiet = match self.idle_since {
+            Some(since) if now.saturating_sub(since) >= self.spec.idle() => now - since,
+            _ => Duration::ZERO,
+        };
+        Some(latest.saturating_add(quiet).saturating_sub(*lateness))
     }
 
-    /// When the watermark reaches `end`.
-    fn due(&self, end: Duration, now: Duration) -> Instant {
-        let after_start = match (&self.time, self.latest) {
-            (None, _) => end.saturating_sub(self.wall.0),
-            (Some((_, lateness)), Some((latest, seen))) => seen + (end + *lateness).saturating_sub(latest),
-            (Some(_), None) => now,
+    /// Moves the watermark to what it is at `now`; it never goes back.
+    fn advance(&mut self, now: Duration) {
+        self.mark = self.mark.max(self.watermark(now));
+    }
+
+    /// When the watermark reaches `end` with no more input, if it does.
+    fn due(&self, end: Duration) -> Option<Instant> {
+        let after_start = match (&self.spec.time, self.latest, self.idle_since) {
+            (None, _, _) => end.saturating_sub(self.wall.0),
+            (Some((_, lateness)), Some(latest), Some(since)) => {
+                let quiet = end.saturating_add(*lateness).saturating_sub(latest).max(self.spec.idle());
+                since.saturating_add(quiet)
+            }
+            (Some(_), _, _) => return None,
         };
-        self.wall.1 + after_start
+        // Past the clock's range: never, as far as this run is concerned.
+        Some(self.wall.1.checked_add(after_start).unwrap_or_else(|| Instant::now() + FAR))
     }
 
     /// Gives out the windows the watermark has passed.
@@ -147,48 +152,63 @@ impl<T, K: Hash + Eq + Clone, A> Windowing<T, K, A> {
     /// Takes an item into its windows, or fails it.
     fn take(&mut self, envelope: Envelope<T>, now: Duration) {
         let item = envelope.item();
-        let t = match &self.time {
+        let t = match &self.spec.time {
             None => self.wall_now(now),
             Some((time, _)) => {
-                let t = since_epoch(time(item));
-                let clock = self.latest.map(|(latest, seen)| latest + now.saturating_sub(seen));
-                if clock.is_none_or(|clock| t > clock) {
-                    self.latest = Some((t, now));
-                    self.mark = self.watermark(now);
+                let event_time = time(item);
+                let Ok(t) = event_time.duration_since(UNIX_EPOCH) else {
+                    self.fail(envelope, WindowError::BeforeEpoch { event_time });
+                    return;
+                };
+                let clock = self.wall_now(now);
+                if t > clock.saturating_add(self.spec.max_ahead) {
+                    let clock = UNIX_EPOCH + clock;
+                    self.fail(
+                        envelope,
+                        WindowError::AheadOfClock { event_time, clock, max_ahead: self.spec.max_ahead },
+                    );
+                    return;
+                }
+                if self.latest.is_none_or(|latest| t > latest) {
+                    self.latest = Some(t);
+                    self.advance(now);
                 }
                 t
             }
         };
         // Windows that came out already take nothing more.
         let watermark = self.mark.unwrap_or(Duration::ZERO);
-        let starts = self.shape.starts(t, watermark);
+        let starts = self.spec.shape.starts(t, watermark);
         if starts.is_empty() {
             self.readings.late.fetch_add(1, Ordering::Relaxed);
             let error = WindowError::Late { event_time: UNIX_EPOCH + t, watermark: UNIX_EPOCH + watermark };
             self.fail(envelope, error);
             return;
         }
-        let key = (self.key)(item);
-        let new = if self.open.len() + starts.len() > self.max_open {
+        let key = (self.spec.key)(item);
+        let new = if self.open.len() + starts.len() > self.spec.max_open {
             starts.iter().filter(|start| !self.open.contains(&key, *start)).count()
         } else {
             0
         };
-        if self.open.len() + new > self.max_open {
-            match self.overflow {
+        if self.open.len() + new > self.spec.max_open {
+            match self.spec.overflow {
                 Overflow::Fail => {
-                    self.fail(envelope, WindowError::TooManyOpen { max: self.max_open });
+                    self.fail(envelope, WindowError::TooManyOpen { max: self.spec.max_open });
                     return;
                 }
-                Overflow::CloseEarliest => {
-                    while self.open.len() + new > self.max_open && self.open.len() > 0 {
-                        let (ready, readings) = (&mut self.ready, &self.readings);
-                        self.open.close_earliest(&mut |closed| {
-                            readings.evicted.fetch_add(1, Ordering::Relaxed);
-                            emit(ready, readings, closed);
-                        });
+                Overflow::CloseEarliest => loop {
+                    // The item's own windows may be among those closed.
+                    let new = starts.iter().filter(|start| !self.open.contains(&key, *start)).count();
+                    if self.open.len() + new <= self.spec.max_open || self.open.len() == 0 {
+                        break;
                     }
-                }
+                    let (ready, readings) = (&mut self.ready, &self.readings);
+                    self.open.close_earliest(&mut |closed| {
+                        readings.evicted.fetch_add(1, Ordering::Relaxed);
+                        emit(ready, readings, closed);
+                    });
+                },
             }
         }
         let (item, meta) = envelope.into_parts();
@@ -196,8 +216,8 @@ impl<T, K: Hash + Eq + Clone, A> Windowing<T, K, A> {
         // Latest start first: the window that comes out last keeps the
         // item's acknowledgement and count.
         for start in starts.iter() {
-            let acc = self.open.entry(&key, start, || (self.init)());
-            (self.fold)(&mut acc.value, &item);
+            let acc = self.open.entry(&key, start, || (self.spec.init)());
+            (self.spec.fold)(&mut acc.value, &item);
             acc.items += 1;
             if let Some(meta) = meta.take() {
                 acc.meta.merge(meta);
@@ -246,7 +266,7 @@ impl<T, K: Hash + Eq + Clone, A> Stream for Windowing<T, K, A> {
             }
             if this.clock.1 >= FRESH {
                 this.clock = (Instant::now() - this.wall.1, 0);
-                this.mark = this.watermark(this.clock.0);
+                this.advance(this.clock.0);
             }
             let now = this.clock.0;
             this.close_due();
@@ -255,6 +275,7 @@ impl<T, K: Hash + Eq + Clone, A> Stream for Windowing<T, K, A> {
             }
             match this.input.poll_next_unpin(cx) {
                 Poll::Ready(Some(envelope)) => {
+                    this.idle_since = None;
                     this.take(envelope, now);
                     this.clock.1 += 1;
                     continue;
@@ -264,10 +285,13 @@ impl<T, K: Hash + Eq + Clone, A> Stream for Windowing<T, K, A> {
                     continue;
                 }
                 // The next item comes later: read the clock then.
-                Poll::Pending => this.clock.1 = FRESH,
+                Poll::Pending => {
+                    this.idle_since.get_or_insert(now);
+                    this.clock.1 = FRESH;
+                }
             }
             let Some(end) = this.open.next_end() else { return Poll::Pending };
-            let due = this.due(end, now);
+            let Some(due) = this.due(end) else { return Poll::Pending };
             if this.armed != Some(due) {
                 this.sleep.as_mut().reset(due);
                 this.armed = Some(due);
