@@ -1,6 +1,6 @@
 //! The unit that travels between stages: an item with its metadata.
 
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use crate::ack::{Ack, Acks};
 
@@ -54,6 +54,8 @@ pub struct Meta {
 struct Extra {
     acks: Acks,
     history: Option<History>,
+    /// When a watched source marked the item, for latency (see `timing`).
+    born: Option<Instant>,
 }
 
 /// The failure history of an item that failed before (a replayed dead
@@ -84,7 +86,7 @@ impl History {
 impl Meta {
     /// Metadata for `count` source items with their acknowledgements.
     pub fn new(acks: Acks, count: u64) -> Self {
-        let extra = (!acks.is_empty()).then(|| Box::new(Extra { acks, history: None }));
+        let extra = (!acks.is_empty()).then(|| Box::new(Extra { acks, history: None, born: None }));
         Self { count, extra }
     }
 
@@ -102,6 +104,16 @@ impl Meta {
     /// The failure history, for a replayed item.
     pub fn history(&self) -> Option<&History> {
         self.extra.as_ref().and_then(|e| e.history.as_ref())
+    }
+
+    /// When a watched source marked the item (see [`StageTiming`](crate::StageTiming)).
+    #[inline]
+    pub(crate) fn born(&self) -> Option<Instant> {
+        self.extra.as_ref().and_then(|e| e.born)
+    }
+
+    pub(crate) fn mark_born(&mut self, at: Instant) {
+        self.extra.get_or_insert_with(Box::default).born = Some(at);
     }
 
     fn set_history(&mut self, history: History) {
@@ -141,6 +153,11 @@ impl Meta {
         if let Some(theirs) = other.extra {
             let ours = self.extra.get_or_insert_with(Box::default);
             ours.acks.merge(theirs.acks);
+            // A batch is as old as its oldest marked item.
+            ours.born = match (ours.born, theirs.born) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
         }
         if let Some(ours) = self.extra.as_mut() {
             ours.history = None;
@@ -178,6 +195,11 @@ impl<T> Envelope<T> {
     /// The item, mutably.
     pub fn item_mut(&mut self) -> &mut T {
         &mut self.item
+    }
+
+    /// The metadata, mutably (for the latency mark).
+    pub(crate) fn meta_mut(&mut self) -> &mut Meta {
+        &mut self.meta
     }
 
     /// The metadata.

@@ -49,6 +49,7 @@ mod source;
 mod stage;
 mod sync;
 pub mod time;
+mod timing;
 
 pub use ack::{Ack, Acks};
 pub use class::{Classify, ErrorClass};
@@ -66,6 +67,7 @@ pub use run::{DEFAULT_DRAIN_TIMEOUT, Monitor, PipelineHandle, PipelineStream, Ru
 pub use sink::{Sink, SinkError};
 pub use source::Source;
 pub use stage::{EnvelopeStream, FallibleStage, FallibleStream, Stage, StageContext};
+pub use timing::{BusyTimer, Latencies, StageTiming};
 /// A future made part of a run by [`StageContext::track`] or
 /// [`RunControl::track`] (tokio-util's task tracker).
 pub use tokio_util::task::task_tracker::TrackedFuture;

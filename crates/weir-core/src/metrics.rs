@@ -95,6 +95,8 @@ pub struct StageMetrics {
     pub(crate) returned: AtomicU64,
     /// Readings of the stage's layers, by name.
     pub(crate) gauges: crate::gauge::Gauges,
+    /// Busy, idle and backpressured time and latencies, while watched.
+    pub(crate) timing: crate::timing::Timing,
 }
 
 fn class_index(class: ErrorClass) -> usize {
@@ -110,6 +112,51 @@ fn class_index(class: ErrorClass) -> usize {
 pub type GaugeOf<'a, R> = (&'a str, fn(&R) -> u64);
 
 impl StageMetrics {
+    /// Times a stretch of the stage's work done outside its polls, while
+    /// the stage is watched ([`Monitor::watch`](crate::Monitor::watch)):
+    /// the time until the timer is dropped counts as busy. `None`, at no
+    /// cost, when nobody watches. A stage of several workers (see
+    /// [`busy_from_workers`](Self::busy_from_workers)) times each job.
+    ///
+    /// ```
+    /// use weir_core::StageMetrics;
+    ///
+    /// let metrics = StageMetrics::default();
+    /// let timer = metrics.busy_timer(); // nobody watches: None
+    /// assert!(timer.is_none());
+    /// ```
+    #[inline]
+    pub fn busy_timer(&self) -> Option<crate::timing::BusyTimer<'_>> {
+        crate::timing::BusyTimer::start(&self.timing)
+    }
+
+    /// Says that the stage's workers time their own work with
+    /// [`busy_timer`](Self::busy_timer): its polls then count no busy
+    /// time, and its [`StageTiming::busy`](crate::StageTiming::busy) is
+    /// the sum of its workers'. For a stage of concurrent workers.
+    ///
+    /// ```
+    /// use weir_core::StageMetrics;
+    ///
+    /// StageMetrics::default().busy_from_workers();
+    /// ```
+    pub fn busy_from_workers(&self) {
+        self.timing.busy_from_workers();
+    }
+
+    /// Says that the stage, when it has nothing to hand on, is waiting
+    /// for items to arrive (a queue that another task fills, a source):
+    /// that time counts as idle, not busy.
+    ///
+    /// ```
+    /// use weir_core::StageMetrics;
+    ///
+    /// StageMetrics::default().waits_for_arrivals();
+    /// ```
+    pub fn waits_for_arrivals(&self) {
+        self.timing.waits_for_arrivals();
+    }
+
     /// Publishes a reading into the stage's reports, as `name`: each
     /// report (live or final) calls `read` and shows its value in
     /// [`StageReport::gauges`](crate::StageReport::gauges). For layers

@@ -74,6 +74,10 @@ pub struct StageReport {
     /// circuit breaker's state, a rate limiter's waits, a concurrency
     /// limit. Empty for a stage without such layers.
     pub gauges: Vec<(String, u64)>,
+    /// How the stage spent its time, and its latencies, since someone
+    /// started watching the run ([`Monitor::watch`](crate::Monitor::watch));
+    /// all zero when nobody did.
+    pub timing: crate::StageTiming,
 }
 
 impl StageReport {
@@ -100,6 +104,7 @@ impl StageReport {
             delivered: m.delivered.load(Acquire),
             in_flight: 0,
             gauges: m.gauges.read(),
+            timing: m.timing.read(),
         }
     }
 
@@ -225,6 +230,10 @@ impl Report {
         // published with release stores and read with acquire loads, so
         // that reading an item's later count makes its earlier one
         // visible, whichever threads counted them.
+        if ending != Ending::Running {
+            // What a stage was doing when the run ended stops counting.
+            stages.iter().for_each(|stage| stage.metrics().timing.close());
+        }
         let mut reports: Vec<StageReport> = stages.iter().rev().map(StageReport::read).collect();
         reports.reverse();
         let mut upstream = None;

@@ -1,6 +1,8 @@
 //! Starts a fan-out stage's tasks when the pipeline runs.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
@@ -51,6 +53,15 @@ where
     for (op, _) in &layout.workers {
         op.observe(ctx.metrics());
     }
+    // Each worker times its own jobs; the queue holds what the stage holds.
+    let metrics = ctx.metrics();
+    metrics.busy_from_workers();
+    let (workers, capacity) = (layout.workers.len() as u64, layout.capacity as u64);
+    metrics.gauge("workers", move || workers);
+    metrics.gauge("queue_capacity", move || capacity);
+    let parked_now = Arc::new(AtomicU64::new(0));
+    let reading = parked_now.clone();
+    metrics.gauge("retries_parked", move || reading.load(Relaxed));
     let room = Arc::new(Semaphore::new(layout.capacity));
     let hint = Arc::new(BatchHint::new(layout.max_batch));
     let (output, results) = mpsc::unbounded_channel();
@@ -58,7 +69,7 @@ where
     let (parking, parked) = mpsc::unbounded_channel();
     let mut tasks = JoinSet::new();
     tasks.spawn(ctx.track(feed(input, layout.router, room.clone(), hint.clone()).instrument(span.clone())));
-    tasks.spawn(ctx.track(park(parked, layout.queues.clone()).instrument(span.clone())));
+    tasks.spawn(ctx.track(park(parked, layout.queues.clone(), parked_now).instrument(span.clone())));
     for (op, lane) in layout.workers {
         let worker = Worker {
             op,

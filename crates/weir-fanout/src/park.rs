@@ -6,6 +6,8 @@
 //! due, waits for no worker in particular (the ninth).
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -27,7 +29,13 @@ pub(crate) type ParkSender<T> = UnboundedSender<Parked<T>>;
 
 /// Runs until every worker is gone. Workers exit only once every item is
 /// finished, so nothing is parked then.
-pub(crate) async fn park<T>(mut incoming: UnboundedReceiver<Parked<T>>, queues: Vec<Arc<Dispatch<T>>>) {
+///
+/// `parked_now` counts the items parked, for the stage's `retries_parked` gauge.
+pub(crate) async fn park<T>(
+    mut incoming: UnboundedReceiver<Parked<T>>,
+    queues: Vec<Arc<Dispatch<T>>>,
+    parked_now: Arc<AtomicU64>,
+) {
     let mut parked: DelayQueue<(usize, Job<T>)> = DelayQueue::new();
     loop {
         tokio::select! {
@@ -38,6 +46,7 @@ pub(crate) async fn park<T>(mut incoming: UnboundedReceiver<Parked<T>>, queues: 
                 while let Some(Some(next)) = futures::future::poll_fn(|cx| parked.poll_expired(cx)).now_or_never() {
                     due.push(next.into_inner());
                 }
+                parked_now.fetch_sub(due.len() as u64, Relaxed);
                 for (lane, queue) in queues.iter().enumerate() {
                     let mine: Vec<Job<T>> =
                         due.extract_if(.., |(l, _)| *l == lane).map(|(_, job)| job).collect();
@@ -49,6 +58,7 @@ pub(crate) async fn park<T>(mut incoming: UnboundedReceiver<Parked<T>>, queues: 
             next = incoming.recv() => match next {
                 Some((lane, job, delay)) => {
                     parked.insert((lane, job), delay.min(MAX_PARK));
+                    parked_now.fetch_add(1, Relaxed);
                 }
                 None => return,
             },

@@ -58,12 +58,15 @@ where
             Hands { rest: Vec::new().into_iter(), out: Vec::new(), finished: 0, keys: Vec::new() };
         // What the last batch finished is told to the queue with the next take.
         let mut holding = false;
+        // Busy from taking a batch until asking for the next.
+        let stage = self.ctx.stage_ref().clone();
         while let Some(batch) = self
             .queue
             .take(self.hint.get(), holding, std::mem::take(&mut hands.finished), &mut hands.keys)
             .await
         {
             holding = true;
+            let _busy = stage.metrics().busy_timer();
             hands.out.reserve(batch.len());
             hands.rest = batch.into_iter();
             // When the next attempt starts: refreshed after every attempt that

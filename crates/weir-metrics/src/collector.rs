@@ -42,7 +42,11 @@ const LATENCY_BOUNDS: [f64; 14] =
 pub struct Exporter {
     monitor: Monitor,
     latency: Option<Arc<Mutex<Histogram<u64>>>>,
+    samples: Option<Arc<dyn Fn() -> String + Send + Sync>>,
 }
+
+/// Where [`Exporter::samples`] serves its JSON.
+pub const SAMPLES_PATH: &str = "/weir/samples";
 
 impl fmt::Debug for Exporter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -67,7 +71,39 @@ impl Exporter {
     /// # }
     /// ```
     pub fn new(monitor: Monitor) -> Self {
-        Self { monitor, latency: None }
+        Self { monitor, latency: None, samples: None }
+    }
+
+    /// Also serves `read()`, a JSON document, at `GET /weir/samples`
+    /// ([`SAMPLES_PATH`]): the sampler's history, which `weir top` reads
+    /// to watch a pipeline in another process (`weir_view::History::to_json`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use weir_core::{Pipeline, sink};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let handle = Pipeline::from_iter(0..10u64).sink(sink::drain()).spawn()?;
+    /// let exporter = weir_metrics::Exporter::new(handle.monitor()).samples(|| "{}".to_owned());
+    /// assert_eq!(exporter.samples_json().as_deref(), Some("{}"));
+    /// # handle.join().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn samples(mut self, read: impl Fn() -> String + Send + Sync + 'static) -> Self {
+        self.samples = Some(Arc::new(read));
+        self
+    }
+
+    /// The JSON [`samples`](Self::samples) serves now, if it was given.
+    ///
+    /// # Examples
+    ///
+    /// See [`samples`](Self::samples).
+    pub fn samples_json(&self) -> Option<String> {
+        self.samples.as_ref().map(|read| read())
     }
 
     /// Also reports `histogram`, whose values are microseconds, as the

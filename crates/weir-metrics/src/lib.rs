@@ -52,7 +52,7 @@
 mod collector;
 mod server;
 
-pub use collector::Exporter;
+pub use collector::{Exporter, SAMPLES_PATH};
 pub use hdrhistogram;
 pub use server::MetricsServer;
 pub use weir_core::Monitor;

@@ -113,6 +113,17 @@ async fn accept(listener: TcpListener, exporter: Exporter) {
 fn respond(exporter: &Exporter, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     let (status, body) = match (request.method(), request.uri().path()) {
         (&Method::GET, "/metrics") => (StatusCode::OK, exporter.encode()),
+        (&Method::GET, crate::SAMPLES_PATH) => match exporter.samples_json() {
+            Some(json) => {
+                let mut response = Response::new(Full::new(Bytes::from(json)));
+                response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                return response;
+            }
+            None => (
+                StatusCode::NOT_FOUND,
+                "not found: this program serves no samples (weir top needs a sampler)\n".to_owned(),
+            ),
+        },
         (&Method::GET, _) => (StatusCode::NOT_FOUND, "not found: metrics are at /metrics\n".to_owned()),
         _ => (StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n".to_owned()),
     };

@@ -16,6 +16,7 @@ use crate::failure::Cause;
 use crate::route::FailureRoute;
 use crate::sink::{SendChunk, Sink, SinkError};
 use crate::stage::StageContext;
+use crate::timing::{Phase, ticks};
 
 /// Items sent before a flush is forced, while items keep coming ready.
 const MAX_UNFLUSHED: usize = 1024;
@@ -47,10 +48,30 @@ where
     // item (backpressure bounds stay exact).
     let mut want = 1;
     let mut ended = false;
-    while !ended && input.next_chunk(want, &mut chunk).await {
+    let timing = &metrics.timing;
+    // While watched: the marks of the items sent since the last flush.
+    let mut marks = Vec::new();
+    // Idle while it waits for its input, busy the rest of the time.
+    let switch = |phase| {
+        if timing.is_watched() {
+            timing.switch(phase, ticks());
+        }
+    };
+    loop {
+        if ended {
+            break;
+        }
+        switch(Phase::Idle);
+        if !input.next_chunk(want, &mut chunk).await {
+            break;
+        }
+        switch(Phase::Busy);
         let mut sent = 0;
         loop {
             let mut waited = false;
+            if timing.is_watched() {
+                marks.extend(chunk.iter().filter_map(|envelope| envelope.meta().born()));
+            }
             // O(1) both ways: the chunk's buffer is kept from call to call.
             let mut pending = VecDeque::from(std::mem::take(&mut chunk));
             while !pending.is_empty() {
@@ -87,6 +108,8 @@ where
                 }
             }
             chunk = Vec::from(pending);
+            // From here if the run was watched only after it started.
+            switch(Phase::Busy);
             want = if waited { 1 } else { MAX_CHUNK };
             if sent >= MAX_UNFLUSHED {
                 break;
@@ -106,12 +129,19 @@ where
         if !flush(&mut sink, &ctx, &mut acks, &mut unflushed).await {
             return true;
         }
+        if !marks.is_empty() {
+            let now = std::time::Instant::now();
+            for born in marks.drain(..) {
+                timing.record_latency(born, now);
+            }
+        }
         // A source and sink that are always ready would never give the
         // thread back: on a current-thread runtime nothing else (a Ctrl-C
         // handler, the caller's `shutdown`) would run. Tokio's budget
         // yields once this task has done its share.
         tokio::task::consume_budget().await;
     }
+    switch(Phase::Untimed);
     if let Some(route) = route {
         route.finish(&control).await;
     }

@@ -214,6 +214,39 @@ impl Monitor {
     pub fn report(&self) -> Report {
         Report::snapshot(&self.stages, self.started.elapsed(), Ending::Running)
     }
+
+    /// Starts timing every stage: from now on, reports show how each
+    /// stage spends its time (busy, idle, backpressured) and the latency
+    /// of the items it hands on ([`StageReport::timing`](crate::StageReport::timing)).
+    /// A sampler or a view calls this; it costs a few clock reads per
+    /// chunk, and nothing before it is called. Calling it again does
+    /// nothing more.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir_core::prelude::*;
+    /// use weir_core::sink;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), RunError> {
+    /// let slow = sink::from_fn(|_: u64| async {
+    ///     tokio::time::sleep(Duration::from_millis(2)).await;
+    ///     Ok::<_, std::io::Error>(())
+    /// });
+    /// let handle = Pipeline::from_iter(0..50).sink(slow).spawn()?;
+    /// handle.monitor().watch();
+    /// let report = handle.join().await?;
+    /// let sink = report.stages().last().unwrap();
+    /// assert!(sink.timing.busy >= Duration::from_millis(50)); // the sleeps
+    /// assert!(sink.timing.latency.count() > 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn watch(&self) {
+        for stage in &self.stages {
+            stage.metrics().timing.watch();
+        }
+    }
 }
 
 impl fmt::Debug for PipelineHandle {

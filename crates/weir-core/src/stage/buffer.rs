@@ -54,6 +54,10 @@ pub(crate) fn build<T: Send + 'static>(
     capacity: usize,
 ) -> ChunkStream<T> {
     let (tx, items) = mpsc::channel(capacity);
+    // Empty means nothing has arrived yet; what it holds is its in-flight.
+    ctx.metrics().waits_for_arrivals();
+    let capacity = capacity as u64;
+    ctx.metrics().gauge("queue_capacity", move || capacity);
     let mut task = JoinSet::new();
     task.spawn(
         ctx.track(
