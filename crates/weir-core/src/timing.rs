@@ -20,8 +20,8 @@
 
 use std::cell::Cell;
 use std::sync::OnceLock;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicU64, fence};
 use std::time::{Duration, Instant};
 
 /// The clock that times stages: the time-stamp counter where it is
@@ -77,6 +77,10 @@ pub(crate) struct Timing {
     /// began in the rest. A reading adds it, so that a stage stuck in one
     /// phase (a long chunk, a long wait) shows it before the stretch ends.
     open: AtomicU64,
+    /// Odd while a stretch is being switched: a reading that sees it
+    /// change reads again (a seqlock), so that a stretch that ends while
+    /// it reads is counted once, in the counters or as the open one.
+    switching: AtomicU64,
     latency: Buckets,
 }
 
@@ -141,8 +145,11 @@ impl Timing {
     /// `phase` (none for [`Phase::Untimed`]).
     #[inline]
     pub(crate) fn switch(&self, phase: Phase, now: u64) {
+        self.switching.fetch_add(1, Relaxed);
+        fence(Release);
         let open = self.open.swap(now << 2 | phase.code(), Relaxed);
         self.add(Phase::of(open), now.saturating_sub(open >> 2));
+        self.switching.fetch_add(1, Release);
     }
 
     /// Records the latency of an item that entered at `born`.
@@ -150,15 +157,31 @@ impl Timing {
         self.latency.record(now.saturating_duration_since(born));
     }
 
+    /// The counters and the open stretch, as of one moment between
+    /// switches (a few tries; a stage switching without pause is read as
+    /// it is, off by at most one stretch for this reading).
+    fn read_consistent(&self) -> ([u64; 3], u64) {
+        let mut tries = 0;
+        loop {
+            let before = self.switching.load(Acquire);
+            let counted =
+                [self.busy.load(Relaxed), self.idle.load(Relaxed), self.backpressured.load(Relaxed)];
+            let open = self.open.load(Relaxed);
+            fence(Acquire);
+            let after = self.switching.load(Relaxed);
+            tries += 1;
+            if (before == after && before.is_multiple_of(2)) || tries == 64 {
+                return (counted, open);
+            }
+            std::hint::spin_loop();
+        }
+    }
+
     pub(crate) fn read(&self) -> StageTiming {
         if !self.is_watched() {
             return StageTiming::default();
         }
-        let mut counted =
-            [self.busy.load(Relaxed), self.idle.load(Relaxed), self.backpressured.load(Relaxed)];
-        // Read after the counters: a stretch that closes in between is
-        // missed by this reading (the next one has it), never counted twice.
-        let open = self.open.load(Relaxed);
+        let (mut counted, open) = self.read_consistent();
         let index = match Phase::of(open) {
             Phase::Untimed => None,
             Phase::Busy => Some(0),

@@ -146,3 +146,44 @@ async fn a_zero_interval_or_an_empty_history_is_refused() {
     assert!(matches!(none, InvalidSampler::NothingKept), "{none}");
     handle.join().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_is_never_more_than_wholly_busy_idle_and_backpressured() {
+    // Like the ingest job: a source that works for its items, a fallible
+    // step, a fan-out, a batch and a sink that takes its time.
+    let frames = futures::stream::iter(0..200_000_u64).map(|n| {
+        let mut x = n;
+        for _ in 0..200 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+        if n.is_multiple_of(100) { Err(std::io::Error::other("bad frame")) } else { Ok(x) }
+    });
+    let slow = sink::from_fn(|batch: Vec<u64>| async move {
+        tokio::time::sleep(Duration::from_micros(50 * batch.len() as u64 / 10)).await;
+        Ok::<_, Infallible>(())
+    });
+    let handle = Pipeline::try_new("read", frames)
+        .discard_failures()
+        .try_map(
+            "decode",
+            |x: u64| if x.is_multiple_of(7) { Err(std::io::Error::other("odd")) } else { Ok(x) },
+        )
+        .discard_failures()
+        .fan_out("enrich", FanOut::workers(2), |x: u64| async move { Ok::<_, Infallible>(x + 1) })
+        .discard_failures()
+        .batch("batch", 500, Duration::from_millis(20))
+        .sink_named("store", slow)
+        .spawn()
+        .unwrap();
+    let sampling = Sampler::new().every(Duration::from_millis(100)).start(handle.monitor()).unwrap();
+    let report = handle.join().await.unwrap();
+    let history = sampling.finish(&report);
+    let snapshot = history.snapshot();
+    assert!(snapshot.samples.len() >= 3, "{} samples", snapshot.samples.len());
+    for sample in &snapshot.samples {
+        for stage in &sample.stages {
+            let sum = stage.busy + stage.idle + stage.backpressured;
+            assert!(sum <= 1.05, "{} at {:.2}: {stage:?}", stage.name, sample.at);
+        }
+    }
+}
