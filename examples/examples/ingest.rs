@@ -23,6 +23,7 @@
 //! cargo run --release --example ingest -- send --to 127.0.0.1:7878 --connections 8 --malformed 0.01
 //! cargo run --release --example ingest -- --metrics-addr 127.0.0.1:9898 # Prometheus: GET /metrics
 //! cargo run --release --example ingest -- --aggregate # also per-device per-minute aggregates
+//! cargo run --release --example ingest -- --top --report report.html # watch it live; an HTML report at the end
 //! # many processes on many hosts, sharing a Redis stream (see the README):
 //! cargo run --release --example ingest -- load --redis redis://10.0.0.5:6379/ --stream packets
 //! cargo run --release --example ingest -- --redis redis://10.0.0.5:6379/ --stream packets --group ingest --consumer host-a
@@ -50,6 +51,8 @@ use weir_packet::Packet;
 use weir_postgres::PgSink;
 use weir_redis::{RedisSink, RedisSource};
 use weir_sqlite::SqliteSink;
+use weir_view::Sampler;
+use weir_view::top::{self, Feed};
 
 /// Rows the store committed and duplicates it absorbed, read at the end.
 type Counts = Box<dyn Fn() -> (u64, u64)>;
@@ -177,6 +180,18 @@ struct RunArgs {
     /// counts, queue depths, end-to-end latency.
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<String>,
+    /// Watch the run in this terminal (weir top): the stage graph
+    /// coloured by backpressure, a table to sort (s, r), filter (/) and
+    /// scroll, sparklines, the conservation line. q leaves the view and
+    /// drains the run, as Ctrl-C does. With --metrics-addr, `weir-top
+    /// http://HOST:PORT` watches from another terminal instead.
+    #[arg(long, conflicts_with = "quiet")]
+    top: bool,
+    /// At the end, write a self-contained HTML report of the run here
+    /// (stage graph, throughput and queue depth over time, latencies,
+    /// retries and dead letters by class, conservation).
+    #[arg(long, value_name = "PATH")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -410,30 +425,78 @@ async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     // still drains, instead of killing the process.
     let mut interrupts = Interrupts::listen()?;
     let handle = runnable.spawn()?;
+    // Sampled once a second when someone watches: the view, the report,
+    // or weir-top through the metrics endpoint.
+    let sampling = (args.top || args.report.is_some() || args.metrics_addr.is_some())
+        .then(|| Sampler::new().start(handle.monitor()))
+        .transpose()?;
     let _metrics = match &args.metrics_addr {
         Some(addr) => {
-            let exporter = Exporter::new(handle.monitor()).latency_micros(tallies.latency.clone());
+            let mut exporter = Exporter::new(handle.monitor()).latency_micros(tallies.latency.clone());
+            if let Some(sampling) = &sampling {
+                let history = sampling.history();
+                exporter = exporter.samples(move || history.to_json());
+            }
             let server = exporter.serve(addr.as_str()).await?;
             eprintln!("ingest: metrics on http://{}/metrics", server.local_addr());
             Some(server)
         }
         None => None,
     };
-    let bar = progress::show(handle.monitor(), total, args.quiet);
+    let bar = progress::show(handle.monitor(), total, args.quiet || args.top);
     let signals = handle.signals();
-    tokio::spawn(async move {
-        interrupts.next().await;
-        eprintln!("ingest: stopping intake, draining in-flight packets (Ctrl-C again aborts)");
+    let stop_intake = move || {
         if let Some(closer) = &closer {
             closer.close(); // the TCP server stops accepting and reading
         }
         signals.shutdown();
+    };
+    let drain = stop_intake.clone();
+    let signals = handle.signals();
+    tokio::spawn(async move {
+        interrupts.next().await;
+        eprintln!("ingest: stopping intake, draining in-flight packets (Ctrl-C again aborts)");
+        drain();
         interrupts.next().await;
         eprintln!("ingest: aborting; packets in flight are abandoned, not acknowledged");
         signals.abort();
     });
-    let result = handle.join().await;
+    let mut view = match (&sampling, args.top) {
+        (Some(sampling), true) => {
+            Some(Box::pin(top::run(Feed::local(sampling.history()), Duration::from_millis(250))))
+        }
+        _ => None,
+    };
+    let mut joined = std::pin::pin!(handle.join());
+    let result = match &mut view {
+        Some(shown) => tokio::select! {
+            result = &mut joined => result,
+            left = shown => {
+                view = None;
+                match left {
+                    Ok(()) => eprintln!("ingest: view closed; stopping intake, draining in-flight packets"),
+                    Err(error) => eprintln!("ingest: the view failed ({error}); stopping intake, draining"),
+                }
+                stop_intake();
+                joined.await
+            }
+        },
+        None => joined.await,
+    };
     bar.abort();
+    let report = match &result {
+        Ok(report) => Some(report),
+        Err(error) => error.report(),
+    };
+    let history = report.zip(sampling).map(|(report, sampling)| sampling.finish(report));
+    if let Some(view) = view {
+        // The run ended by itself: the view shows how, until the user leaves.
+        view.await?;
+    }
+    if let (Some(path), Some(history), Some(report)) = (&args.report, &history, report) {
+        weir_view::html::write(path, "ingest", &history.snapshot(), report)?;
+        eprintln!("ingest: run report in {} (open it in a browser)", path.display());
+    }
     let (report, code) = match result {
         Ok(report) => (report, ExitCode::SUCCESS),
         Err(error) => {

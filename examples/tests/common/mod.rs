@@ -8,8 +8,18 @@ use std::process::{Command, Stdio};
 /// Builds the example `name` (in the test's profile) and returns the path
 /// of its executable.
 pub(crate) fn example_binary(name: &str) -> String {
+    built("examples", "--example", name)
+}
+
+/// Builds the binary `name` of `package` (in the test's profile) and
+/// returns the path of its executable.
+pub(crate) fn package_binary(package: &str, name: &str) -> String {
+    built(package, "--bin", name)
+}
+
+fn built(package: &str, kind: &str, name: &str) -> String {
     let mut build = Command::new(env!("CARGO"));
-    build.args(["build", "--quiet", "--package", "examples", "--example", name, "--message-format=json"]);
+    build.args(["build", "--quiet", "--package", package, kind, name, "--message-format=json"]);
     if !cfg!(debug_assertions) {
         build.arg("--release");
     }
@@ -22,7 +32,7 @@ pub(crate) fn example_binary(name: &str) -> String {
             m.contains(r#""reason":"compiler-artifact""#) && m.contains(&format!(r#""name":"{name}""#))
         })
         .find_map(|m| m.split(r#""executable":""#).nth(1)?.split('"').next())
-        .expect("the example's executable")
+        .expect("the executable")
         .to_owned()
 }
 
