@@ -232,10 +232,21 @@ fn in_a_small_terminal_the_table_scrolls_to_the_selection() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Kills the child process on drop, so that a failed test leaves no
+/// ingest process running.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn weir_top_watches_another_process_through_its_metrics_endpoint() {
     let dir = common::temp_dir("top-remote");
-    let mut child = Command::new(common::example_binary("ingest"))
+    let child = Command::new(common::example_binary("ingest"))
         .args(["--packets", "100000000", "--quiet", "--metrics-addr", "127.0.0.1:0"])
         .arg("--db")
         .arg(dir.join("ingest.db"))
@@ -245,7 +256,8 @@ fn weir_top_watches_another_process_through_its_metrics_endpoint() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawns");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut child = Killed(child);
+    let mut stderr = BufReader::new(child.0.stderr.take().expect("stderr"));
     let mut line = String::new();
     let addr = loop {
         line.clear();
@@ -272,12 +284,13 @@ fn weir_top_watches_another_process_through_its_metrics_endpoint() {
     assert!(screen.contains("EXIT=0"), "{screen}");
 
     // Leaving the view leaves the other process running.
-    assert!(child.try_wait().expect("status").is_none(), "the ingest process still runs");
-    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
+    assert!(child.0.try_wait().expect("status").is_none(), "the ingest process still runs");
+    let killed = Command::new("kill").args(["-INT", &child.0.id().to_string()]).status().expect("kill runs");
     assert!(killed.success());
-    let out = child.wait_with_output().expect("exits");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", rest.join().unwrap_or_default());
+    let status = child.0.wait().expect("exits");
+    let mut stdout = String::new();
+    child.0.stdout.take().expect("stdout").read_to_string(&mut stdout).expect("reads stdout");
+    assert!(status.success(), "{stdout}\n{}", rest.join().unwrap_or_default());
     assert!(stdout.contains(": conserved"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -11,6 +11,7 @@
 //! cargo run --release -p weir-bench -- window          # keyed windows vs a hand-written HashMap aggregation
 //! cargo run --release -p weir-bench -- redis           # RedisSource consumers vs a hand-written XREADGROUP loop
 //! cargo run --release -p weir-bench -- inline          # inline stages vs hand-written code (issue 12)
+//! cargo run --release -p weir-bench -- sampler         # the cost of a sampler (weir top, --report) on the fan-out cases
 //! ```
 
 mod adaptive;
@@ -24,6 +25,7 @@ mod postgres;
 mod procstat;
 mod redis;
 mod redis_consumer;
+mod sampler;
 mod seed;
 mod sqlite;
 mod table;
@@ -53,6 +55,8 @@ fn main() {
             redis::bench(args.iter().any(|a| a == "--quick"), fsync)
         }
         Some("inline") => inline::bench(args.iter().any(|a| a == "--quick")),
+        Some("sampler") => sampler::bench(args.iter().any(|a| a == "--quick")),
+        Some("sampler-one") => sampler::one(&args[1..]),
         Some("latency") => {
             // `latency N`: the idle-stage latency rows alone, N items each.
             let n: u64 = args.get(1).map_or(20_000, |n| n.parse().expect("items"));
@@ -97,7 +101,7 @@ fn main() {
         Some("rss-child") => memory::child(args[1].parse().expect("item count")),
         _ => {
             eprintln!(
-                "usage: weir-bench fanout [--quick] | latency [N] | sqlite [--quick] | postgres [--quick] | tcp [--quick] | window [--quick] | redis [--quick] [--fsync always|everysec|off] | inline [--quick]"
+                "usage: weir-bench fanout [--quick] | latency [N] | sqlite [--quick] | postgres [--quick] | tcp [--quick] | window [--quick] | redis [--quick] [--fsync always|everysec|off] | inline [--quick] | sampler [--quick]"
             );
             std::process::exit(2);
         }
@@ -116,6 +120,22 @@ where
     let secs = t.elapsed().as_secs_f64();
     std::hint::black_box(acc);
     items as f64 / secs
+}
+
+/// Best of `runs` runs of each of two cases, interleaved (and in turns
+/// first) so that a slow spell of the machine falls on both alike.
+fn best_pair<F: FnMut() -> f64, G: FnMut() -> f64>(runs: usize, mut f: F, mut g: G) -> (f64, f64) {
+    let (mut a, mut b) = (0.0_f64, 0.0_f64);
+    for run in 0..runs {
+        if run % 2 == 0 {
+            a = a.max(f());
+            b = b.max(g());
+        } else {
+            b = b.max(g());
+            a = a.max(f());
+        }
+    }
+    (a, b)
 }
 
 /// Best of `runs` runs, to damp the noise of a shared machine.

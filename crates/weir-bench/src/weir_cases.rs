@@ -4,10 +4,12 @@ use std::convert::Infallible;
 use std::future::{Ready, ready};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use weir::Sink;
 use weir::prelude::*;
 use weir_fanout::{FanOut, FanOutExt};
+use weir_view::Sampler;
 
 use crate::work::Work;
 
@@ -48,6 +50,19 @@ fn op(work: Work) -> impl Fn(u64) -> Ready<Result<u64, Infallible>> + Send + Syn
 
 /// Runs `items` items through a weir fan-out stage into an XOR sink.
 pub(crate) async fn fan_out(items: u64, workers: usize, cap: usize, mode: Mode, work: Work) -> u64 {
+    fan_out_sampled(items, workers, cap, mode, work, None).await
+}
+
+/// [`fan_out`], with a sampler taking a sample every `sampled` while it
+/// runs (stage timing on), as `weir top` and `--report` do.
+pub(crate) async fn fan_out_sampled(
+    items: u64,
+    workers: usize,
+    cap: usize,
+    mode: Mode,
+    work: Work,
+    sampled: Option<Duration>,
+) -> u64 {
     let sink = XorSink::default();
     let out = sink.out.clone();
     let source = Pipeline::new(futures::stream::iter(0..items));
@@ -65,8 +80,15 @@ pub(crate) async fn fan_out(items: u64, workers: usize, cap: usize, mode: Mode, 
             source.fan_out_keyed("work", config, |i: &u64| *i % 1024, op(work)).discard_failures().sink(sink)
         }
     };
-    let report = run.run().await.expect("the benchmark pipeline runs");
+    let handle = run.spawn().expect("the benchmark pipeline starts");
+    let sampling =
+        sampled.map(|every| Sampler::new().every(every).start(handle.monitor()).expect("a sampler"));
+    let report = handle.join().await.expect("the benchmark pipeline runs");
     assert!(report.is_conserved() && report.delivered() == items, "{report}");
+    if let Some(sampling) = sampling {
+        let history = sampling.finish(&report);
+        assert!(!history.snapshot().samples.is_empty(), "sampled");
+    }
     out.load(Ordering::Relaxed)
 }
 

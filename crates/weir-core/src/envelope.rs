@@ -58,6 +58,14 @@ struct Extra {
     born: Option<Instant>,
 }
 
+impl Drop for Extra {
+    fn drop(&mut self) {
+        if self.born.is_some() {
+            crate::timing::mark_gone();
+        }
+    }
+}
+
 /// The failure history of an item that failed before (a replayed dead
 /// letter): if it fails again, its new failure continues this history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,7 +121,11 @@ impl Meta {
     }
 
     pub(crate) fn mark_born(&mut self, at: Instant) {
-        self.extra.get_or_insert_with(Box::default).born = Some(at);
+        let extra = self.extra.get_or_insert_with(Box::default);
+        if extra.born.is_none() {
+            crate::timing::mark_made();
+        }
+        extra.born = Some(at);
     }
 
     fn set_history(&mut self, history: History) {
@@ -122,8 +134,8 @@ impl Meta {
 
     /// Fires the acknowledgements.
     pub fn ack(self) {
-        if let Some(extra) = self.extra {
-            extra.acks.fire();
+        if let Some(mut extra) = self.extra {
+            std::mem::take(&mut extra.acks).fire();
         }
     }
 
@@ -132,7 +144,7 @@ impl Meta {
     pub fn into_parts(self) -> (Acks, u64, Option<History>) {
         match self.extra {
             None => (Acks::none(), self.count, None),
-            Some(extra) => (extra.acks, self.count, extra.history),
+            Some(mut extra) => (std::mem::take(&mut extra.acks), self.count, extra.history.take()),
         }
     }
 
@@ -140,8 +152,8 @@ impl Meta {
     /// sink driver that acknowledges a group of items after a flush).
     #[inline]
     pub(crate) fn drain_into(self, acks: &mut Acks) -> u64 {
-        if let Some(extra) = self.extra {
-            acks.merge(extra.acks);
+        if let Some(mut extra) = self.extra {
+            acks.merge(std::mem::take(&mut extra.acks));
         }
         self.count
     }
@@ -150,14 +162,17 @@ impl Meta {
     #[inline]
     pub fn merge(&mut self, other: Meta) {
         self.count += other.count;
-        if let Some(theirs) = other.extra {
+        if let Some(mut theirs) = other.extra {
             let ours = self.extra.get_or_insert_with(Box::default);
-            ours.acks.merge(theirs.acks);
-            // A batch is as old as its oldest marked item.
-            ours.born = match (ours.born, theirs.born) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            ours.acks.merge(std::mem::take(&mut theirs.acks));
+            // A batch is as old as its oldest marked item; the other mark,
+            // if any, ends with `theirs`.
+            if let Some(b) = theirs.born
+                && ours.born.is_none_or(|a| b < a)
+            {
+                theirs.born = ours.born;
+                ours.born = Some(b);
+            }
         }
         if let Some(ours) = self.extra.as_mut() {
             ours.history = None;

@@ -67,7 +67,7 @@ pub use run::{DEFAULT_DRAIN_TIMEOUT, Monitor, PipelineHandle, PipelineStream, Ru
 pub use sink::{Sink, SinkError};
 pub use source::Source;
 pub use stage::{EnvelopeStream, FallibleStage, FallibleStream, Stage, StageContext};
-pub use timing::{BusyTimer, Latencies, StageTiming};
+pub use timing::{Job, Latencies, StageTiming, WorkClock};
 /// A future made part of a run by [`StageContext::track`] or
 /// [`RunControl::track`] (tokio-util's task tracker).
 pub use tokio_util::task::task_tracker::TrackedFuture;

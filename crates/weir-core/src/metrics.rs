@@ -112,26 +112,26 @@ fn class_index(class: ErrorClass) -> usize {
 pub type GaugeOf<'a, R> = (&'a str, fn(&R) -> u64);
 
 impl StageMetrics {
-    /// Times a stretch of the stage's work done outside its polls, while
-    /// the stage is watched ([`Monitor::watch`](crate::Monitor::watch)):
-    /// the time until the timer is dropped counts as busy. `None`, at no
-    /// cost, when nobody watches. A stage of several workers (see
-    /// [`busy_from_workers`](Self::busy_from_workers)) times each job.
+    /// A clock for one of the stage's workers to time its jobs with: while
+    /// the stage is watched ([`Monitor::watch`](crate::Monitor::watch)),
+    /// each job's time counts as busy. A stage of several workers (see
+    /// [`busy_from_workers`](Self::busy_from_workers)) gives each its own.
     ///
     /// ```
     /// use weir_core::StageMetrics;
     ///
     /// let metrics = StageMetrics::default();
-    /// let timer = metrics.busy_timer(); // nobody watches: None
-    /// assert!(timer.is_none());
+    /// let mut clock = metrics.work_clock();
+    /// let job = clock.job(); // nobody watches: None, nothing timed
+    /// assert!(job.is_none());
     /// ```
     #[inline]
-    pub fn busy_timer(&self) -> Option<crate::timing::BusyTimer<'_>> {
-        crate::timing::BusyTimer::start(&self.timing)
+    pub fn work_clock(&self) -> crate::timing::WorkClock<'_> {
+        crate::timing::WorkClock::new(&self.timing)
     }
 
     /// Says that the stage's workers time their own work with
-    /// [`busy_timer`](Self::busy_timer): its polls then count no busy
+    /// [`work_clock`](Self::work_clock): its polls then count no busy
     /// time, and its [`StageTiming::busy`](crate::StageTiming::busy) is
     /// the sum of its workers'. For a stage of concurrent workers.
     ///

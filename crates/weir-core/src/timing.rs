@@ -41,6 +41,24 @@ fn ticks_to_duration(ticks: u64) -> Duration {
     Duration::from_nanos(clock().delta_as_nanos(0, ticks))
 }
 
+/// Marked items alive in this process (in any watched pipeline): while
+/// there are none, a stage has no marks to look for in what it hands on.
+static MARKS_ALIVE: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) fn mark_made() {
+    MARKS_ALIVE.fetch_add(1, Relaxed);
+}
+
+pub(crate) fn mark_gone() {
+    MARKS_ALIVE.fetch_sub(1, Relaxed);
+}
+
+/// Whether any marked item is alive.
+#[inline]
+pub(crate) fn marks_alive() -> bool {
+    MARKS_ALIVE.load(Relaxed) != 0
+}
+
 thread_local! {
     /// Ticks spent in stages polled inside the current poll: a stage's own
     /// time is its poll's time less its input's.
@@ -143,13 +161,34 @@ impl Timing {
 
     /// Ends the open stretch at `now` (counting it) and opens one of
     /// `phase` (none for [`Phase::Untimed`]).
+    ///
+    /// One task switches a stage's stretches (its counted stream's, or the
+    /// sink's driver): plain loads and stores, no read-modify-write, except
+    /// for the busy time a fan-out's workers add beside it.
     #[inline]
     pub(crate) fn switch(&self, phase: Phase, now: u64) {
-        self.switching.fetch_add(1, Relaxed);
+        self.switch_across(now, phase, now);
+    }
+
+    /// Ends the open stretch at `close`, and opens one of `phase` at
+    /// `open` (what lies between is counted by the caller: a poll).
+    #[inline]
+    pub(crate) fn switch_across(&self, close: u64, phase: Phase, open: u64) {
+        let seq = self.switching.load(Relaxed);
+        self.switching.store(seq.wrapping_add(1), Relaxed);
         fence(Release);
-        let open = self.open.swap(now << 2 | phase.code(), Relaxed);
-        self.add(Phase::of(open), now.saturating_sub(open >> 2));
-        self.switching.fetch_add(1, Release);
+        let was = self.open.load(Relaxed);
+        self.open.store(open << 2 | phase.code(), Relaxed);
+        let ticks = close.saturating_sub(was >> 2);
+        match Phase::of(was) {
+            Phase::Untimed => {}
+            Phase::Busy => self.add(Phase::Busy, ticks),
+            Phase::Idle => self.idle.store(self.idle.load(Relaxed) + ticks, Relaxed),
+            Phase::Backpressured => {
+                self.backpressured.store(self.backpressured.load(Relaxed) + ticks, Relaxed);
+            }
+        }
+        self.switching.store(seq.wrapping_add(2), Release);
     }
 
     /// Records the latency of an item that entered at `born`.
@@ -209,11 +248,12 @@ pub(crate) struct Entered {
 }
 
 impl Clocked {
-    /// Closes the time since the last poll and starts timing this one.
+    /// Starts timing a poll. (The stretch before it is closed when the
+    /// poll ends, in one switch: a reading taken during a poll counts the
+    /// poll so far in the stretch before it, until the poll ends.)
     #[inline]
-    pub(crate) fn enter(&mut self, timing: &Timing) -> Entered {
+    pub(crate) fn enter(&mut self) -> Entered {
         let start = ticks();
-        timing.switch(Phase::Untimed, start);
         let outer = NESTED.replace(0);
         INPUT_PENDING.set(false);
         Entered { start, outer }
@@ -246,7 +286,7 @@ impl Clocked {
             None if source || input_pending || timing.waits_for_arrivals.load(Relaxed) => Phase::Idle,
             None => Phase::Busy,
         };
-        timing.switch(phase, end);
+        timing.switch_across(entered.start, phase, end);
         let mark = source && ready == Some(true) && clock().delta_as_nanos(self.last_mark, end) >= 1_000_000;
         if mark {
             self.last_mark = end;
@@ -255,23 +295,60 @@ impl Clocked {
     }
 }
 
-/// Times a stretch of a stage's work from outside its polls (a sink's
-/// send and flush, a worker's job): busy from `start` until dropped.
+/// Times the jobs of one worker of a stage (a fan-out's worker): while
+/// the stage is watched, each [`job`](Self::job)'s time counts as the
+/// stage's busy time. The worker keeps its clock and publishes what it
+/// timed once a millisecond of it has gathered, and when the clock is
+/// dropped, so that workers do not contend on the stage's counter for
+/// every job. Made by [`StageMetrics::work_clock`](crate::StageMetrics::work_clock).
 #[derive(Debug)]
-pub struct BusyTimer<'a> {
+pub struct WorkClock<'a> {
     timing: &'a Timing,
+    /// Ticks timed and not yet published.
+    pending: u64,
+    /// When the clock last published.
+    published: u64,
+}
+
+/// One job of a [`WorkClock`]: busy until dropped.
+#[derive(Debug)]
+pub struct Job<'c, 'a> {
+    clock: &'c mut WorkClock<'a>,
     start: u64,
 }
 
-impl<'a> BusyTimer<'a> {
-    pub(crate) fn start(timing: &'a Timing) -> Option<Self> {
-        timing.is_watched().then(|| Self { timing, start: ticks() })
+impl<'a> WorkClock<'a> {
+    pub(crate) fn new(timing: &'a Timing) -> Self {
+        Self { timing, pending: 0, published: 0 }
+    }
+
+    /// Starts timing a job, until the returned guard is dropped; `None`,
+    /// at the cost of one load, while nobody watches the stage.
+    #[inline]
+    pub fn job(&mut self) -> Option<Job<'_, 'a>> {
+        self.timing.is_watched().then(|| Job { start: ticks(), clock: self })
+    }
+
+    fn publish(&mut self) {
+        self.timing.add(Phase::Busy, std::mem::take(&mut self.pending));
     }
 }
 
-impl Drop for BusyTimer<'_> {
+impl Drop for Job<'_, '_> {
     fn drop(&mut self) {
-        self.timing.add(Phase::Busy, ticks().saturating_sub(self.start));
+        let now = ticks();
+        let clock = &mut *self.clock;
+        clock.pending += now.saturating_sub(self.start);
+        if self::clock().delta_as_nanos(clock.published, now) >= 1_000_000 {
+            clock.published = now;
+            clock.publish();
+        }
+    }
+}
+
+impl Drop for WorkClock<'_> {
+    fn drop(&mut self) {
+        self.publish();
     }
 }
 

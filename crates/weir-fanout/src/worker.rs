@@ -60,13 +60,14 @@ where
         let mut holding = false;
         // Busy from taking a batch until asking for the next.
         let stage = self.ctx.stage_ref().clone();
+        let mut clock = stage.metrics().work_clock();
         while let Some(batch) = self
             .queue
             .take(self.hint.get(), holding, std::mem::take(&mut hands.finished), &mut hands.keys)
             .await
         {
             holding = true;
-            let _busy = stage.metrics().busy_timer();
+            let _busy = clock.job();
             hands.out.reserve(batch.len());
             hands.rest = batch.into_iter();
             // When the next attempt starts: refreshed after every attempt that

@@ -176,6 +176,31 @@ pub mod prelude {
     pub use weir_retry::{Jitter, RetryBudget, RetryExt, RetryPolicy, RetrySinkExt, TimeoutExt};
 }
 
+/// Watching a run: a sampler, `weir top` in the terminal and the HTML run
+/// report (`weir-view`; feature `view`).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use weir::prelude::*;
+/// use weir::sink;
+/// use weir::view::Sampler;
+/// use weir::view::top::{self, Feed};
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let handle = Pipeline::from_iter(0..u64::MAX).map("double", |x| x * 2).sink(sink::drain()).spawn()?;
+/// let sampling = Sampler::new().start(handle.monitor())?;
+/// top::run(Feed::local(sampling.history()), Duration::from_millis(250)).await?;
+/// let report = handle.shutdown().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "view")]
+#[cfg_attr(docsrs, doc(cfg(feature = "view")))]
+pub mod view {
+    pub use weir_view::*;
+}
+
 /// The README's example, compiled and run as a doctest.
 #[doc = include_str!("../../../README.md")]
 #[cfg(doctest)]

@@ -69,7 +69,7 @@ where
         let mut sent = 0;
         loop {
             let mut waited = false;
-            if timing.is_watched() {
+            if timing.is_watched() && crate::timing::marks_alive() {
                 marks.extend(chunk.iter().filter_map(|envelope| envelope.meta().born()));
             }
             // O(1) both ways: the chunk's buffer is kept from call to call.
@@ -108,14 +108,15 @@ where
                 }
             }
             chunk = Vec::from(pending);
-            // From here if the run was watched only after it started.
-            switch(Phase::Busy);
             want = if waited { 1 } else { MAX_CHUNK };
             if sent >= MAX_UNFLUSHED {
                 break;
             }
             match input.ready_chunk(want.min(MAX_UNFLUSHED - sent), &mut chunk) {
-                Some(true) => {}
+                // Counted as it goes through a long stretch of sends before
+                // a flush (from here if the run was watched only after it
+                // started), so that a sampler sees it.
+                Some(true) => switch(Phase::Busy),
                 Some(false) => {
                     ended = true;
                     break;

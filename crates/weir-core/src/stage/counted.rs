@@ -99,7 +99,7 @@ where
         let _entered = this.span.enter();
         let before = out.len();
         let timing = &this.stage.metrics().timing;
-        let watched = timing.is_watched().then(|| this.clocked.enter(timing));
+        let watched = timing.is_watched().then(|| this.clocked.enter());
         // A stage that panics halfway through a chunk has handed on the
         // items before the panic: they are counted where they are.
         let polled = catch_unwind(AssertUnwindSafe(|| this.chunks.poll_chunk(cx, want, out)));
@@ -125,6 +125,9 @@ where
 fn record_latencies<P: Passing>(timing: &Timing, handed: &mut [P], mark: bool) {
     if mark && let Some(first) = handed.first_mut() {
         first.mark_born(Instant::now());
+        return;
+    }
+    if !crate::timing::marks_alive() {
         return;
     }
     let mut now = None;

@@ -76,7 +76,12 @@ pub fn render(title: &str, snapshot: &Snapshot, report: &Report) -> String {
 /// # Ok(())
 /// # }
 /// ```
-pub fn write(path: &Path, title: &str, snapshot: &Snapshot, report: &Report) -> std::io::Result<()> {
+pub fn write(
+    path: impl AsRef<Path>,
+    title: &str,
+    snapshot: &Snapshot,
+    report: &Report,
+) -> std::io::Result<()> {
     std::fs::write(path, render(title, snapshot, report))
 }
 
