@@ -188,8 +188,8 @@ struct RunArgs {
     #[arg(long, conflicts_with = "quiet")]
     top: bool,
     /// At the end, write a self-contained HTML report of the run here
-    /// (stage graph, throughput and queue depth over time, latencies,
-    /// retries and dead letters by class, conservation).
+    /// (stage graph, throughput and queue depth over time for the last
+    /// hour, latencies, retries and dead letters by class, conservation).
     #[arg(long, value_name = "PATH")]
     report: Option<PathBuf>,
 }
@@ -427,8 +427,10 @@ async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let handle = runnable.spawn()?;
     // Sampled once a second when someone watches: the view, the report,
     // or weir-top through the metrics endpoint.
+    // A report keeps the last hour of samples, a view the last five minutes.
+    let keep = if args.report.is_some() { 3600 } else { 300 };
     let sampling = (args.top || args.report.is_some() || args.metrics_addr.is_some())
-        .then(|| Sampler::new().start(handle.monitor()))
+        .then(|| Sampler::new().keep(keep).start(handle.monitor()))
         .transpose()?;
     let _metrics = match &args.metrics_addr {
         Some(addr) => {
@@ -493,9 +495,15 @@ async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         // The run ended by itself: the view shows how, until the user leaves.
         view.await?;
     }
+    let mut report_failed = false;
     if let (Some(path), Some(history), Some(report)) = (&args.report, &history, report) {
-        weir_view::html::write(path, "ingest", &history.snapshot(), report)?;
-        eprintln!("ingest: run report in {} (open it in a browser)", path.display());
+        match weir_view::html::write(path, "ingest", &history.snapshot(), report) {
+            Ok(()) => eprintln!("ingest: run report in {} (open it in a browser)", path.display()),
+            Err(error) => {
+                eprintln!("ingest: cannot write the run report to {}: {error}", path.display());
+                report_failed = true;
+            }
+        }
     }
     let (report, code) = match result {
         Ok(report) => (report, ExitCode::SUCCESS),
@@ -537,7 +545,7 @@ async fn ingest(args: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             c.reconnects()
         );
     }
-    Ok(code)
+    Ok(if report_failed { ExitCode::FAILURE } else { code })
 }
 
 /// The store: `sink` behind the breaker (if any), behind the retries.

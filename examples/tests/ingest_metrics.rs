@@ -3,9 +3,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// `GET /metrics` over HTTP/1.1, by hand; returns the status line and body.
@@ -33,31 +33,7 @@ fn metrics_are_scraped_while_the_job_runs() {
     let dir = std::env::temp_dir().join(format!("weir-ingest-metrics-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let mut child = Command::new(common::example_binary("ingest"))
-        .args(["--packets", "50000000", "--quiet", "--metrics-addr", "127.0.0.1:0"])
-        .arg("--db")
-        .arg(dir.join("ingest.db"))
-        .arg("--dead-letters")
-        .arg(dir.join("dead.jsonl"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawns");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(stderr.read_line(&mut line).expect("reads stderr") > 0, "no metrics address printed");
-        if let Some(rest) = line.trim().strip_prefix("ingest: metrics on http://") {
-            break rest.strip_suffix("/metrics").expect("…/metrics").to_owned();
-        }
-    };
-    // Keep reading stderr so the child never blocks on it.
-    let rest = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
+    let (child, addr, rest) = common::ingest_with_metrics(&dir, 50_000_000);
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let taken = loop {

@@ -47,7 +47,8 @@ fn the_run_report_renders_in_a_browser_with_every_stage() {
     let dir = common::temp_dir("report");
     let report = dir.join("report.html");
     let out = Command::new(common::example_binary("ingest"))
-        .args(["--packets", "300000", "--malformed", "0.01", "--quiet"])
+        // Long enough for several samples (a second each), to draw charts.
+        .args(["--packets", "600000", "--malformed", "0.01", "--quiet"])
         .arg("--db")
         .arg(dir.join("ingest.db"))
         .arg("--dead-letters")
@@ -78,6 +79,8 @@ fn the_run_report_renders_in_a_browser_with_every_stage() {
 
     let dom = chromium(&profile, &report, &["--dump-dom".into()]);
     assert!(dom.contains("<svg"), "the browser rendered the inline SVG");
+    assert!(!dom.contains("not enough samples"), "the run was sampled often enough to chart");
+    assert!(dom.contains("<polyline"), "the charts over time have their lines");
     for stage in STAGES {
         assert!(dom.contains(&format!(">{stage}<")), "the rendered page names {stage}");
     }

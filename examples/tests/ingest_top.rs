@@ -6,9 +6,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const STAGES: [&str; 7] = ["source", "read", "decode", "validate", "enrich", "batch", "store"];
@@ -41,6 +41,11 @@ impl Pane {
     /// The screen as text.
     fn screen(&self) -> String {
         self.tmux(&["capture-pane", "-p", "-t", "main"])
+    }
+
+    /// The screen with its colours, as terminal escape sequences.
+    fn coloured_screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-e", "-t", "main"])
     }
 
     /// Sends keys, by tmux's names (`Down`, `End`, `Enter`) or as text.
@@ -117,6 +122,21 @@ fn items_in_per_sec(screen: &str) -> Vec<f64> {
         .collect()
 }
 
+/// The colour (the last escape sequence) in which the table row of stage
+/// `name` writes its name.
+fn colour_of(coloured: &str, name: &str) -> String {
+    let row = coloured
+        .lines()
+        .skip_while(|l| !(l.contains("stage") && l.contains("in/s")))
+        // The name right after its colour's escape sequence (…m).
+        .find(|l| l.contains(&format!("m{name} ")))
+        .unwrap_or_default();
+    let at = row.find(&format!("m{name} ")).map_or(0, |m| m + 1);
+    let Some(start) = row[..at].rfind("\x1b[") else { return String::new() };
+    let end = row[start..].find('m').map_or(at, |m| start + m + 1);
+    row[start..end].to_owned()
+}
+
 /// The table's header line (which carries the sort arrow).
 fn header(screen: &str) -> &str {
     screen.lines().find(|l| l.contains("stage") && l.contains("in/s")).unwrap_or_default()
@@ -164,6 +184,11 @@ fn ingest_top_shows_the_run_sorts_filters_scrolls_and_leaving_it_drains_and_writ
     assert_eq!(selected.as_deref(), Some("source"));
     assert!(screen.contains("source: out/s"), "the sparklines follow the selection:\n{screen}");
     assert!(screen.contains("q quit"), "the keys are on screen:\n{screen}");
+    // Coloured by backpressure: `read`, held back by the store most of the
+    // time, is not in the colour of the store, which nothing holds back.
+    let coloured = pane.coloured_screen();
+    let (read, store) = (colour_of(&coloured, "read"), colour_of(&coloured, "store"));
+    assert!(!read.is_empty() && read != store, "read {read:?}, store {store:?}:\n{coloured}");
 
     // Sort: `s` moves to the next column (in/s), `r` reverses it.
     assert!(header(&screen).contains("stage▲"), "{screen}");
@@ -246,31 +271,8 @@ impl Drop for Killed {
 #[test]
 fn weir_top_watches_another_process_through_its_metrics_endpoint() {
     let dir = common::temp_dir("top-remote");
-    let child = Command::new(common::example_binary("ingest"))
-        .args(["--packets", "100000000", "--quiet", "--metrics-addr", "127.0.0.1:0"])
-        .arg("--db")
-        .arg(dir.join("ingest.db"))
-        .arg("--dead-letters")
-        .arg(dir.join("dead.jsonl"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawns");
+    let (child, addr, rest) = common::ingest_with_metrics(&dir, 100_000_000);
     let mut child = Killed(child);
-    let mut stderr = BufReader::new(child.0.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(stderr.read_line(&mut line).expect("reads stderr") > 0, "no metrics address printed");
-        if let Some(rest) = line.trim().strip_prefix("ingest: metrics on http://") {
-            break rest.strip_suffix("/metrics").expect("…/metrics").to_owned();
-        }
-    };
-    let rest = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
 
     let top = common::package_binary("weir-view", "weir-top");
     let pane = Pane::start("top-remote", 160, 50, &format!("{top} http://{addr}; echo EXIT=$?; sleep 600"));

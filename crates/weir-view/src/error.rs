@@ -26,6 +26,14 @@ pub enum InvalidSampler {
 }
 
 /// Why `weir top` could not read a pipeline in another process.
+///
+/// ```
+/// use weir_view::AttachError;
+/// use weir_view::top::Feed;
+///
+/// let refused = Feed::remote("ftp://10.0.0.5:9898");
+/// assert!(matches!(refused, Err(AttachError::BadAddress(_))));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AttachError {

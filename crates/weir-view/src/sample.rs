@@ -63,6 +63,9 @@ pub struct StageSample {
     pub retries_parked: Option<u64>,
     /// Items inside the stage now.
     pub in_flight: u64,
+    /// Operations running now under the stage's concurrency [`limit`](Self::limit)
+    /// (an adaptive limit's gauge; else, for a fan-out, its items inside).
+    pub running: Option<u64>,
     /// The stage's concurrency: its adaptive limit, or its workers.
     pub limit: Option<u64>,
     /// Items in the stage's queue now (a buffer or a fan-out: what it
@@ -115,6 +118,10 @@ pub struct Conservation {
 
 impl Conservation {
     /// Reads it off a report.
+    ///
+    /// # Examples
+    ///
+    /// See [`Conservation`].
     pub fn of(report: &Report) -> Self {
         Self {
             source_items: report.source_items(),
@@ -131,6 +138,10 @@ impl Conservation {
     }
 
     /// Whether every source item is accounted for.
+    ///
+    /// # Examples
+    ///
+    /// See [`Conservation`].
     pub fn holds(&self) -> bool {
         self.conserved
     }
@@ -163,6 +174,12 @@ impl Sample {
     pub fn between(earlier: Option<&Report>, now: &Report) -> Self {
         let at = now.wall_time().as_secs_f64();
         let interval = earlier.map_or(at, |e| at - e.wall_time().as_secs_f64()).max(1e-9);
+        Self::over(earlier, now, at, interval)
+    }
+
+    /// [`between`](Self::between), at `at` s since the run started, over
+    /// `interval` s (measured by the caller).
+    pub(crate) fn over(earlier: Option<&Report>, now: &Report, at: f64, interval: f64) -> Self {
         let stages = now
             .stages()
             .iter()
@@ -175,6 +192,10 @@ impl Sample {
     }
 
     /// The stage called `name`.
+    ///
+    /// # Examples
+    ///
+    /// See [`Sample`].
     pub fn stage(&self, name: &str) -> Option<&StageSample> {
         self.stages.iter().find(|s| s.name == name)
     }
@@ -185,7 +206,8 @@ impl StageSample {
         let rate = |now: u64, before: u64| now.saturating_sub(before) as f64 / interval;
         let out = |s: &StageReport| if s.kind == StageKind::Sink { s.delivered } else { s.emitted };
         let limit = now.gauge("concurrency_limit").or_else(|| now.gauge("workers"));
-        let workers = limit.unwrap_or(1).max(1) as f64;
+        // Busy time is the sum of every worker's (each times its jobs).
+        let workers = now.gauge("workers").unwrap_or(1).max(1) as f64;
         let (timing, earlier) = (&now.timing, before.map(|b| &b.timing));
         let part = |now: std::time::Duration, before: Option<std::time::Duration>, workers: f64| {
             let spent = now.saturating_sub(before.unwrap_or_default()).as_secs_f64();
@@ -213,6 +235,7 @@ impl StageSample {
             retries: now.retries,
             retries_parked: now.gauge("retries_parked"),
             in_flight: now.in_flight,
+            running: now.gauge("concurrency_in_flight").or_else(|| limit.map(|_| now.in_flight)),
             limit,
             queue: now.gauge("queue_capacity").map(|capacity| (now.in_flight, capacity)),
             breaker: now.gauge("breaker_state").map(|code| {
@@ -232,6 +255,10 @@ impl StageSample {
     }
 
     /// Items that failed here and were stored as dead letters.
+    ///
+    /// # Examples
+    ///
+    /// See [`StageSample`].
     pub fn dead_letters(&self) -> u64 {
         self.dead_lettered.iter().sum()
     }

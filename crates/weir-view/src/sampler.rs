@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
 use tokio_util::task::AbortOnDropHandle;
 use weir_core::{Monitor, Report};
 
@@ -53,17 +54,29 @@ impl Default for Sampler {
 
 impl Sampler {
     /// Once a second, the last 300 samples (five minutes).
+    ///
+    /// # Examples
+    ///
+    /// See [`Sampler`].
     pub fn new() -> Self {
         Self { every: Duration::from_secs(1), keep: 300 }
     }
 
     /// How often it samples.
+    ///
+    /// # Examples
+    ///
+    /// See [`Sampler`].
     pub fn every(mut self, every: Duration) -> Self {
         self.every = every;
         self
     }
 
     /// How many samples it keeps.
+    ///
+    /// # Examples
+    ///
+    /// See [`Sampler`].
     pub fn keep(mut self, keep: usize) -> Self {
         self.keep = keep;
         self
@@ -80,6 +93,10 @@ impl Sampler {
     /// # Panics
     ///
     /// Outside a tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// See [`Sampler`].
     pub fn start(self, monitor: Monitor) -> Result<Sampling, InvalidSampler> {
         if self.every.is_zero() {
             return Err(InvalidSampler::ZeroInterval);
@@ -89,26 +106,24 @@ impl Sampler {
         }
         monitor.watch();
         let history = History::new(self.keep);
-        let last = std::sync::Arc::new(std::sync::Mutex::new(None::<Report>));
+        let last = Last::default();
         let task = tokio::spawn(sample(monitor, self.every, history.clone(), last.clone()));
         Ok(Sampling { history, last, task: AbortOnDropHandle::new(task) })
     }
 }
 
-async fn sample(
-    monitor: Monitor,
-    every: Duration,
-    history: History,
-    last: std::sync::Arc<std::sync::Mutex<Option<Report>>>,
-) {
+/// The report the last sample was taken from, and when.
+type Last = std::sync::Arc<std::sync::Mutex<Option<(Report, Instant)>>>;
+
+async fn sample(monitor: Monitor, every: Duration, history: History, last: Last) {
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
         let report = monitor.report();
         let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
-        history.push(Sample::between(last.as_ref(), &report));
-        *last = Some(report);
+        history.push(Sample::between(last.as_ref().map(|(r, _)| r), &report));
+        *last = Some((report, Instant::now()));
     }
 }
 
@@ -116,24 +131,41 @@ async fn sample(
 #[derive(Debug)]
 pub struct Sampling {
     history: History,
-    last: std::sync::Arc<std::sync::Mutex<Option<Report>>>,
+    last: Last,
     task: AbortOnDropHandle<()>,
 }
 
 impl Sampling {
     /// The history it fills (shared: it goes on filling).
+    ///
+    /// # Examples
+    ///
+    /// See [`Sampling`].
     pub fn history(&self) -> History {
         self.history.clone()
     }
 
     /// Stops sampling and records a last sample from the run's final
     /// `report`, with how the run ended; returns the history.
+    ///
+    /// # Examples
+    ///
+    /// See [`Sampling`].
     pub fn finish(self, report: &Report) -> History {
         self.task.abort();
         // Held across the last push and the end, so that a sample being
         // taken right now lands before the last one or not at all.
         let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        self.history.push(Sample::between(last.as_ref(), report));
+        // The final report's clock starts a little before the live ones:
+        // the last interval is measured here, from the last sample on.
+        let sample = match last.as_ref() {
+            Some((earlier, taken)) => {
+                let interval = taken.elapsed().as_secs_f64().max(1e-3);
+                Sample::over(Some(earlier), report, earlier.wall_time().as_secs_f64() + interval, interval)
+            }
+            None => Sample::between(None, report),
+        };
+        self.history.push(sample);
         self.history.end(format!("{:?}", report.ending()));
         drop(last);
         self.history

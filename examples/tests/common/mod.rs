@@ -121,3 +121,48 @@ pub(crate) fn pg_rows(url: &str) -> u64 {
         }
     })
 }
+
+/// Starts the ingest program on `packets` generated packets, quiet, with
+/// its database and dead letters in `dir` and metrics on a free port;
+/// returns it (stdout and stderr piped), the address it serves metrics on
+/// and the thread that reads the rest of its stderr.
+pub(crate) fn ingest_with_metrics(
+    dir: &std::path::Path,
+    packets: u64,
+) -> (std::process::Child, String, std::thread::JoinHandle<String>) {
+    let mut child = Command::new(example_binary("ingest"))
+        .args(["--packets", &packets.to_string(), "--quiet", "--metrics-addr", "127.0.0.1:0"])
+        .arg("--db")
+        .arg(dir.join("ingest.db"))
+        .arg("--dead-letters")
+        .arg(dir.join("dead.jsonl"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let (addr, rest) = metrics_address(&mut child);
+    (child, addr, rest)
+}
+
+/// Reads, from the stderr of an ingest process started with
+/// `--metrics-addr`, the address it serves on (HOST:PORT), then keeps
+/// reading its stderr on a thread so that it never blocks on it; returns
+/// the address and that thread, which returns the rest of stderr.
+fn metrics_address(child: &mut std::process::Child) -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, Read};
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr piped"));
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).expect("reads stderr") > 0, "no metrics address printed");
+        if let Some(rest) = line.trim().strip_prefix("ingest: metrics on http://") {
+            break rest.strip_suffix("/metrics").expect("…/metrics").to_owned();
+        }
+    };
+    let rest = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    (addr, rest)
+}

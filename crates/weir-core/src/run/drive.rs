@@ -112,7 +112,14 @@ where
             if sent >= MAX_UNFLUSHED {
                 break;
             }
-            match input.ready_chunk(want.min(MAX_UNFLUSHED - sent), &mut chunk) {
+            // What the input's stages spend making the chunk is theirs:
+            // the sink waits for it (idle), as it does in `next_chunk`.
+            crate::timing::nested_start();
+            let ready = input.ready_chunk(want.min(MAX_UNFLUSHED - sent), &mut chunk);
+            if timing.is_watched() {
+                timing.busy_to_idle(crate::timing::nested_taken());
+            }
+            match ready {
                 // Counted as it goes through a long stretch of sends before
                 // a flush (from here if the run was watched only after it
                 // started), so that a sampler sees it.

@@ -93,7 +93,7 @@ fn share(time: std::time::Duration, wall: f64, workers: u64) -> f64 {
 fn stage_box(out: &mut String, index: usize, stage: &StageReport, wall: f64) -> fmt::Result {
     let (x, y) = corner(index);
     let timing = &stage.timing;
-    let workers = stage.gauge("concurrency_limit").or_else(|| stage.gauge("workers")).unwrap_or(1);
+    let workers = stage.gauge("workers").unwrap_or(1);
     let busy = share(timing.busy, wall, workers);
     let backpressured = share(timing.backpressured, wall, 1);
     let timed = !(timing.busy + timing.idle + timing.backpressured).is_zero();

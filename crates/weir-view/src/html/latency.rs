@@ -11,7 +11,7 @@ use super::{style, svg};
 use crate::Snapshot;
 
 /// The percentiles in the table: their heading and quantile.
-const PERCENTILES: [(&str, f64); 4] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9 (≈ max)", 0.999)];
+const PERCENTILES: [(&str, f64); 4] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999)];
 
 /// Writes the section of latencies.
 pub(crate) fn section(out: &mut String, snapshot: &Snapshot, report: &Report) -> fmt::Result {

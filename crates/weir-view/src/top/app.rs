@@ -6,11 +6,12 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use crate::sample::{Sample, StageSample};
 
 /// The table's columns, in order; the sort keys.
-pub(crate) const COLUMNS: [&str; 13] = [
+pub(crate) const COLUMNS: [&str; 14] = [
     "stage",
     "in/s",
     "out/s",
     "in flight",
+    "running",
     "queue",
     "busy",
     "backpr.",
@@ -110,15 +111,16 @@ fn sort_key(s: &StageSample, column: usize) -> f64 {
         1 => s.in_per_sec,
         2 => s.out_per_sec,
         3 => s.in_flight as f64,
-        4 => opt(s.queue.map(|(depth, _)| depth as f64)),
-        5 => s.busy,
-        6 => s.backpressured,
-        7 => opt(s.p50_ms),
-        8 => opt(s.p99_ms),
-        9 => s.failed as f64,
-        10 => s.dead_letters() as f64,
-        11 => s.retries as f64,
-        12 => opt(s.retries_parked.map(|p| p as f64)),
+        4 => opt(s.running.map(|r| r as f64)),
+        5 => opt(s.queue.map(|(depth, _)| depth as f64)),
+        6 => s.busy,
+        7 => s.backpressured,
+        8 => opt(s.p50_ms),
+        9 => opt(s.p99_ms),
+        10 => s.failed as f64,
+        11 => s.dead_letters() as f64,
+        12 => s.retries as f64,
+        13 => opt(s.retries_parked.map(|p| p as f64)),
         _ => 0.0,
     }
 }

@@ -122,9 +122,9 @@ fn draw_table(frame: &mut Frame<'_>, area: Rect, app: &App, rows: &[&StageSample
     let body = rows.iter().map(|s| {
         let ms = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.2}"));
         let opt = |v: Option<u64>| v.map_or_else(|| "–".to_owned(), |v| v.to_string());
-        let in_flight = match s.limit {
-            Some(limit) => format!("{}/{limit}", s.in_flight),
-            None => s.in_flight.to_string(),
+        let running = match (s.running, s.limit) {
+            (Some(running), Some(limit)) => format!("{running}/{limit}"),
+            _ => "–".to_owned(),
         };
         let queue = s.queue.map_or_else(|| "–".to_owned(), |(depth, capacity)| format!("{depth}/{capacity}"));
         let name = match &s.breaker {
@@ -135,7 +135,8 @@ fn draw_table(frame: &mut Frame<'_>, area: Rect, app: &App, rows: &[&StageSample
             Cell::from(name).style(Style::new().fg(pressure_colour(s.backpressured))),
             Cell::from(rate(s.in_per_sec)),
             Cell::from(rate(s.out_per_sec)),
-            Cell::from(in_flight),
+            Cell::from(s.in_flight.to_string()),
+            Cell::from(running),
             Cell::from(queue),
             Cell::from(percent(s.busy)),
             Cell::from(percent(s.backpressured)),

@@ -53,6 +53,10 @@ enum Source {
 
 impl Feed {
     /// A pipeline in this process, through its sampler's history.
+    ///
+    /// # Examples
+    ///
+    /// See [`Feed`].
     pub fn local(history: History) -> Self {
         Self(Source::Local(history))
     }
@@ -63,6 +67,10 @@ impl Feed {
     /// # Errors
     ///
     /// [`AttachError::BadAddress`] when `url` is not of that form.
+    ///
+    /// # Examples
+    ///
+    /// See [`Feed`].
     pub fn remote(url: &str) -> Result<Self, AttachError> {
         Remote::parse(url).map(|remote| Self(Source::Remote(remote)))
     }

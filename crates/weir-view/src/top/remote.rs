@@ -11,6 +11,9 @@ use tokio::net::TcpStream;
 use crate::error::AttachError;
 use crate::history::Snapshot;
 
+/// How long one read may take.
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Where weir-metrics serves the sampler's history.
 const SAMPLES_PATH: &str = "/weir/samples";
 
@@ -43,8 +46,19 @@ impl Remote {
         format!("http://{}{}", self.authority, self.path)
     }
 
-    /// One GET of the samples.
+    /// One GET of the samples, given up after [`TIMEOUT`]: a stalled
+    /// endpoint must not freeze the view.
     pub(crate) async fn read(&self) -> Result<Snapshot, AttachError> {
+        match tokio::time::timeout(TIMEOUT, self.get()).await {
+            Ok(read) => read,
+            Err(_) => Err(AttachError::Http {
+                url: self.url(),
+                source: format!("no answer within {} s", TIMEOUT.as_secs()).into(),
+            }),
+        }
+    }
+
+    async fn get(&self) -> Result<Snapshot, AttachError> {
         let http =
             |source: Box<dyn std::error::Error + Send + Sync>| AttachError::Http { url: self.url(), source };
         let stream = TcpStream::connect(&self.authority).await.map_err(|e| http(e.into()))?;
