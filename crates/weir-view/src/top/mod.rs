@@ -124,8 +124,9 @@ impl Feed {
 
 /// Runs the view on this terminal until the user leaves it (`q`, Esc
 /// or Ctrl-C), redrawing every `refresh` and on every key; the terminal
-/// is restored on the way out, a panic included. Leaving does not stop
-/// the pipeline: the caller decides (the ingest program drains it).
+/// is restored on the way out, a panic or a dropped future included.
+/// Leaving does not stop the pipeline: the caller decides (the ingest
+/// program drains it).
 ///
 /// # Errors
 ///
@@ -151,9 +152,21 @@ impl Feed {
 /// ```
 pub async fn run(feed: Feed, refresh: Duration) -> io::Result<()> {
     let mut terminal = ratatui::try_init()?;
+    let restore = Restore;
     let outcome = show(&mut terminal, feed, refresh).await;
+    std::mem::forget(restore);
     ratatui::try_restore()?;
     outcome
+}
+
+/// Restores the terminal if the view's future is dropped before it ends
+/// (a `select!` that took another branch): raw mode must not outlive it.
+struct Restore;
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let _ = ratatui::try_restore();
+    }
 }
 
 async fn show(terminal: &mut ratatui::DefaultTerminal, feed: Feed, refresh: Duration) -> io::Result<()> {
