@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-const STAGES: [&str; 7] = ["source", "read", "decode", "validate", "enrich", "batch", "store"];
+use common::INGEST_STAGES as STAGES;
 
 /// Runs headless Chromium on `page` with `args` (a screenshot, a DOM dump);
 /// returns its standard output.

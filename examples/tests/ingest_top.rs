@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const STAGES: [&str; 7] = ["source", "read", "decode", "validate", "enrich", "batch", "store"];
+use common::INGEST_STAGES as STAGES;
 
 /// A tmux server of its own (so that tests never share one), with one
 /// session running `command` in a `width` x `height` pane; killed on drop.

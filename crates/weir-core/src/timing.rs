@@ -41,6 +41,12 @@ fn ticks_to_duration(ticks: u64) -> Duration {
     Duration::from_nanos(clock().delta_as_nanos(0, ticks))
 }
 
+/// Whether a millisecond has passed from `since` to `now` (ticks).
+#[inline]
+fn a_millisecond(since: u64, now: u64) -> bool {
+    clock().delta_as_nanos(since, now) >= 1_000_000
+}
+
 /// Marked items alive in this process (in any watched pipeline): while
 /// there are none, a stage has no marks to look for in what it hands on.
 static MARKS_ALIVE: AtomicU64 = AtomicU64::new(0);
@@ -112,6 +118,11 @@ impl Phase {
         }
     }
 
+    /// Where the phase's time is counted in `[busy, idle, backpressured]`.
+    fn index(self) -> Option<usize> {
+        (self.code() as usize).checked_sub(1)
+    }
+
     fn of(code: u64) -> Self {
         match code & 3 {
             1 => Phase::Busy,
@@ -141,54 +152,72 @@ impl Timing {
         self.busy_from_workers.store(true, Relaxed);
     }
 
+    fn counters(&self) -> [&AtomicU64; 3] {
+        [&self.busy, &self.idle, &self.backpressured]
+    }
+
+    /// Counts `ticks` of `phase` (from any thread: a fan-out's workers).
     #[inline]
     pub(crate) fn add(&self, phase: Phase, ticks: u64) {
-        let counter = match phase {
-            Phase::Untimed => return,
-            Phase::Busy => &self.busy,
-            Phase::Idle => &self.idle,
-            Phase::Backpressured => &self.backpressured,
-        };
-        counter.fetch_add(ticks, Relaxed);
+        if let Some(index) = phase.index() {
+            self.counters()[index].fetch_add(ticks, Relaxed);
+        }
+    }
+
+    /// Counts `ticks` of `phase` from the one task that switches the
+    /// stage's stretches: a plain load and store, except for busy time,
+    /// which a fan-out's workers add beside it.
+    #[inline]
+    fn add_switched(&self, phase: Phase, ticks: u64) {
+        match phase.index() {
+            Some(0) => self.add(Phase::Busy, ticks),
+            Some(index) => {
+                let counter = self.counters()[index];
+                counter.store(counter.load(Relaxed) + ticks, Relaxed);
+            }
+            None => {}
+        }
+    }
+
+    /// Runs `write` as the seqlock's writer: a reading that overlaps it
+    /// reads again.
+    #[inline]
+    fn written(&self, write: impl FnOnce()) {
+        let seq = self.switching.load(Relaxed);
+        self.switching.store(seq.wrapping_add(1), Relaxed);
+        fence(Release);
+        write();
+        self.switching.store(seq.wrapping_add(2), Release);
     }
 
     /// Ends the open stretch, if any: the run is over.
     pub(crate) fn close(&self) {
+        self.switch_now(Phase::Untimed);
+    }
+
+    /// While watched, ends the open stretch now and opens one of `phase`
+    /// (none for [`Phase::Untimed`]).
+    #[inline]
+    pub(crate) fn switch_now(&self, phase: Phase) {
         if self.is_watched() {
-            self.switch(Phase::Untimed, ticks());
+            let now = ticks();
+            self.switch_across(now, phase, now);
         }
     }
 
-    /// Ends the open stretch at `now` (counting it) and opens one of
-    /// `phase` (none for [`Phase::Untimed`]).
+    /// Ends the open stretch at `close`, counting it, and opens one of
+    /// `phase` at `open` (what lies between is counted by the caller: a
+    /// poll).
     ///
     /// One task switches a stage's stretches (its counted stream's, or the
-    /// sink's driver): plain loads and stores, no read-modify-write, except
-    /// for the busy time a fan-out's workers add beside it.
-    #[inline]
-    pub(crate) fn switch(&self, phase: Phase, now: u64) {
-        self.switch_across(now, phase, now);
-    }
-
-    /// Ends the open stretch at `close`, and opens one of `phase` at
-    /// `open` (what lies between is counted by the caller: a poll).
+    /// sink's driver), so it writes with plain loads and stores.
     #[inline]
     pub(crate) fn switch_across(&self, close: u64, phase: Phase, open: u64) {
-        let seq = self.switching.load(Relaxed);
-        self.switching.store(seq.wrapping_add(1), Relaxed);
-        fence(Release);
-        let was = self.open.load(Relaxed);
-        self.open.store(open << 2 | phase.code(), Relaxed);
-        let ticks = close.saturating_sub(was >> 2);
-        match Phase::of(was) {
-            Phase::Untimed => {}
-            Phase::Busy => self.add(Phase::Busy, ticks),
-            Phase::Idle => self.idle.store(self.idle.load(Relaxed) + ticks, Relaxed),
-            Phase::Backpressured => {
-                self.backpressured.store(self.backpressured.load(Relaxed) + ticks, Relaxed);
-            }
-        }
-        self.switching.store(seq.wrapping_add(2), Release);
+        self.written(|| {
+            let was = self.open.load(Relaxed);
+            self.open.store(open << 2 | phase.code(), Relaxed);
+            self.add_switched(Phase::of(was), close.saturating_sub(was >> 2));
+        });
     }
 
     /// Records the latency of an item that entered at `born`.
@@ -204,12 +233,10 @@ impl Timing {
         if ticks == 0 || Phase::of(was) != Phase::Busy {
             return;
         }
-        let seq = self.switching.load(Relaxed);
-        self.switching.store(seq.wrapping_add(1), Relaxed);
-        fence(Release);
-        self.open.store((((was >> 2) + ticks) << 2) | Phase::Busy.code(), Relaxed);
-        self.idle.store(self.idle.load(Relaxed) + ticks, Relaxed);
-        self.switching.store(seq.wrapping_add(2), Release);
+        self.written(|| {
+            self.open.store((((was >> 2) + ticks) << 2) | Phase::Busy.code(), Relaxed);
+            self.add_switched(Phase::Idle, ticks);
+        });
     }
 
     /// The counters and the open stretch, as of one moment between
@@ -219,8 +246,7 @@ impl Timing {
         let mut tries = 0;
         loop {
             let before = self.switching.load(Acquire);
-            let counted =
-                [self.busy.load(Relaxed), self.idle.load(Relaxed), self.backpressured.load(Relaxed)];
+            let counted = self.counters().map(|counter| counter.load(Relaxed));
             let open = self.open.load(Relaxed);
             fence(Acquire);
             let after = self.switching.load(Relaxed);
@@ -237,13 +263,7 @@ impl Timing {
             return StageTiming::default();
         }
         let (mut counted, open) = self.read_consistent();
-        let index = match Phase::of(open) {
-            Phase::Untimed => None,
-            Phase::Busy => Some(0),
-            Phase::Idle => Some(1),
-            Phase::Backpressured => Some(2),
-        };
-        if let Some(index) = index {
+        if let Some(index) = Phase::of(open).index() {
             counted[index] += ticks().saturating_sub(open >> 2);
         }
         let [busy, idle, backpressured] = counted.map(ticks_to_duration);
@@ -316,7 +336,7 @@ impl Clocked {
             None => Phase::Busy,
         };
         timing.switch_across(entered.start, phase, end);
-        let mark = source && ready == Some(true) && clock().delta_as_nanos(self.last_mark, end) >= 1_000_000;
+        let mark = source && ready == Some(true) && a_millisecond(self.last_mark, end);
         if mark {
             self.last_mark = end;
         }
@@ -372,7 +392,7 @@ impl Drop for Job<'_, '_> {
         let now = ticks();
         let clock = &mut *self.clock;
         clock.pending += now.saturating_sub(self.start);
-        if self::clock().delta_as_nanos(clock.published, now) >= 1_000_000 {
+        if a_millisecond(clock.published, now) {
             clock.published = now;
             clock.publish();
         }

@@ -30,7 +30,8 @@ pub(crate) type ParkSender<T> = UnboundedSender<Parked<T>>;
 /// Runs until every worker is gone. Workers exit only once every item is
 /// finished, so nothing is parked then.
 ///
-/// `parked_now` counts the items parked, for the stage's `retries_parked` gauge.
+/// `parked_now` holds how many items are parked, for the stage's
+/// `retries_parked` gauge.
 pub(crate) async fn park<T>(
     mut incoming: UnboundedReceiver<Parked<T>>,
     queues: Vec<Arc<Dispatch<T>>>,
@@ -46,7 +47,7 @@ pub(crate) async fn park<T>(
                 while let Some(Some(next)) = futures::future::poll_fn(|cx| parked.poll_expired(cx)).now_or_never() {
                     due.push(next.into_inner());
                 }
-                parked_now.fetch_sub(due.len() as u64, Relaxed);
+                parked_now.store(parked.len() as u64, Relaxed);
                 for (lane, queue) in queues.iter().enumerate() {
                     let mine: Vec<Job<T>> =
                         due.extract_if(.., |(l, _)| *l == lane).map(|(_, job)| job).collect();
@@ -58,7 +59,7 @@ pub(crate) async fn park<T>(
             next = incoming.recv() => match next {
                 Some((lane, job, delay)) => {
                     parked.insert((lane, job), delay.min(MAX_PARK));
-                    parked_now.fetch_add(1, Relaxed);
+                    parked_now.store(parked.len() as u64, Relaxed);
                 }
                 None => return,
             },

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use weir_core::{Ending, Report, StageKind, StageReport};
+use weir_flow::BreakerState;
 
 /// The state of the pipeline over one sampling interval.
 ///
@@ -238,14 +239,10 @@ impl StageSample {
             running: now.gauge("concurrency_in_flight").or_else(|| limit.map(|_| now.in_flight)),
             limit,
             queue: now.gauge("queue_capacity").map(|capacity| (now.in_flight, capacity)),
-            breaker: now.gauge("breaker_state").map(|code| {
-                match code {
-                    0 => "closed",
-                    1 => "half-open",
-                    _ => "open",
-                }
-                .to_owned()
-            }),
+            breaker: now
+                .gauge("breaker_state")
+                .and_then(BreakerState::from_code)
+                .map(|state| state.to_string()),
             busy: part(timing.busy, earlier.map(|e| e.busy), workers),
             backpressured: part(timing.backpressured, earlier.map(|e| e.backpressured), 1.0),
             idle: part(timing.idle, earlier.map(|e| e.idle), 1.0),

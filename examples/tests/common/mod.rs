@@ -5,6 +5,10 @@
 
 use std::process::{Command, Stdio};
 
+/// The ingest job's stages, in pipeline order.
+pub(crate) const INGEST_STAGES: [&str; 7] =
+    ["source", "read", "decode", "validate", "enrich", "batch", "store"];
+
 /// Builds the example `name` (in the test's profile) and returns the path
 /// of its executable.
 pub(crate) fn example_binary(name: &str) -> String {

@@ -16,7 +16,7 @@ use crate::failure::Cause;
 use crate::route::FailureRoute;
 use crate::sink::{SendChunk, Sink, SinkError};
 use crate::stage::StageContext;
-use crate::timing::{Phase, ticks};
+use crate::timing::Phase;
 
 /// Items sent before a flush is forced, while items keep coming ready.
 const MAX_UNFLUSHED: usize = 1024;
@@ -52,20 +52,15 @@ where
     // While watched: the marks of the items sent since the last flush.
     let mut marks = Vec::new();
     // Idle while it waits for its input, busy the rest of the time.
-    let switch = |phase| {
-        if timing.is_watched() {
-            timing.switch(phase, ticks());
-        }
-    };
     loop {
         if ended {
             break;
         }
-        switch(Phase::Idle);
+        timing.switch_now(Phase::Idle);
         if !input.next_chunk(want, &mut chunk).await {
             break;
         }
-        switch(Phase::Busy);
+        timing.switch_now(Phase::Busy);
         let mut sent = 0;
         loop {
             let mut waited = false;
@@ -123,7 +118,7 @@ where
                 // Counted as it goes through a long stretch of sends before
                 // a flush (from here if the run was watched only after it
                 // started), so that a sampler sees it.
-                Some(true) => switch(Phase::Busy),
+                Some(true) => timing.switch_now(Phase::Busy),
                 Some(false) => {
                     ended = true;
                     break;
@@ -149,7 +144,7 @@ where
         // yields once this task has done its share.
         tokio::task::consume_budget().await;
     }
-    switch(Phase::Untimed);
+    timing.close();
     if let Some(route) = route {
         route.finish(&control).await;
     }

@@ -108,6 +108,26 @@ impl BreakerState {
             BreakerState::Open => 2,
         }
     }
+
+    /// The state a [`code`](Self::code) stands for (`None` for a number
+    /// no state has): what reads the `breaker_state` gauge back.
+    ///
+    /// ```
+    /// use weir_flow::BreakerState;
+    ///
+    /// for state in [BreakerState::Closed, BreakerState::HalfOpen, BreakerState::Open] {
+    ///     assert_eq!(BreakerState::from_code(state.code()), Some(state));
+    /// }
+    /// assert_eq!(BreakerState::from_code(7), None);
+    /// ```
+    pub fn from_code(code: u64) -> Option<Self> {
+        match code {
+            0 => Some(BreakerState::Closed),
+            1 => Some(BreakerState::HalfOpen),
+            2 => Some(BreakerState::Open),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for BreakerState {

@@ -3,15 +3,12 @@
 use std::fmt::{self, Write as _};
 
 use super::escape::escape;
-use super::svg::{self, Axis, Entry, Mark};
+use super::svg::{self, Axis, Entry, LEGEND_X, Mark, PLOT_RIGHT, WIDTH};
 
-const WIDTH: f64 = 1000.0;
 const PLOT_LEFT: f64 = 180.0;
-const PLOT_RIGHT: f64 = 760.0;
 const TOP: f64 = 10.0;
 const ROW: f64 = 28.0;
 const BAR: f64 = 18.0;
-const LEGEND_X: f64 = 784.0;
 
 /// One bar: its label and the size of each part.
 #[derive(Debug, Clone)]

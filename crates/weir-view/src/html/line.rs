@@ -4,15 +4,12 @@
 use std::fmt::{self, Write as _};
 
 use super::escape::escape;
-use super::svg::{self, Axis, Entry, Mark};
+use super::svg::{self, Axis, Entry, LEGEND_X, Mark, PLOT_RIGHT, WIDTH};
 use crate::{Snapshot, StageSample};
 
-const WIDTH: f64 = 1000.0;
 const PLOT_LEFT: f64 = 72.0;
-const PLOT_RIGHT: f64 = 760.0;
 const PLOT_TOP: f64 = 14.0;
 const PLOT_BOTTOM: f64 = 236.0;
-const LEGEND_X: f64 = 784.0;
 
 /// One line of a chart: its points, `None` where there is no value (the
 /// line breaks there).

@@ -104,6 +104,13 @@ pub(crate) enum Mark {
 /// Height of a legend row.
 pub(crate) const LEGEND_ROW: f64 = 18.0;
 
+/// The width of every chart, in SVG units (the page scales it).
+pub(crate) const WIDTH: f64 = 1000.0;
+/// Where every chart's plot ends on the right.
+pub(crate) const PLOT_RIGHT: f64 = 760.0;
+/// Where every chart's legend starts.
+pub(crate) const LEGEND_X: f64 = 784.0;
+
 /// Writes a legend, one entry a row from (`x`, `y`).
 pub(crate) fn legend(out: &mut String, entries: &[Entry<'_>], x: f64, y: f64) -> fmt::Result {
     for (i, entry) in entries.iter().enumerate() {

@@ -7,15 +7,13 @@ use hyper::Request;
 use hyper::header::HOST;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use weir_metrics::SAMPLES_PATH;
 
 use crate::error::AttachError;
 use crate::history::Snapshot;
 
 /// How long one read may take.
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// Where weir-metrics serves the sampler's history.
-const SAMPLES_PATH: &str = "/weir/samples";
 
 /// A metrics endpoint to read samples from.
 #[derive(Debug, Clone)]
